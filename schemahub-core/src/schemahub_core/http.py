@@ -1,0 +1,422 @@
+"""Retrying HTTP client for exchange REST APIs, with the rate limiter and breaker built in.
+
+:class:`ExchangeClient` owns a ``requests.Session`` whose :class:`ResilientAdapter` applies,
+to *every* request sent through the session: the circuit breaker (waits while OPEN), the
+rate limiter (``acquire(weight)`` before sending, ``observe(headers)`` after), a connection
+pool sized to ``concurrency``, full reads of the body (a cut body raises
+:class:`TruncatedBodyError`) and per-attempt metrics in singer-sdk's ``METRIC:`` format.
+``ExchangeClient.get`` / ``get_json`` add the retry loop: 429, 5xx, timeouts, connection
+resets and truncated bodies are retried with exponential backoff and full jitter, honouring
+``Retry-After``; 418 raises :class:`IPBannedError`, other 4xx :class:`FatalAPIError`.
+
+Breaker accounting: only 5xx, timeouts, connection errors and truncated bodies are
+failures. A 429 is the exchange protecting itself from *us* -- it is up and answering -- so
+it is neutral (the limiter and ``Retry-After`` deal with it); any other answer is a success.
+
+Using it from a singer-sdk ``RESTStream`` (the SDK's documented hooks)::
+
+    class ExchangeStream(RESTStream):
+        @property
+        def requests_session(self) -> requests.Session:
+            return self._tap.exchange_client.session   # one shared client per tap
+
+        def backoff_wait_generator(self):
+            return self._tap.exchange_client.backoff_delays()  # honours Retry-After
+
+        def backoff_jitter(self, value: float) -> float:
+            return value                                # backoff_delays already jitters
+
+        def validate_response(self, response):
+            self._tap.exchange_client.raise_for_fatal(response)  # 418/4xx -> fatal
+            super().validate_response(response)          # 429/5xx -> RetriableAPIError
+
+The stream's requests then share the limiter, breaker and pool; request weights come from
+``endpoint_weights`` (path -> weight) since the SDK cannot pass one per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Generator, Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from schemahub_core import metrics
+from schemahub_core.breaker import CircuitBreaker
+from schemahub_core.errors import (
+    REDACTED,
+    SECRET_QUERY_PARAMS,
+    FatalAPIError,
+    IPBannedError,
+    RetriesExhaustedError,
+    exchange_message,
+    redact_url,
+)
+from schemahub_core.ratelimit import RateLimiter
+
+# Internal request headers: the client tells its adapter the weight and attempt number of a
+# request; the adapter strips them before anything goes on the wire.
+WEIGHT_HEADER = "X-SchemaHub-Request-Weight"
+ATTEMPT_HEADER = "X-SchemaHub-Attempt"
+
+_LOGGER = logging.getLogger(__name__)
+_SECRET_PARAM_RE = re.compile(
+    r"(?i)\b(" + "|".join(sorted(SECRET_QUERY_PARAMS)) + r")=([^&\s'\"]+)"
+)
+
+
+class TruncatedBodyError(requests.exceptions.ChunkedEncodingError):
+    """The body ended before its ``Content-Length``: the connection was cut mid-response."""
+
+
+class InvalidJSONBodyError(requests.exceptions.ContentDecodingError):
+    """A 2xx answer whose body is not JSON (typically a proxy's HTML error page)."""
+
+
+RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP-date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def backoff_delays(
+    base: float = 0.5, cap: float = 60.0, *, rng: random.Random | None = None
+) -> Generator[float, BaseException | None, None]:
+    """Full-jitter exponential delays: attempt n waits ``uniform(0, min(cap, base * 2**n))``.
+
+    Fits singer-sdk's ``backoff_wait_generator``: ``backoff`` primes the generator with
+    ``send(None)`` (the first, zero value is discarded) and then sends each exception; when
+    that exception carries a response with ``Retry-After``, the delay is at least that long.
+    """
+    draw = rng or random.Random()
+    exc = yield 0.0
+    attempt = 0
+    while True:
+        delay = draw.uniform(0.0, min(cap, base * 2**attempt))
+        attempt += 1
+        response = getattr(exc, "response", None)
+        if response is not None:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+        exc = yield delay
+
+
+class ResilientAdapter(HTTPAdapter):
+    """HTTPAdapter that applies breaker, limiter, pool sizing, body checks and metrics."""
+
+    def __init__(
+        self,
+        *,
+        limiter: RateLimiter | None,
+        breaker: CircuitBreaker | None,
+        pool_size: int,
+        endpoint_weights: Mapping[str, int] | None = None,
+        metrics_logger: logging.Logger | None = None,
+    ) -> None:
+        """``pool_size`` connections per host; extra threads wait for a free connection."""
+        self.limiter = limiter
+        self.breaker = breaker
+        self.endpoint_weights = dict(endpoint_weights or {})
+        self.metrics_logger = metrics_logger or _LOGGER
+        # pool_block: more threads than connections queue up instead of opening throwaway
+        # connections; max_retries=0: retries are ours, with backoff and the breaker.
+        super().__init__(
+            pool_connections=pool_size, pool_maxsize=pool_size, pool_block=True, max_retries=0
+        )
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """Send one attempt: wait for the breaker, pay the limiter, read and check the body."""
+        request = request.copy()
+        endpoint = urlsplit(request.url or "").path
+        weight = int(request.headers.pop(WEIGHT_HEADER, 0)) or self.endpoint_weights.get(
+            endpoint, 1
+        )
+        attempt = request.headers.pop(ATTEMPT_HEADER, None)
+        tags: dict[str, Any] = {metrics.TAG_ENDPOINT: endpoint}
+        if attempt is not None:
+            tags["attempt"] = int(attempt)
+        permit = self.breaker.before_request() if self.breaker else None
+        try:
+            if self.limiter is not None:
+                self.limiter.acquire(weight)
+            started = time.monotonic()
+            response = super().send(request, stream=stream, **kwargs)
+            if not stream:
+                _read_whole_body(response)
+        except RETRYABLE_EXCEPTIONS as exc:
+            if self.breaker is not None:
+                self.breaker.record_failure(permit, reason=type(exc).__name__)
+            tags.update({metrics.TAG_STATUS: "failed", "error": type(exc).__name__})
+            metrics.log_metric(
+                self.metrics_logger, "timer", metrics.HTTP_REQUEST_DURATION, 0.0, tags
+            )
+            raise
+        except BaseException:
+            if self.breaker is not None:
+                self.breaker.record_neutral(permit)
+            raise
+        elapsed = time.monotonic() - started
+        if self.limiter is not None:
+            self.limiter.observe(response.headers)
+        self._account(response.status_code, permit, elapsed, tags)
+        return response
+
+    def _account(self, status: int, permit: int | None, elapsed: float, tags: dict) -> None:
+        """Report the answer to the breaker and log its metrics."""
+        if status >= 500:
+            if self.breaker is not None:
+                self.breaker.record_failure(permit, reason=f"HTTP {status}")
+            metrics.log_metric(
+                self.metrics_logger, "counter", metrics.HTTP_SERVER_ERROR_COUNT, 1, tags
+            )
+        elif status == 429:
+            if self.breaker is not None:
+                self.breaker.record_neutral(permit)
+            metrics.log_metric(
+                self.metrics_logger, "counter", metrics.HTTP_THROTTLED_COUNT, 1, tags
+            )
+        elif self.breaker is not None:
+            self.breaker.record_success(permit)
+        tags[metrics.TAG_HTTP_STATUS_CODE] = status
+        tags[metrics.TAG_STATUS] = "succeeded" if status < 400 else "failed"
+        metrics.log_metric(
+            self.metrics_logger, "timer", metrics.HTTP_REQUEST_DURATION, round(elapsed, 6), tags
+        )
+
+
+def _read_whole_body(response: requests.Response) -> None:
+    """Load the body now (inside breaker accounting) and detect a short read."""
+    body = response.content  # urllib3 raises on a short read; requests wraps it
+    declared = response.headers.get("Content-Length")
+    if declared is None or response.headers.get("Content-Encoding") or not declared.isdigit():
+        return
+    if len(body) < int(declared):
+        raise TruncatedBodyError(
+            f"response body cut short: {len(body)} of {declared} bytes", response=response
+        )
+
+
+class ExchangeClient:
+    """Shared, thread-safe HTTP client for one exchange API (see the module docstring)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+        concurrency: int = 4,
+        timeout: float | tuple[float, float] = (5, 30),
+        max_retries: int = 8,
+        backoff_base: float = 0.5,
+        backoff_max: float = 60.0,
+        user_agent: str = "schemahub-core/0.1 (+singer tap)",
+        headers: Mapping[str, str] | None = None,
+        sensitive_headers: Iterable[str] = (),
+        endpoint_weights: Mapping[str, int] | None = None,
+        logger: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        """``concurrency`` sizes the pool; ``sensitive_headers`` are never logged or raised."""
+        if concurrency < 1:
+            raise ValueError(f"ExchangeClient(concurrency={concurrency}) must be >= 1.")
+        if max_retries < 0:
+            raise ValueError(f"ExchangeClient(max_retries={max_retries}) must be >= 0.")
+        self.base_url = base_url.rstrip("/") + "/"
+        self.limiter = limiter
+        self.breaker = breaker
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.logger = logger or _LOGGER
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._sensitive = {name.lower() for name in sensitive_headers}
+        self.adapter = ResilientAdapter(
+            limiter=limiter,
+            breaker=breaker,
+            pool_size=concurrency,
+            endpoint_weights=endpoint_weights,
+            metrics_logger=self.logger,
+        )
+        self.session = requests.Session()
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
+        self.session.headers["User-Agent"] = user_agent
+        self.session.headers.update(headers or {})
+        self._secret_values = {
+            str(value)
+            for name, value in self.session.headers.items()
+            if name.lower() in self._sensitive
+        }
+
+    def url_for(self, path_or_url: str) -> str:
+        """Absolute URL for a path relative to ``base_url`` (absolute URLs pass through)."""
+        if "://" in path_or_url:
+            return path_or_url
+        return urljoin(self.base_url, path_or_url.lstrip("/"))
+
+    def get(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: int = 1,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """GET with retries; returns the first non-retryable successful response."""
+        response, _ = self._get(path_or_url, params, weight, headers, expect_json=False)
+        return response
+
+    def get_json(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: int = 1,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Like :meth:`get` but returns the parsed JSON; a non-JSON 2xx body is retried."""
+        _, payload = self._get(path_or_url, params, weight, headers, expect_json=True)
+        return payload
+
+    def backoff_delays(self) -> Generator[float, BaseException | None, None]:
+        """This client's backoff schedule, usable as a RESTStream ``backoff_wait_generator``."""
+        return backoff_delays(self.backoff_base, self.backoff_max, rng=self._rng)
+
+    def raise_for_fatal(self, response: requests.Response) -> None:
+        """Raise :class:`IPBannedError` for 418 and :class:`FatalAPIError` for other 4xx."""
+        status = response.status_code
+        if status == 429 or not 400 <= status < 500:
+            return
+        url = self.redact(redact_url(response.url))
+        message, code = exchange_message(self.redact(response.text))
+        if status == 418:
+            seconds = parse_retry_after(response.headers.get("Retry-After"))
+            until = (
+                datetime.fromtimestamp(time.time() + seconds, UTC) if seconds is not None else None
+            )
+            raise IPBannedError(
+                url=url,
+                exchange_message=message,
+                retry_after_seconds=seconds,
+                banned_until=until,
+                code=code,
+            )
+        raise FatalAPIError(status=status, exchange_message=message, url=url, code=code)
+
+    def redact(self, text: str) -> str:
+        """Remove sensitive header values and secret query parameters from ``text``."""
+        for secret in self._secret_values:
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return _SECRET_PARAM_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> ExchangeClient:
+        """Use as a context manager that closes the session on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the session."""
+        self.close()
+
+    def _get(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | None,
+        weight: int,
+        headers: Mapping[str, str] | None,
+        *,
+        expect_json: bool,
+    ) -> tuple[requests.Response, Any]:
+        """The retry loop shared by ``get`` and ``get_json``."""
+        url = self.url_for(path_or_url)
+        call_headers = dict(headers or {})
+        secrets = {v for k, v in call_headers.items() if k.lower() in self._sensitive}
+        self._secret_values |= secrets
+        prepared_url = requests.Request("GET", url, params=params).prepare().url or url
+        shown_url = self.redact(redact_url(prepared_url))
+        attempts = self.max_retries + 1
+        delays = self.backoff_delays()
+        next(delays)
+        for attempt in range(1, attempts + 1):
+            call_headers[WEIGHT_HEADER] = str(weight)
+            call_headers[ATTEMPT_HEADER] = str(attempt)
+            status: int | None = None
+            try:
+                response = self.session.get(
+                    url, params=params, headers=call_headers, timeout=self.timeout
+                )
+                status = response.status_code
+                if status < 400:
+                    return response, (self._parse_json(response) if expect_json else None)
+                self.raise_for_fatal(response)
+                problem = f"HTTP {status}: {exchange_message(self.redact(response.text))[0]}"
+                delay = delays.send(requests.HTTPError(response=response))
+            except RETRYABLE_EXCEPTIONS as exc:
+                problem = f"{type(exc).__name__}: {self.redact(str(exc))}"
+                delay = delays.send(exc)
+            if attempt == attempts:
+                raise RetriesExhaustedError(
+                    url=shown_url, attempts=attempts, last_status=status, last_error=problem
+                )
+            self.logger.warning(
+                "GET %s attempt %d of %d failed (%s); retrying in %.2f s",
+                shown_url,
+                attempt,
+                attempts,
+                problem,
+                delay,
+            )
+            self._sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _parse_json(self, response: requests.Response) -> Any:
+        """Parse a 2xx body as JSON; an HTML page in its place is a retryable glitch."""
+        try:
+            return response.json()
+        except ValueError as exc:
+            excerpt = exchange_message(self.redact(response.text))[0]
+            raise InvalidJSONBodyError(
+                f"expected JSON, got {response.headers.get('Content-Type', 'no content type')}: "
+                f"{excerpt}",
+                response=response,
+            ) from exc
