@@ -11,6 +11,8 @@ from collections.abc import Sequence
 # imported lazily so that `schemahub --help` works without the optional extras installed.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("schemahub_core.sim.cli", "run a local exchange simulator (needs schemahub-core[sim])"),
+    "check": ("schemahub_core.check", "data-quality report over the unified table (needs [query])"),
+    "query": ("schemahub_core.query", "run SQL over the unified table with DuckDB (needs [query])"),
 }
 
 

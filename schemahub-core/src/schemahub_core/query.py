@@ -1,0 +1,232 @@
+"""`schemahub query "SQL"`: DuckDB over the unified table, exposed as the view `trades_unified`.
+
+The table is hive-partitioned Parquet under ``<output_uri>/unified/trades_unified/``. It is
+opened with pyarrow (local folder or S3 through ``pyarrow.fs.S3FileSystem``) and handed to
+DuckDB as an Arrow dataset: DuckDB pushes its filters down into the dataset scan, so a
+``WHERE exchange = ... AND date = ...`` reads only the matching partitions. DuckDB's own
+``httpfs`` extension is deliberately not used: it is downloaded on first use, which fails
+on offline machines and in locked-down containers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import urlparse
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from schemahub_core.schema import (
+    FILE_SCHEMA,
+    PARTITION_DATE_TYPE,
+    PARTITION_KEYS,
+    UNIFIED_SCHEMA,
+    UNIFIED_TABLE,
+)
+
+DEFAULT_OUTPUT_URI = "./output"
+UNIFIED_PREFIX = f"unified/{UNIFIED_TABLE}"
+
+
+class UnifiedTableNotFoundError(RuntimeError):
+    """The output location holds no unified table (nothing ingested there yet, or a wrong URI)."""
+
+
+def _partition_schema() -> pa.Schema:
+    """Return the types of the hive partition keys as they appear in the paths."""
+    types = {f.name: f.type for f in UNIFIED_SCHEMA} | {"date": PARTITION_DATE_TYPE}
+    return pa.schema([(key, types[key]) for key in PARTITION_KEYS])
+
+
+def reader_schema() -> pa.Schema:
+    """Return the schema a reader sees: the file columns plus exchange, symbol and date."""
+    # Declared up front (not inferred from whichever file is listed first) so that every
+    # query sees the same types whatever the files hold. Nullable, since that is how
+    # Parquet writers store them and a dataset refuses to cast nullable to non-null.
+    fields = [f.with_nullable(True) for f in FILE_SCHEMA]
+    return pa.schema(fields + list(_partition_schema()))
+
+
+def _s3_filesystem(endpoint_url: str | None, region: str | None) -> pafs.S3FileSystem:
+    """Return an S3 filesystem using the standard AWS credential chain."""
+    options: dict[str, Any] = {}
+    endpoint = (
+        endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    if endpoint:
+        parsed = urlparse(endpoint)
+        if parsed.scheme and parsed.netloc:
+            options["endpoint_override"] = parsed.netloc
+            options["scheme"] = parsed.scheme
+        else:
+            options["endpoint_override"] = endpoint
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["region"] = region
+    return pafs.S3FileSystem(**options)
+
+
+@dataclass(frozen=True)
+class UnifiedLocation:
+    """Where the unified table lives: a pyarrow filesystem and the table's root path on it."""
+
+    filesystem: pafs.FileSystem
+    path: str
+    uri: str
+
+
+def locate_unified_table(
+    output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
+) -> UnifiedLocation:
+    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to the unified table's root."""
+    if output_uri.startswith("s3://"):
+        bucket_and_prefix = output_uri[len("s3://") :].strip("/")
+        if not bucket_and_prefix:
+            raise ValueError(f"output URI {output_uri!r} names no bucket: use s3://bucket/prefix")
+        filesystem: pafs.FileSystem = _s3_filesystem(s3_endpoint_url, aws_region)
+        path = f"{bucket_and_prefix}/{UNIFIED_PREFIX}"
+        uri = f"s3://{path}"
+    else:
+        filesystem = pafs.LocalFileSystem()
+        path = os.path.join(os.path.abspath(output_uri), *UNIFIED_PREFIX.split("/"))
+        uri = path
+    return UnifiedLocation(filesystem=filesystem, path=path, uri=uri)
+
+
+def open_unified_dataset(
+    output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
+) -> ds.Dataset:
+    """Open ``trades_unified`` under ``output_uri`` as a hive-partitioned pyarrow dataset.
+
+    Raises UnifiedTableNotFoundError when the location holds no unified table yet.
+    """
+    location = locate_unified_table(
+        output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
+    )
+    info = location.filesystem.get_file_info(location.path)
+    if info.type != pafs.FileType.Directory:
+        raise UnifiedTableNotFoundError(
+            f"no unified table at {location.uri}: nothing has been ingested into"
+            f" {output_uri!r} yet (run `meltano run ingest-all`), or the output URI is wrong"
+        )
+    # Files starting with "." or "_" (local temporaries, markers) are ignored by default.
+    return ds.dataset(
+        location.path,
+        filesystem=location.filesystem,
+        format="parquet",
+        schema=reader_schema(),
+        partitioning=ds.partitioning(_partition_schema(), flavor="hive"),
+    )
+
+
+def connect(
+    output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Return an in-memory DuckDB connection with ``trades_unified`` registered as a view."""
+    dataset = open_unified_dataset(
+        output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
+    )
+    connection = duckdb.connect(":memory:")
+    connection.register(UNIFIED_TABLE, dataset)
+    return connection
+
+
+def run_query(
+    sql: str,
+    output_uri: str,
+    *,
+    s3_endpoint_url: str | None = None,
+    aws_region: str | None = None,
+) -> pa.Table:
+    """Run one SQL statement against ``trades_unified`` and return the result as Arrow."""
+    connection = connect(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
+    try:
+        return connection.sql(sql).to_arrow_table()
+    finally:
+        connection.close()
+
+
+def _cell(value: Any) -> str:
+    """Render one value for the text table (None as an empty cell, ISO times)."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def write_result(table: pa.Table, fmt: str, out: IO[str]) -> None:
+    """Write a query result as an aligned text table, CSV (with header) or a JSON array."""
+    rows = table.to_pylist()
+    if fmt == "json":
+        json.dump(rows, out, default=_cell, indent=None)
+        out.write("\n")
+        return
+    header = table.column_names
+    cells = [[_cell(row[name]) for name in header] for row in rows]
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(cells)
+        return
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row_cells in cells:
+        line = "  ".join(c.ljust(w) for c, w in zip(row_cells, widths, strict=True))
+        out.write(line.rstrip() + "\n")
+    out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
+
+
+def add_location_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that say where the unified table lives (shared with `check`)."""
+    parser.add_argument(
+        "--output-uri",
+        default=os.environ.get("SCHEMAHUB_OUTPUT_URI", DEFAULT_OUTPUT_URI),
+        help="the target's output_uri: a folder or s3://bucket/prefix"
+        " (default: $SCHEMAHUB_OUTPUT_URI or ./output)",
+    )
+    parser.add_argument(
+        "--s3-endpoint-url",
+        default=None,
+        help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
+    )
+    parser.add_argument("--aws-region", default=None, help="default: $AWS_REGION")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the arguments of `schemahub query`."""
+    parser.description = (
+        f"Run SQL with DuckDB over the unified table, available as the view {UNIFIED_TABLE}"
+        " (columns: the unified schema plus the partition column `date`)."
+    )
+    parser.add_argument("sql", help=f'e.g. "SELECT count(*) FROM {UNIFIED_TABLE}"')
+    add_location_arguments(parser)
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `schemahub query`; exit 0 on success, 2 when the table or the SQL is unusable."""
+    try:
+        result = run_query(
+            args.sql,
+            args.output_uri,
+            s3_endpoint_url=args.s3_endpoint_url,
+            aws_region=args.aws_region,
+        )
+    except (UnifiedTableNotFoundError, ValueError, OSError) as exc:
+        print(f"schemahub query: cannot read the unified table: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"schemahub query: the query failed: {exc}", file=sys.stderr)
+        return 2
+    write_result(result, args.format, sys.stdout)
+    return 0

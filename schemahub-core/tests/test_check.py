@@ -1,0 +1,261 @@
+"""`schemahub check`: duplicates, gaps, freshness and the health score on known tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+from schemahub_core.check import check_unified_table, parse_duration
+from schemahub_core.cli import main
+from schemahub_core.schema import FILE_SCHEMA
+
+UTC = dt.UTC
+NOW = dt.datetime.now(UTC).replace(microsecond=0)
+
+
+def write_trades(
+    filesystem: pafs.FileSystem,
+    base: str,
+    exchange: str,
+    symbol: str,
+    trade_ids: list[str],
+    last_ts: dt.datetime,
+    name: str = "part-0.parquet",
+) -> None:
+    """Write one file of trades one second apart, the last one at ``last_ts``."""
+    times = [last_ts - dt.timedelta(seconds=len(trade_ids) - 1 - i) for i in range(len(trade_ids))]
+    table = pa.table(
+        {
+            "base_asset": ["BTC"] * len(trade_ids),
+            "quote_asset": ["USD"] * len(trade_ids),
+            "trade_id": trade_ids,
+            "side": ["SELL"] * len(trade_ids),
+            "price": [100.0] * len(trade_ids),
+            "quantity": [1.0] * len(trade_ids),
+            "trade_ts": times,
+            "ingest_ts": [NOW] * len(trade_ids),
+        },
+        schema=FILE_SCHEMA,
+    )
+    day = last_ts.date().isoformat()
+    folder = f"{base}/unified/trades_unified/exchange={exchange}/symbol={symbol}/date={day}"
+    filesystem.create_dir(folder, recursive=True)
+    pq.write_table(table, f"{folder}/{name}", filesystem=filesystem)
+
+
+def ids(first: int, last: int) -> list[str]:
+    """Trade ids first..last inclusive, as the unified table stores them (strings)."""
+    return [str(i) for i in range(first, last + 1)]
+
+
+def run_check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict, str]:
+    """Run `schemahub check --json` in-process; return (exit code, report, stderr)."""
+    code = main(["check", "--json", *argv])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.err
+
+
+def by_symbol(report: dict) -> dict[tuple[str, str], dict]:
+    """Index a JSON report's symbol entries by (exchange, symbol)."""
+    return {(s["exchange"], s["symbol"]): s for s in report["symbols"]}
+
+
+def test_clean_table_passes_with_full_score(tmp_path: Path, capsys) -> None:
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(101, 150), NOW)
+    write_trades(fs, str(tmp_path), "BINANCE", "BTCUSDT", ids(7, 9), NOW - dt.timedelta(seconds=5))
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "10m")
+    assert code == 0
+    assert report["ok"] is True and report["problems"] == []
+    coinbase = by_symbol(report)[("COINBASE", "BTC-USD")]
+    assert coinbase["rows"] == 50
+    assert coinbase["duplicate_trade_ids"] == 0
+    assert coinbase["missing_trade_ids"] == 0
+    assert (coinbase["min_trade_id"], coinbase["max_trade_id"]) == (101, 150)
+    assert coinbase["first_trade_ts"] == (NOW - dt.timedelta(seconds=49)).isoformat()
+    assert coinbase["last_trade_ts"] == NOW.isoformat()
+    assert report["health_score"] == 100.0
+
+
+def test_injected_duplicates_fail_the_check(tmp_path: Path, capsys) -> None:
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(1, 20), NOW)
+    # A replay wrote trades 18..20 again in a second file.
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(18, 20), NOW, name="replay.parquet")
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 1
+    entry = by_symbol(report)[("COINBASE", "BTC-USD")]
+    assert entry["rows"] == 23
+    assert entry["duplicate_trade_ids"] == 3
+    assert entry["duplicate_rows"] == 3
+    assert entry["missing_trade_ids"] == 0
+    assert entry["health_score"] == pytest.approx(100 * 20 / 23, abs=1e-3)
+    assert report["ok"] is False
+    assert any("3 trade ids appear more than once" in p for p in report["problems"])
+
+
+def test_duplicates_are_counted_per_exchange_and_symbol(tmp_path: Path, capsys) -> None:
+    """The same id on two exchanges (separate id spaces) is not a duplicate."""
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "BINANCE", "BTCUSDT", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "BINANCEUS", "BTCUSDT", ids(1, 5), NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0
+    assert [s["duplicate_trade_ids"] for s in report["symbols"]] == [0, 0]
+
+
+def test_gaps_are_counted_and_lower_the_score_without_failing(tmp_path: Path, capsys) -> None:
+    fs = pafs.LocalFileSystem()
+    kept = [i for i in ids(1, 10) if i not in ("4", "5")]
+    write_trades(fs, str(tmp_path), "COINBASE", "ETH-USD", kept, NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0
+    entry = by_symbol(report)[("COINBASE", "ETH-USD")]
+    assert entry["missing_trade_ids"] == 2
+    assert entry["missing_percent"] == pytest.approx(20.0)
+    assert entry["health_score"] == pytest.approx(80.0)
+
+
+def test_ids_compare_as_integers_not_strings(tmp_path: Path, capsys) -> None:
+    """9 and 10 are adjacent: a string comparison would see "10" < "9" and invent a gap."""
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "BTC-USD", ids(8, 12), NOW)
+    _, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    entry = report["symbols"][0]
+    assert (entry["min_trade_id"], entry["max_trade_id"], entry["missing_trade_ids"]) == (8, 12, 0)
+
+
+def test_non_numeric_ids_report_no_completeness(tmp_path: Path, capsys) -> None:
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", ["a", "b"], NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0
+    assert report["symbols"][0]["missing_trade_ids"] is None
+    assert report["symbols"][0]["health_score"] == 100.0
+
+
+def test_stale_symbol_fails_and_the_score_decays(tmp_path: Path, capsys) -> None:
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(1, 3), NOW)
+    write_trades(fs, str(tmp_path), "BINANCE", "ETHUSDT", ids(1, 3), NOW - dt.timedelta(hours=2))
+    report = check_unified_table(str(tmp_path), max_age_seconds=3600, now=NOW)
+    stale = {(s.exchange, s.symbol): s for s in report.symbols}[("BINANCE", "ETHUSDT")]
+    assert stale.stale and stale.freshness_seconds == 7200
+    assert stale.health_score == pytest.approx(50.0)  # twice the threshold halves the score
+    assert report.health_score == pytest.approx(50.0)  # the worst symbol sets the overall score
+    assert not report.ok
+    code, _, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "1h")
+    assert code == 1
+    code, _, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "3h")
+    assert code == 0
+
+
+def test_text_report_names_the_failure(tmp_path: Path, capsys) -> None:
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(1, 2), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(2, 2), NOW, name="again.parquet")
+    code = main(["check", "--output-uri", str(tmp_path), "--max-age", "off"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL COINBASE BTC-USD: 1 trade ids appear more than once" in out
+
+
+def test_missing_table_exits_2(tmp_path: Path, capsys) -> None:
+    code = main(["check", "--output-uri", str(tmp_path)])
+    assert code == 2
+    assert "no unified table" in capsys.readouterr().err
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("90") == 90
+    assert parse_duration("45m") == 2700
+    assert parse_duration("2h") == 7200
+    assert parse_duration("1d") == 86400
+    assert parse_duration("off") is None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (S3 and CloudWatch) on loopback with dummy credentials."""
+    from moto.server import ThreadedMotoServer
+
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_s3_table_with_duplicates_and_gaps_published_to_cloudwatch(
+    moto_endpoint: str, capsys
+) -> None:
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket="check-bucket")
+    fs = pafs.S3FileSystem(
+        endpoint_override=moto_endpoint.removeprefix("http://"), scheme="http", region="us-east-1"
+    )
+    base = "check-bucket/lake"
+    write_trades(fs, base, "COINBASE", "BTC-USD", [i for i in ids(1, 10) if i != "5"], NOW)
+    write_trades(fs, base, "COINBASE", "BTC-USD", ["10"], NOW, name="dup.parquet")
+    code, report, err = run_check(
+        capsys,
+        "--output-uri",
+        "s3://check-bucket/lake",
+        "--s3-endpoint-url",
+        moto_endpoint,
+        "--max-age",
+        "off",
+        "--publish-cloudwatch",
+        "SchemaHubTest",
+        "--cloudwatch-endpoint-url",
+        moto_endpoint,
+    )
+    assert code == 1, err
+    entry = report["symbols"][0]
+    assert (entry["rows"], entry["duplicate_trade_ids"], entry["missing_trade_ids"]) == (10, 1, 1)
+    expected_score = 100 * (9 / 10) * (9 / 10)
+    assert report["health_score"] == pytest.approx(expected_score, abs=1e-3)
+
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=moto_endpoint)
+    window = {
+        "StartTime": dt.datetime.now(UTC) - dt.timedelta(minutes=10),
+        "EndTime": dt.datetime.now(UTC) + dt.timedelta(minutes=10),
+        "Period": 60,
+        "Statistics": ["Maximum"],
+    }
+    dims = [{"Name": "Exchange", "Value": "COINBASE"}, {"Name": "Symbol", "Value": "BTC-USD"}]
+
+    def maximum(metric: str, dimensions: list[dict[str, str]]) -> float:
+        stats = cloudwatch.get_metric_statistics(
+            Namespace="SchemaHubTest", MetricName=metric, Dimensions=dimensions, **window
+        )
+        return max(point["Maximum"] for point in stats["Datapoints"])
+
+    assert maximum("DuplicateTradeIds", dims) == 1
+    assert maximum("MissingTradeIds", dims) == 1
+    assert maximum("Rows", dims) == 10
+    assert maximum("HealthScore", []) == pytest.approx(expected_score, abs=1e-3)
