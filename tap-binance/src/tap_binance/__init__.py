@@ -1,0 +1,1 @@
+"""tap-binance: a Singer tap for Binance and Binance.US spot trades."""

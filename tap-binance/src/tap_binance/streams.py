@@ -1,0 +1,189 @@
+"""The tap's streams: binance_symbols (full table) and binance_trades (incremental on id)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from singer_sdk import typing as th
+from singer_sdk.helpers.types import Context
+
+from tap_binance.bulk import DumpStore
+from tap_binance.client import BinanceConfigError, BinanceStream
+from tap_binance.extract import TradeExtractor
+from tap_binance.fastpath import fast_path_allowed, render_record_lines
+from tap_binance.progress import SymbolProgress
+from tap_binance.symbols import resolve_symbols
+
+
+class SymbolsStream(BinanceStream):
+    """Every symbol of the exchange, from /api/v3/exchangeInfo."""
+
+    name = "binance_symbols"
+    primary_keys: ClassVar[list[str]] = ["symbol"]
+    replication_key = None
+    schema = th.PropertiesList(
+        th.Property("symbol", th.StringType, required=True),
+        th.Property("status", th.StringType),
+        th.Property("baseAsset", th.StringType),
+        th.Property("baseAssetPrecision", th.IntegerType),
+        th.Property("quoteAsset", th.StringType),
+        th.Property("quotePrecision", th.IntegerType),
+        th.Property("quoteAssetPrecision", th.IntegerType),
+        th.Property("orderTypes", th.ArrayType(th.StringType)),
+        th.Property("icebergAllowed", th.BooleanType),
+        th.Property("ocoAllowed", th.BooleanType),
+        th.Property("isSpotTradingAllowed", th.BooleanType),
+        th.Property("isMarginTradingAllowed", th.BooleanType),
+        th.Property("filters", th.ArrayType(th.ObjectType(additional_properties=True))),
+        th.Property("permissions", th.ArrayType(th.StringType)),
+        th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS"),
+    ).to_dict()
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """One record per exchangeInfo symbol."""
+        for entry in self.exchange_symbols:
+            yield {**entry, "exchange": self.exchange}
+
+
+class TradesStream(BinanceStream):
+    """Trades of each configured symbol, ascending by id, resumable from the last id."""
+
+    name = "binance_trades"
+    primary_keys: ClassVar[list[str]] = ["symbol", "id"]
+    replication_key = "id"
+    is_sorted = True
+    schema = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True, description="Trade id (per exchange)"),
+        th.Property("price", th.StringType, description="Decimal string, exactly as sent"),
+        th.Property("qty", th.StringType, description="Base quantity, decimal string"),
+        th.Property("quoteQty", th.StringType, description="Quote quantity, decimal string"),
+        th.Property("time", th.IntegerType, description="Trade time, epoch microseconds"),
+        th.Property("isBuyerMaker", th.BooleanType, description="True: the taker sold"),
+        th.Property("isBestMatch", th.BooleanType),
+        th.Property("symbol", th.StringType, required=True),
+        th.Property("base_asset", th.StringType),
+        th.Property("quote_asset", th.StringType),
+        th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS (id space)"),
+    ).to_dict()
+
+    @property
+    def partitions(self) -> list[dict]:
+        """One partition per resolved symbol (names and glob patterns from `symbols`)."""
+        symbols = resolve_symbols(
+            self.config["symbols"], self.exchange_symbols, self.config["api_url"]
+        )
+        return [{"symbol": symbol} for symbol in symbols]
+
+    def watermark(self, context: Context | None) -> int | None:
+        """The last emitted trade id from state, or None.
+
+        singer-sdk offers the config `start_date` as the starting value when no bookmark
+        exists, even for integer keys, so the bookmark is read from the state itself.
+        """
+        value = self.get_context_state(context).get("replication_key_value")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        return None
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        """Trades after the watermark (or from start_date / the lookback window) up to the
+        newest trade at partition start."""
+        assert context is not None
+        symbol = context["symbol"]
+        self._check_api_key()
+        newest = self.api.newest_trade(symbol)
+        if newest is None:
+            self.logger.info("binance_trades %s: the exchange has no trades", symbol)
+            return
+        last_id, newest_time_ms = newest
+        first_id = self._first_id(symbol, context)
+        if first_id is None or first_id > last_id:
+            self.logger.info("binance_trades %s: no new trades (newest id %d)", symbol, last_id)
+            return
+        extractor = TradeExtractor(
+            self.api,
+            symbol,
+            concurrency=self.config["concurrency"],
+            dumps=self._dump_store(),
+            logger=self.logger,
+        )
+        constants = self._constants(symbol)
+        fast = fast_path_allowed(self)
+        progress = SymbolProgress(self.logger, symbol, first_id, last_id)
+        try:
+            for chunk in extractor.chunks(first_id, last_id, newest_time_ms):
+                if isinstance(chunk, pa.RecordBatch):
+                    last = chunk["id"][-1].as_py()
+                    if fast:
+                        self._write_batch_fast(chunk, constants, last, context)
+                    else:
+                        for row in chunk.to_pylist():
+                            yield {**row, **constants}
+                    progress.advance(last, "dump")
+                else:
+                    for trade in chunk:
+                        yield {**trade, **constants}
+                    progress.advance(chunk[-1]["id"], "rest")
+        finally:
+            if extractor.dumps is not None:
+                extractor.dumps.close()
+        progress.log("done")
+        self.api.log_health(symbol)
+
+    def _first_id(self, symbol: str, context: Context) -> int | None:
+        """Watermark + 1, else the first trade at start_date, else at now - lookback."""
+        watermark = self.watermark(context)
+        if watermark is not None:
+            return watermark + 1
+        if start_date := self.config.get("start_date"):
+            start = datetime.fromisoformat(start_date)
+            start = start if start.tzinfo else start.replace(tzinfo=UTC)
+            start_ms = int(start.timestamp() * 1000)
+        else:
+            start_ms = int((time.time() - 60 * self.config["lookback_minutes"]) * 1000)
+        return self.api.first_trade_id_at(symbol, start_ms)
+
+    def _constants(self, symbol: str) -> dict[str, str]:
+        """Fields equal on every trade of ``symbol``."""
+        meta = next(entry for entry in self.exchange_symbols if entry["symbol"] == symbol)
+        return {
+            "symbol": symbol,
+            "base_asset": meta["baseAsset"],
+            "quote_asset": meta["quoteAsset"],
+            "exchange": self.exchange,
+        }
+
+    def _dump_store(self) -> DumpStore | None:
+        """A dump downloader when whole past days should come from the dumps, else None."""
+        source = self.config["backfill_source"]
+        if source == "rest" or (source == "auto" and self.exchange == "BINANCEUS"):
+            return None
+        return DumpStore(self.config["bulk_url"], self.logger)
+
+    def _check_api_key(self) -> None:
+        """Binance.US answers historicalTrades only with an API key: say so before trying."""
+        if self.exchange == "BINANCEUS" and not self.api.has_api_key:
+            raise BinanceConfigError(
+                "Binance.US requires an API key for /api/v3/historicalTrades. Set api_key "
+                "(a read-only key is enough) in the tap-binance config."
+            )
+
+    def _write_batch_fast(
+        self, batch: pa.RecordBatch, constants: dict[str, str], last_id: int, context: Context
+    ) -> None:
+        """Write a dump batch as RECORD lines directly, then advance and emit the state."""
+        lines = render_record_lines(batch, self.name, constants, datetime.now(UTC).isoformat())
+        sys.stdout.write(lines)
+        sys.stdout.flush()
+        # The same bookkeeping the SDK does per record, once per batch: state only after
+        # the records it covers are written.
+        self._increment_stream_state({self.replication_key: last_id}, context=context)
+        self.state_manager.is_flushed = False
+        self._write_state_message()
