@@ -1,0 +1,286 @@
+# Keys, secrets and IAM. Every grant names this deployment's resources: this bucket's prefixes,
+# this secret, this key, this metric namespace. "*" appears only where AWS has no narrower form
+# (ecr:GetAuthorizationToken, cloudwatch:PutMetricData, which is then bound to one namespace),
+# and as the key's own Resource in its key policy, where "*" means "this key".
+
+# ---- the project key: S3, logs, ECR, Secrets Manager, SNS, Athena results, schedules ----
+
+resource "aws_kms_key" "main" {
+  description             = "SchemaHub data, logs, secrets and notifications"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersTheKeyThroughIAM"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsEncryptsOurLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.aws_region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:/${var.name_prefix}/*"
+          }
+        }
+      },
+      {
+        Sid    = "AlarmsBudgetsAndEventsPublishToEncryptedTopic"
+        Effect = "Allow"
+        Principal = {
+          Service = ["cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
+        }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "main" {
+  name          = "alias/${var.name_prefix}"
+  target_key_id = aws_kms_key.main.key_id
+}
+
+# ---- Binance API key: the value is put out of band (README), so it never enters tf state ----
+
+resource "aws_secretsmanager_secret" "binance_api_key" {
+  # checkov:skip=CKV2_AWS_57: an exchange API key is issued by Binance; it cannot be rotated by a Lambda here (rotate by hand, README)
+  name                    = "${var.name_prefix}/binance-api-key"
+  description             = "Binance API key (X-MBX-APIKEY) for tap-binance; passed to Binance tasks as TAP_BINANCE_API_KEY"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+}
+
+# ---- roles ----
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# Execution role: what ECS itself needs to start a task (pull the image, write logs, read the secret).
+resource "aws_iam_role" "execution" {
+  name               = "${var.name_prefix}-task-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "EcrLoginHasNoResourceLevelPermission"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "PullOurImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = [aws_ecr_repository.schemahub.arn]
+  }
+  statement {
+    sid     = "WriteOurLogs"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [
+      "${aws_cloudwatch_log_group.ingest.arn}:log-stream:*",
+      "${aws_cloudwatch_log_group.check.arn}:log-stream:*",
+    ]
+  }
+  statement {
+    sid       = "ReadTheBinanceKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.binance_api_key.arn]
+  }
+  statement {
+    sid       = "DecryptTheBinanceKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.aws_region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "start-schemahub-tasks"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+# Ingest task role: read/write the lake and the Meltano state, nothing else.
+resource "aws_iam_role" "ingest_task" {
+  name               = "${var.name_prefix}-ingest-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "ingest_task" {
+  statement {
+    sid       = "ListOnlyOurPrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.data.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values = [
+        local.lake_prefix, "${local.lake_prefix}/*",
+        local.state_prefix, "${local.state_prefix}/*",
+      ]
+    }
+  }
+  statement {
+    # Delete: the target sweeps its own staging area, Meltano removes its state lock files.
+    sid     = "ReadWriteLakeAndState"
+    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = [
+      "${aws_s3_bucket.data.arn}/${local.lake_prefix}/*",
+      "${aws_s3_bucket.data.arn}/${local.state_prefix}/*",
+    ]
+  }
+  statement {
+    sid       = "UseTheBucketKeyThroughS3Only"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.aws_region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "ingest_task" {
+  name   = "ingest-into-lake"
+  role   = aws_iam_role.ingest_task.id
+  policy = data.aws_iam_policy_document.ingest_task.json
+}
+
+# Check task role: read the unified table, publish metrics in one namespace.
+resource "aws_iam_role" "check_task" {
+  name               = "${var.name_prefix}-check-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "check_task" {
+  statement {
+    sid       = "ListOnlyTheUnifiedTable"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.data.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.lake_prefix}/unified/*"]
+    }
+  }
+  statement {
+    sid       = "ReadTheUnifiedTable"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.lake_prefix}/unified/*"]
+  }
+  statement {
+    sid       = "DecryptThroughS3Only"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.aws_region}.amazonaws.com"]
+    }
+  }
+  statement {
+    # PutMetricData has no resource-level permission; the namespace condition is the narrowing.
+    sid       = "PublishQualityMetricsInOurNamespaceOnly"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "check_task" {
+  name   = "check-unified-table"
+  role   = aws_iam_role.check_task.id
+  policy = data.aws_iam_policy_document.check_task.json
+}
+
+# Scheduler role: start exactly our task definitions on our cluster, hand them our roles.
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${var.name_prefix}-scheduler"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid     = "RunOurTaskDefinitionsOnOurCluster"
+    actions = ["ecs:RunTask"]
+    resources = concat(
+      [for td in aws_ecs_task_definition.ingest : "${td.arn_without_revision}:*"],
+      ["${aws_ecs_task_definition.check.arn_without_revision}:*"],
+    )
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  statement {
+    sid     = "PassOnlyOurTaskRoles"
+    actions = ["iam:PassRole"]
+    resources = [
+      aws_iam_role.execution.arn,
+      aws_iam_role.ingest_task.arn,
+      aws_iam_role.check_task.arn,
+    ]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    sid       = "ReadOurEncryptedSchedules"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "run-schemahub-tasks"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
