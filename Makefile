@@ -38,3 +38,23 @@ run: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .ci-report.xml
+
+# ---- deployment (issue 8): container image and terraform checks ----
+.PHONY: image checkov
+CHECKOV_VENV := .venv-checkov
+IMAGE ?= schemahub
+IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+
+# Needs a Docker engine (none on the CI machine: tests/test_dockerfile.py lints the Dockerfile).
+image:
+	docker build -t $(IMAGE):$(IMAGE_TAG) .
+
+# checkov pins versions of packages Meltano also needs, so it gets its own virtualenv.
+$(CHECKOV_VENV)/.installed: terraform/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r terraform/requirements-checkov.txt
+	touch $@
+
+# BC_SKIP_MAPPING + --skip-download: fully offline, no Bridgecrew/Prisma API calls.
+checkov: $(CHECKOV_VENV)/.installed
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
