@@ -60,6 +60,8 @@ def exchange_message(body: str) -> tuple[str, int | None]:
         return "(empty response body)", None
     if len(text) > _BODY_EXCERPT_CHARS:
         text = text[:_BODY_EXCERPT_CHARS] + "..."
+    if payload is not None:
+        return f"(no error message in the body) {text}", None
     return f"(not a JSON error body) {text}", None
 
 

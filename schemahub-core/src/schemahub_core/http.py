@@ -118,10 +118,11 @@ def backoff_delays(
     """
     draw = rng or random.Random()
     exc = yield 0.0
-    attempt = 0
+    ceiling = min(cap, base)
     while True:
-        delay = draw.uniform(0.0, min(cap, base * 2**attempt))
-        attempt += 1
+        delay = draw.uniform(0.0, ceiling)
+        # Doubling a running ceiling (not base * 2**n) cannot overflow on long retry runs.
+        ceiling = min(cap, ceiling * 2)
         response = getattr(exc, "response", None)
         if response is not None:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
