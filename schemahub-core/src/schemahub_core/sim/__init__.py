@@ -1,0 +1,10 @@
+"""Local exchange simulators (Coinbase, Binance) with a ground-truth oracle and faults.
+
+from schemahub_core.sim import start_simulator
+with start_simulator("coinbase", seed=1) as sim:
+    requests.get(f"{sim.url}/products/BTC-USD/trades")
+"""
+
+from schemahub_core.sim.simulator import Simulator, start_simulator
+
+__all__ = ["Simulator", "start_simulator"]

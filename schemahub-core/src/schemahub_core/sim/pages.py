@@ -1,0 +1,138 @@
+"""Page queries over a lazy market: which trades (or aggregate trades) a request returns.
+
+Every function takes explicit visible bounds `[lo_id, hi_id]` (oldest served id, newest id
+visible at the request's instant) so that the oracle and the HTTP handlers share one
+definition of "what is served".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from schemahub_core.sim.formats import rows
+from schemahub_core.sim.market import BLOCK, Block, Market
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows of one response, already formatted, plus the first/last trade id they cover."""
+
+    rows: list[str]
+    ids: list[int]  # trade ids (or the aggregates' first trade ids), in page order
+
+    def json(self) -> bytes:
+        """The JSON array body."""
+        return ("[" + ",".join(self.rows) + "]").encode()
+
+
+def _trade_slices(
+    market: Market, lo: int, hi: int, limit: int | None, newest_first: bool
+) -> list[tuple[Block, int, int]]:
+    out: list[tuple[Block, int, int]] = []
+    remaining = limit if limit is not None else 1 << 62
+    if lo > hi:
+        return out
+    k, stop, step = (
+        (hi // BLOCK, lo // BLOCK - 1, -1) if newest_first else (lo // BLOCK, hi // BLOCK + 1, 1)
+    )
+    while remaining > 0 and k != stop:
+        b = market.block(k)
+        i0 = int(np.searchsorted(b.ids, lo, side="left"))
+        i1 = int(np.searchsorted(b.ids, hi, side="right"))
+        if i1 > i0:
+            if i1 - i0 > remaining:
+                i0, i1 = (i1 - remaining, i1) if newest_first else (i0, i0 + remaining)
+            out.append((b, i0, i1))
+            remaining -= i1 - i0
+        k += step
+    return out
+
+
+def trades(
+    market: Market, fmt: str, lo: int, hi: int, limit: int | None, newest_first: bool = False
+) -> Page:
+    """Trades with `lo <= id <= hi`: the oldest `limit` ones ascending, or the newest descending."""
+    row_out: list[str] = []
+    id_out: list[int] = []
+    for b, i0, i1 in _trade_slices(market, lo, hi, limit, newest_first):
+        r = rows(market, b, fmt)[i0:i1]
+        i = b.ids[i0:i1].tolist()
+        if newest_first:
+            r.reverse()
+            i.reverse()
+        row_out += r
+        id_out += i
+    return Page(row_out, id_out)
+
+
+def aggregates(
+    market: Market, fmt: str, lo: int, hi: int, limit: int | None, newest_last: bool = False
+) -> Page:
+    """Aggregate trades whose first trade id is in `[lo, hi]`, ascending.
+
+    `newest_last=True` keeps the newest `limit` of them (still ascending), as Binance does
+    when no start is given.
+    """
+    slices = _group_slices(market, lo, hi, limit, newest_last)
+    if newest_last:
+        slices.reverse()
+    row_out: list[str] = []
+    id_out: list[int] = []
+    for b, g0, g1 in slices:
+        row_out += rows(market, b, fmt)[g0:g1]
+        id_out += b.ids[b.agg_index()[g0:g1]].tolist()
+    return Page(row_out, id_out)
+
+
+def _group_slices(
+    market: Market, lo: int, hi: int, limit: int | None, from_newest: bool
+) -> list[tuple[Block, int, int]]:
+    out: list[tuple[Block, int, int]] = []
+    remaining = limit if limit is not None else 1 << 62
+    if lo > hi:
+        return out
+    k, stop, step = (
+        (hi // BLOCK, lo // BLOCK - 1, -1) if from_newest else (lo // BLOCK, hi // BLOCK + 1, 1)
+    )
+    while remaining > 0 and k != stop:
+        b = market.block(k)
+        start_ids = b.ids[b.agg_index()]
+        g0 = int(np.searchsorted(start_ids, lo, side="left"))
+        g1 = int(np.searchsorted(start_ids, hi, side="right"))
+        if g1 > g0:
+            if g1 - g0 > remaining:
+                g0, g1 = (g1 - remaining, g1) if from_newest else (g0, g0 + remaining)
+            out.append((b, g0, g1))
+            remaining -= g1 - g0
+        k += step
+    return out
+
+
+def id_at_or_after(market: Market, t_us: int) -> int:
+    """First trade id with time >= `t_us` (the oldest id if `t_us` predates the history).
+
+    Trades of one aggregate share their time, so the result is always an aggregate's first
+    trade. May exceed the newest visible id: callers compare with their own bound.
+    """
+    k = market.block_at_time(t_us)
+    while True:
+        b = market.block(k)
+        j = int(np.searchsorted(b.time_us, t_us, side="left"))
+        if j < b.ids.size:
+            return max(int(b.ids[j]), market.first_id)
+        k += 1
+
+
+def agg_start_trade_id(market: Market, agg_id: int) -> int:
+    """First trade id of aggregate `agg_id`, or of the next existing one."""
+    k = max(market.block_of_agg(agg_id), market.k_first)
+    b = market.block(k)
+    g = agg_id - b.first_agg_id
+    starts = b.agg_index()
+    if g < 0:
+        return market.first_id
+    if g >= starts.size:
+        return (k + 1) * BLOCK
+    return max(int(b.ids[starts[g]]), market.first_id)
