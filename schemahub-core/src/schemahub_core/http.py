@@ -1,17 +1,24 @@
 """Retrying HTTP client for exchange REST APIs, with the rate limiter and breaker built in.
 
-:class:`ExchangeClient` owns a ``requests.Session`` whose :class:`ResilientAdapter` applies,
-to *every* request sent through the session: the circuit breaker (waits while OPEN), the
-rate limiter (``acquire(weight)`` before sending, ``observe(headers)`` after), a connection
-pool sized to ``concurrency``, full reads of the body (a cut body raises
-:class:`TruncatedBodyError`) and per-attempt metrics in singer-sdk's ``METRIC:`` format.
-``ExchangeClient.get`` / ``get_json`` add the retry loop: 429, 5xx, timeouts, connection
-resets and truncated bodies are retried with exponential backoff and full jitter, honouring
-``Retry-After``; 418 raises :class:`IPBannedError`, other 4xx :class:`FatalAPIError`.
+:class:`ExchangeClient` owns a ``requests.Session`` whose
+:class:`~schemahub_core.transport.ResilientAdapter` applies, to *every* request sent through
+the session: the circuit breaker (waits while OPEN), the rate limiter (``acquire(weight)``
+before sending, ``observe(headers)`` after), a connection pool sized to ``concurrency``,
+full reads of the body (a cut body raises ``TruncatedBodyError``) and per-attempt metrics
+in singer-sdk's ``METRIC:`` format. ``ExchangeClient.get`` / ``get_json`` add the retry
+loop: 429, 5xx, timeouts, connection resets and truncated bodies are retried with
+exponential backoff and full jitter (``uniform(0, min(cap, base * 2**n))``); when the answer
+has ``Retry-After`` the wait is ``max(jitter, Retry-After)``. 418 raises
+:class:`IPBannedError` at once, other 4xx :class:`FatalAPIError`. ``get_json`` also retries a
+2xx whose body is not JSON (a CDN's HTML page in place of the API's answer).
 
 Breaker accounting: only 5xx, timeouts, connection errors and truncated bodies are
 failures. A 429 is the exchange protecting itself from *us* -- it is up and answering -- so
-it is neutral (the limiter and ``Retry-After`` deal with it); any other answer is a success.
+it is neutral (the limiter and ``Retry-After`` deal with it); any other answer, including a
+non-JSON 200, is a success at the transport level.
+
+Threads: one client is shared by all threads of a tap (``concurrency`` of them); the
+session's connection pool blocks extra threads until a connection is free.
 
 Using it from a singer-sdk ``RESTStream`` (the SDK's documented hooks)::
 
@@ -44,12 +51,10 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from schemahub_core import metrics
 from schemahub_core.breaker import CircuitBreaker
 from schemahub_core.errors import (
     REDACTED,
@@ -61,31 +66,17 @@ from schemahub_core.errors import (
     redact_url,
 )
 from schemahub_core.ratelimit import RateLimiter
-
-# Internal request headers: the client tells its adapter the weight and attempt number of a
-# request; the adapter strips them before anything goes on the wire.
-WEIGHT_HEADER = "X-SchemaHub-Request-Weight"
-ATTEMPT_HEADER = "X-SchemaHub-Attempt"
+from schemahub_core.transport import (
+    ATTEMPT_HEADER,
+    RETRYABLE_EXCEPTIONS,
+    WEIGHT_HEADER,
+    InvalidJSONBodyError,
+    ResilientAdapter,
+)
 
 _LOGGER = logging.getLogger(__name__)
 _SECRET_PARAM_RE = re.compile(
     r"(?i)\b(" + "|".join(sorted(SECRET_QUERY_PARAMS)) + r")=([^&\s'\"]+)"
-)
-
-
-class TruncatedBodyError(requests.exceptions.ChunkedEncodingError):
-    """The body ended before its ``Content-Length``: the connection was cut mid-response."""
-
-
-class InvalidJSONBodyError(requests.exceptions.ContentDecodingError):
-    """A 2xx answer whose body is not JSON (typically a proxy's HTML error page)."""
-
-
-RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    requests.exceptions.Timeout,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
 )
 
 
@@ -131,103 +122,6 @@ def backoff_delays(
         exc = yield delay
 
 
-class ResilientAdapter(HTTPAdapter):
-    """HTTPAdapter that applies breaker, limiter, pool sizing, body checks and metrics."""
-
-    def __init__(
-        self,
-        *,
-        limiter: RateLimiter | None,
-        breaker: CircuitBreaker | None,
-        pool_size: int,
-        endpoint_weights: Mapping[str, int] | None = None,
-        metrics_logger: logging.Logger | None = None,
-    ) -> None:
-        """``pool_size`` connections per host; extra threads wait for a free connection."""
-        self.limiter = limiter
-        self.breaker = breaker
-        self.endpoint_weights = dict(endpoint_weights or {})
-        self.metrics_logger = metrics_logger or _LOGGER
-        # pool_block: more threads than connections queue up instead of opening throwaway
-        # connections; max_retries=0: retries are ours, with backoff and the breaker.
-        super().__init__(
-            pool_connections=pool_size, pool_maxsize=pool_size, pool_block=True, max_retries=0
-        )
-
-    def send(  # type: ignore[override]
-        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
-    ) -> requests.Response:
-        """Send one attempt: wait for the breaker, pay the limiter, read and check the body."""
-        request = request.copy()
-        endpoint = urlsplit(request.url or "").path
-        weight = int(request.headers.pop(WEIGHT_HEADER, 0)) or self.endpoint_weights.get(
-            endpoint, 1
-        )
-        attempt = request.headers.pop(ATTEMPT_HEADER, None)
-        tags: dict[str, Any] = {metrics.TAG_ENDPOINT: endpoint}
-        if attempt is not None:
-            tags["attempt"] = int(attempt)
-        permit = self.breaker.before_request() if self.breaker else None
-        try:
-            if self.limiter is not None:
-                self.limiter.acquire(weight)
-            started = time.monotonic()
-            response = super().send(request, stream=stream, **kwargs)
-            if not stream:
-                _read_whole_body(response)
-        except RETRYABLE_EXCEPTIONS as exc:
-            if self.breaker is not None:
-                self.breaker.record_failure(permit, reason=type(exc).__name__)
-            tags.update({metrics.TAG_STATUS: "failed", "error": type(exc).__name__})
-            metrics.log_metric(
-                self.metrics_logger, "timer", metrics.HTTP_REQUEST_DURATION, 0.0, tags
-            )
-            raise
-        except BaseException:
-            if self.breaker is not None:
-                self.breaker.record_neutral(permit)
-            raise
-        elapsed = time.monotonic() - started
-        if self.limiter is not None:
-            self.limiter.observe(response.headers)
-        self._account(response.status_code, permit, elapsed, tags)
-        return response
-
-    def _account(self, status: int, permit: int | None, elapsed: float, tags: dict) -> None:
-        """Report the answer to the breaker and log its metrics."""
-        if status >= 500:
-            if self.breaker is not None:
-                self.breaker.record_failure(permit, reason=f"HTTP {status}")
-            metrics.log_metric(
-                self.metrics_logger, "counter", metrics.HTTP_SERVER_ERROR_COUNT, 1, tags
-            )
-        elif status == 429:
-            if self.breaker is not None:
-                self.breaker.record_neutral(permit)
-            metrics.log_metric(
-                self.metrics_logger, "counter", metrics.HTTP_THROTTLED_COUNT, 1, tags
-            )
-        elif self.breaker is not None:
-            self.breaker.record_success(permit)
-        tags[metrics.TAG_HTTP_STATUS_CODE] = status
-        tags[metrics.TAG_STATUS] = "succeeded" if status < 400 else "failed"
-        metrics.log_metric(
-            self.metrics_logger, "timer", metrics.HTTP_REQUEST_DURATION, round(elapsed, 6), tags
-        )
-
-
-def _read_whole_body(response: requests.Response) -> None:
-    """Load the body now (inside breaker accounting) and detect a short read."""
-    body = response.content  # urllib3 raises on a short read; requests wraps it
-    declared = response.headers.get("Content-Length")
-    if declared is None or response.headers.get("Content-Encoding") or not declared.isdigit():
-        return
-    if len(body) < int(declared):
-        raise TruncatedBodyError(
-            f"response body cut short: {len(body)} of {declared} bytes", response=response
-        )
-
-
 class ExchangeClient:
     """Shared, thread-safe HTTP client for one exchange API (see the module docstring)."""
 
@@ -247,6 +141,7 @@ class ExchangeClient:
         sensitive_headers: Iterable[str] = (),
         endpoint_weights: Mapping[str, int] | None = None,
         logger: logging.Logger | None = None,
+        metrics_logger: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -272,18 +167,18 @@ class ExchangeClient:
             breaker=breaker,
             pool_size=concurrency,
             endpoint_weights=endpoint_weights,
-            metrics_logger=self.logger,
+            metrics_logger=metrics_logger,
         )
         self.session = requests.Session()
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
         self.session.headers["User-Agent"] = user_agent
         self.session.headers.update(headers or {})
-        self._secret_values = {
+        self._secret_values = frozenset(
             str(value)
             for name, value in self.session.headers.items()
             if name.lower() in self._sensitive
-        }
+        )
 
     def url_for(self, path_or_url: str) -> str:
         """Absolute URL for a path relative to ``base_url`` (absolute URLs pass through)."""
@@ -372,7 +267,9 @@ class ExchangeClient:
         url = self.url_for(path_or_url)
         call_headers = dict(headers or {})
         secrets = {v for k, v in call_headers.items() if k.lower() in self._sensitive}
-        self._secret_values |= secrets
+        if not secrets <= self._secret_values:
+            # Swap in a new frozenset: redact() in other threads iterates the old one.
+            self._secret_values = self._secret_values | secrets
         prepared_url = requests.Request("GET", url, params=params).prepare().url or url
         shown_url = self.redact(redact_url(prepared_url))
         attempts = self.max_retries + 1
