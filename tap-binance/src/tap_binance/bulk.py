@@ -195,23 +195,29 @@ def read_dump(path: Path, period: DumpPeriod) -> Iterator[pa.RecordBatch]:
         with archive.open(members[0]) as probe:
             has_header = not probe.read(1).isdigit()
         with archive.open(members[0]) as csv_file:
-            reader = pacsv.open_csv(
-                csv_file,
-                read_options=pacsv.ReadOptions(
-                    column_names=TRADE_COLUMNS,
-                    skip_rows=1 if has_header else 0,
-                    block_size=_BLOCK_SIZE,
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=_COLUMN_TYPES,
-                    true_values=["True", "true"],
-                    false_values=["False", "false"],
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            for batch in reader:
-                yield _checked(batch, path.name, period.times_in_ms)
+            try:
+                reader = pacsv.open_csv(
+                    csv_file,
+                    read_options=pacsv.ReadOptions(
+                        column_names=TRADE_COLUMNS,
+                        skip_rows=1 if has_header else 0,
+                        block_size=_BLOCK_SIZE,
+                    ),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=_COLUMN_TYPES,
+                        true_values=["True", "true"],
+                        false_values=["False", "false"],
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=False,
+                    ),
+                )
+                for batch in reader:
+                    yield _checked(batch, path.name, period.times_in_ms)
+            except pa.ArrowInvalid as error:
+                raise DumpError(
+                    f"{path.name} is not a valid trades CSV ({error}); expected the columns "
+                    f"{', '.join(TRADE_COLUMNS)} with True/False booleans."
+                ) from error
 
 
 def _checked(batch: pa.RecordBatch, name: str, times_in_ms: bool) -> pa.RecordBatch:

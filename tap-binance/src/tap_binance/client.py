@@ -15,7 +15,7 @@ from schemahub_core.breaker import CircuitBreaker
 from schemahub_core.errors import FatalAPIError
 from schemahub_core.http import ExchangeClient
 from schemahub_core.metrics import log_metric
-from schemahub_core.ratelimit import WeightBudget
+from schemahub_core.ratelimit import USED_WEIGHT_HEADER, WeightBudget
 from singer_sdk.streams import Stream
 
 # REQUEST_WEIGHT of each endpoint (Binance spot API docs).
@@ -35,6 +35,27 @@ def exchange_for(api_url: str) -> str:
     """BINANCEUS for api.binance.us (its own trade-id space), else BINANCE."""
     host = (urlsplit(api_url).hostname or "").lower()
     return "BINANCEUS" if host == "binance.us" or host.endswith(".binance.us") else "BINANCE"
+
+
+class ThrottleAwareBudget(WeightBudget):
+    """A WeightBudget that slows down for good after a rate-limit answer.
+
+    A 429 (or 418) carries ``Retry-After``; its ``X-MBX-USED-WEIGHT-1M`` shows how much the
+    exchange accepted this minute. When that is below our budget, the configured limit is
+    wrong (or other clients share the IP): the budget shrinks to the reading times the
+    fraction, by at most half per answer, so that one glitch cannot stall the run.
+    """
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Adopt the server's reading; after a 429/418, lower the budget as well."""
+        super().observe(headers)
+        reading = headers.get(USED_WEIGHT_HEADER)
+        if headers.get("Retry-After") is None or reading is None or not reading.isdigit():
+            return
+        with self._lock:
+            # Never below the heaviest request, which could then never be granted.
+            floor = max(WEIGHT_HISTORICAL_TRADES, self.budget // 2)
+            self.budget = max(floor, min(self.budget, int(int(reading) * self.fraction)))
 
 
 class BinanceConfigError(Exception):
@@ -64,7 +85,7 @@ class BinanceAPI:
             raise BinanceConfigError(f"concurrency is {concurrency}; it must be at least 1.")
         self.api_url = api_url.rstrip("/")
         self.logger = logger
-        self.budget = WeightBudget(weight_limit_per_minute, weight_budget_fraction)
+        self.budget = ThrottleAwareBudget(weight_limit_per_minute, weight_budget_fraction)
         self.breaker = CircuitBreaker("binance", logger=logger)
         self.client = ExchangeClient(
             self.api_url,
