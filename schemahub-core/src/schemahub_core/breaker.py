@@ -10,6 +10,10 @@ Results are attributed with a *permit*: ``before_request()`` returns the breaker
 generation, which changes at every transition, and ``record_*`` ignores results whose
 permit is stale (a request sent while CLOSED that fails after the breaker already opened
 must not count as the HALF_OPEN probe's failure).
+
+Waiting uses ``threading.Condition.wait`` with a real-time timeout computed from ``clock``;
+an injected clock therefore changes *when* the cooldown is over, not how long a blocked
+caller sleeps before re-checking (transitions are also re-checked on every notification).
 """
 
 from __future__ import annotations
