@@ -1,0 +1,247 @@
+"""Turn a batch of one stream's raw JSON records into an Arrow table, validating in bulk.
+
+Flat schemas (top-level integer/number/string/boolean properties, the shape of every trade
+stream) are parsed by `pyarrow.json` with an explicit schema derived from the JSON schema:
+that one call both decodes and type-checks the whole batch. Only when it reports a problem,
+or for properties Arrow cannot check (nested objects, arrays, unions), are records checked
+one by one with the SDK's own JSON-schema validator, to name the exact record and line.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
+from singer_sdk.sinks.core import JSONSchemaValidator
+
+_SCALARS = {
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+}
+
+
+@dataclass(frozen=True)
+class StreamShape:
+    """What bulk validation needs to know about one stream's JSON schema."""
+
+    arrow_schema: pa.Schema  # the scalar top-level properties, as Arrow checks them
+    required: tuple[str, ...]
+    key_properties: tuple[str, ...]
+    flat: bool  # every property is a checkable scalar: no per-record validation needed
+
+
+def stream_shape(json_schema: dict[str, Any], key_properties: Sequence[str]) -> StreamShape:
+    """Derive the Arrow schema and checks for a stream from its SCHEMA message."""
+    fields = []
+    flat = True
+    for name, spec in (json_schema.get("properties") or {}).items():
+        arrow_type = _scalar_type(spec)
+        if arrow_type is None:
+            flat = False
+        else:
+            fields.append(pa.field(name, arrow_type))
+    return StreamShape(
+        pa.schema(fields),
+        tuple(json_schema.get("required") or ()),
+        tuple(key_properties or ()),
+        flat,
+    )
+
+
+def _scalar_type(spec: Any) -> pa.DataType | None:
+    if not isinstance(spec, dict) or any(k in spec for k in ("anyOf", "oneOf", "allOf")):
+        return None
+    declared = spec.get("type")
+    types = [declared] if isinstance(declared, str) else list(declared or [])
+    non_null = [t for t in types if t != "null"]
+    if len(non_null) != 1:
+        return None
+    return _SCALARS.get(non_null[0])
+
+
+class RecordError(InvalidRecord):
+    """A record breaks its stream's schema: names the stream, input line and what is wrong."""
+
+    def __init__(self, stream: str, line: int, problem: str, record: Any) -> None:
+        super().__init__(
+            f"stream {stream!r}, input line {line}: record does not match the stream's SCHEMA: "
+            f"{problem}. Record: {_preview(record)}",
+            record,
+        )
+        self.stream = stream
+        self.line = line
+        self.problem = problem
+
+
+@dataclass
+class Rejected:
+    """One record left out of a batch, and why."""
+
+    line: int
+    raw: bytes
+    reason: str
+
+
+def _preview(record: Any) -> str:
+    text = bytes(record).decode("utf-8", "replace") if isinstance(record, msgspec.Raw) else record
+    text = str(text)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def parse_batch(
+    stream: str,
+    shape: StreamShape,
+    json_schema: dict[str, Any],
+    records: list[msgspec.Raw],
+    lines: list[int],
+    *,
+    validate: bool,
+    quarantine: bool,
+) -> tuple[pa.Table, list[int], list[Rejected]]:
+    """Decode records to Arrow; returns (table, indices of kept records, rejected records).
+
+    Raises `RecordError` / `MissingKeyPropertiesError` on the first bad record unless
+    `quarantine`, in which case bad records are returned as `Rejected` and left out.
+    """
+    keep = list(range(len(records)))
+    rejected: list[Rejected] = []
+    if validate and not shape.flat:
+        keep, rejected = _check_one_by_one(stream, json_schema, shape, records, lines, quarantine)
+    table = _arrow_or_none(shape, [records[i] for i in keep])
+    if table is None:
+        keep, more = _check_one_by_one(
+            stream,
+            json_schema,
+            shape,
+            [records[i] for i in keep],
+            [lines[i] for i in keep],
+            quarantine,
+            index=keep,
+        )
+        rejected += more
+        table = _arrow_or_none(shape, [records[i] for i in keep])
+        if table is None:
+            raise RecordError(
+                stream,
+                lines[keep[0]] if keep else 0,
+                _arrow_problem(shape, [records[i] for i in keep]),
+                records[keep[0]] if keep else b"",
+            )
+    bad_rows = _missing(table, shape)
+    if bad_rows:
+        if not quarantine:
+            row, problem, key_error = bad_rows[0]
+            if key_error:
+                raise MissingKeyPropertiesError(
+                    f"stream {stream!r}, input line {lines[keep[row]]}: {problem}. "
+                    f"Record: {_preview(records[keep[row]])}"
+                )
+            raise RecordError(stream, lines[keep[row]], problem, records[keep[row]])
+        drop = {row for row, _, _ in bad_rows}
+        for row, problem, _ in bad_rows:
+            if all(r.line != lines[keep[row]] for r in rejected):
+                rejected.append(Rejected(lines[keep[row]], bytes(records[keep[row]]), problem))
+        mask = pa.array([i not in drop for i in range(table.num_rows)])
+        table = table.filter(mask)
+        keep = [k for i, k in enumerate(keep) if i not in drop]
+    return table, keep, rejected
+
+
+def _arrow_or_none(shape: StreamShape, records: list[msgspec.Raw]) -> pa.Table | None:
+    try:
+        return _to_arrow(shape, records)
+    except pa.ArrowInvalid:
+        return None
+
+
+def _arrow_problem(shape: StreamShape, records: list[msgspec.Raw]) -> str:
+    try:
+        _to_arrow(shape, records)
+    except pa.ArrowInvalid as exc:
+        return f"cannot be converted to the stream's column types: {exc}"
+    return "unknown conversion problem"
+
+
+def _to_arrow(shape: StreamShape, records: list[msgspec.Raw]) -> pa.Table:
+    if not records:
+        return shape.arrow_schema.empty_table()
+    data = b"\n".join(records)
+    # One block per ~1 MiB lets pyarrow parse blocks on several threads.
+    block = max(1 << 20, 2 * max(map(len, records)))
+    return pa_json.read_json(
+        io.BytesIO(data),
+        read_options=pa_json.ReadOptions(block_size=block),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=shape.arrow_schema, unexpected_field_behavior="ignore"
+        ),
+    ).select(shape.arrow_schema.names)
+
+
+def _missing(table: pa.Table, shape: StreamShape) -> list[tuple[int, str, bool]]:
+    """Rows where a key property or a required property is absent (or null)."""
+    problems: list[tuple[int, str, bool]] = []
+    checks = [(name, True) for name in shape.key_properties] + [
+        (name, False) for name in shape.required if name not in shape.key_properties
+    ]
+    for name, is_key in checks:
+        if name not in table.column_names:
+            continue  # not a scalar column: checked one by one by the JSON-schema validator
+        column = table.column(name)
+        if column.null_count == 0:
+            continue
+        for row in pc.indices_nonzero(pc.is_null(column)).to_pylist():
+            what = "key property" if is_key else "required property"
+            problems.append((row, f"{what} {name!r} is missing or null", is_key))
+    return sorted(problems)
+
+
+def _check_one_by_one(
+    stream: str,
+    json_schema: dict[str, Any],
+    shape: StreamShape,
+    records: list[msgspec.Raw],
+    lines: list[int],
+    quarantine: bool,
+    index: list[int] | None = None,
+) -> tuple[list[int], list[Rejected]]:
+    """The slow path: the SDK's JSON-schema validator, record by record."""
+    validator = JSONSchemaValidator(json_schema)
+    keep: list[int] = []
+    rejected: list[Rejected] = []
+    for position, (raw, line) in enumerate(zip(records, lines, strict=True)):
+        record = msgspec.json.decode(raw)
+        problem = None
+        if not isinstance(record, dict):
+            problem = f"a record must be a JSON object, got {type(record).__name__}"
+        else:
+            missing_keys = [k for k in shape.key_properties if k not in record]
+            if missing_keys:
+                if not quarantine:
+                    raise MissingKeyPropertiesError(
+                        f"stream {stream!r}, input line {line}: record lacks key "
+                        f"properties {missing_keys}. Record: {_preview(raw)}"
+                    )
+                problem = f"key properties {missing_keys} are missing"
+            else:
+                try:
+                    validator.validate(record)
+                except InvalidRecord as exc:
+                    problem = str(exc.args[0]) if exc.args else str(exc)
+                if problem is None and shape.flat and _arrow_or_none(shape, [raw]) is None:
+                    problem = _arrow_problem(shape, [raw])
+        if problem is None:
+            keep.append(index[position] if index is not None else position)
+        elif not quarantine:
+            raise RecordError(stream, line, problem, raw)
+        else:
+            rejected.append(Rejected(line, bytes(raw), problem))
+    return keep, rejected

@@ -1,0 +1,324 @@
+"""Where the layers are written: a local folder or an S3 bucket, behind one small interface.
+
+Both backends give the guarantees the commit protocol relies on:
+- a reader never sees a partial object (temp file + fsync + rename locally; one PUT on S3),
+- `put(..., if_absent=True)` creates an object only if the key is free, atomically
+  (`link(2)` of a complete temp file locally, `If-None-Match: *` on S3), so two writers
+  racing for the same key cannot both win and nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+
+class StorageError(RuntimeError):
+    """A read or write of the output location failed; names the operation and the object."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One listed object: its key relative to the output root and its age in epoch seconds."""
+
+    key: str
+    modified_at: float
+
+
+class Storage(ABC):
+    """An output location: keys are `/`-separated paths relative to `output_uri`."""
+
+    @abstractmethod
+    def uri(self, key: str) -> str:
+        """The full location of `key`, for log lines and error messages."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        """Write `data` at `key` atomically; with `if_absent`, only if `key` does not exist.
+
+        Returns False (and writes nothing) when `if_absent` and the key already exists.
+        """
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The content of `key`, or None if there is no such object."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether an object exists at `key`."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[StoredObject]:
+        """Every object whose key starts with `prefix` (recursively), in key order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove `key`; a missing key is not an error."""
+
+    def publish(self, staged_key: str, final_key: str, data: bytes | None = None) -> None:
+        """Make the staged object visible at `final_key` with identical content.
+
+        Idempotent: if `final_key` already exists (another process rolled the same commit
+        forward) nothing is written, so a published object is never overwritten.
+        """
+        if self.exists(final_key):
+            return
+        if data is None:
+            data = self.get(staged_key)
+            if data is None:
+                raise StorageError(
+                    f"cannot publish {self.uri(final_key)}: its staged copy "
+                    f"{self.uri(staged_key)} is gone and it was never published"
+                )
+        self.put(final_key, data, if_absent=True)
+
+
+class LocalStorage(Storage):
+    """A folder on a local (POSIX) file system."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def uri(self, key: str) -> str:
+        """The absolute path of `key`."""
+        return str(self.root / key)
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        """Write a complete temp file (named so no `*.parquet` glob matches it), then rename."""
+        path = self.root / key
+        directory = path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            temp = directory / f".tmp-{uuid.uuid4().hex}-{path.name}.partial"
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                if if_absent:
+                    # link(2) fails if the name exists: an atomic create-if-absent of a
+                    # complete file (O_EXCL would expose an empty file until written).
+                    try:
+                        os.link(temp, path)
+                    except FileExistsError:
+                        return False
+                else:
+                    os.replace(temp, path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+            _fsync_dir(directory)
+        except OSError as exc:
+            raise StorageError(f"writing {path} failed: {exc}") from exc
+        return True
+
+    def get(self, key: str) -> bytes | None:
+        """Read the whole file, or None if absent."""
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"reading {self.root / key} failed: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        """Whether the file exists."""
+        return (self.root / key).is_file()
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        """Files under the folder part of `prefix` whose relative path starts with `prefix`."""
+        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        found: list[StoredObject] = []
+        if not base.is_dir():
+            return found
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue  # an in-flight or crashed temp file, never a stored object
+                path = Path(dirpath) / name
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    with contextlib.suppress(FileNotFoundError):
+                        found.append(StoredObject(key, path.stat().st_mtime))
+        return sorted(found, key=lambda o: o.key)
+
+    def delete(self, key: str) -> None:
+        """Unlink the file if present."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.root / key)
+
+    def publish(self, staged_key: str, final_key: str, data: bytes | None = None) -> None:
+        """Hard-link the staged file to its final name: atomic, no copy, fails if it exists."""
+        final = self.root / final_key
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.link(self.root / staged_key, final)
+            _fsync_dir(final.parent)
+        except FileExistsError:
+            return
+        except FileNotFoundError as exc:
+            if final.is_file():
+                return  # published meanwhile by another process, which then removed staging
+            raise StorageError(
+                f"cannot publish {final}: its staged copy {self.root / staged_key} is gone"
+            ) from exc
+        except OSError as exc:
+            raise StorageError(f"publishing {final} failed: {exc}") from exc
+
+    def sweep_temp_files(self, prefix: str, older_than: float) -> None:
+        """Remove `.tmp-*` files of crashed writers (older than `older_than` epoch seconds)."""
+        base = self.root / prefix
+        if not base.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                path = Path(dirpath) / name
+                if name.startswith(".tmp-"):
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.stat().st_mtime < older_than:
+                            path.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class S3Storage(Storage):
+    """An S3 bucket and prefix (AWS or any S3-compatible store via `endpoint_url`)."""
+
+    def __init__(self, bucket: str, prefix: str, client: Any) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        """`s3://bucket/prefix/key`."""
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def _fail(self, operation: str, key: str, exc: Exception) -> StorageError:
+        return StorageError(
+            f"S3 {operation} of {self.uri(key)} failed: {exc}. Check the bucket, "
+            f"s3_endpoint_url, credentials and network; data after the last STATE this target "
+            f"printed was not committed and will be written again by a rerun."
+        )
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        """One PutObject (atomic on S3); `If-None-Match: *` when `if_absent`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extra = {"IfNoneMatch": "*"} if if_absent else {}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if if_absent and (code in ("PreconditionFailed", "ConditionalRequestConflict")):
+                return False
+            if if_absent and status in (409, 412):
+                return False
+            raise self._fail("PUT", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("PUT", key, exc) from exc
+        return True
+
+    def get(self, key: str) -> bytes | None:
+        """GetObject, or None on NoSuchKey."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body: bytes = response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._fail("GET", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("GET", key, exc) from exc
+        return body
+
+    def exists(self, key: str) -> bool:
+        """HeadObject."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._fail("HEAD", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("HEAD", key, exc) from exc
+        return True
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        """ListObjectsV2 over every page."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found: list[StoredObject] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found.append(
+                        StoredObject(item["Key"][strip:], item["LastModified"].timestamp())
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("LIST", prefix, exc) from exc
+        return found
+
+    def delete(self, key: str) -> None:
+        """DeleteObject."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("DELETE", key, exc) from exc
+
+
+def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
+    """The storage for `output_uri` (`s3://bucket/prefix` or a local folder)."""
+    if not output_uri.startswith("s3://"):
+        return LocalStorage(output_uri)
+    parsed = urlparse(output_uri)
+    if not parsed.netloc:
+        raise StorageError(f"output_uri {output_uri!r} has no bucket; use s3://bucket/prefix")
+    return S3Storage(parsed.netloc, parsed.path, _s3_client(config))
+
+
+def _s3_client(config: dict[str, Any]) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=config.get("aws_access_key_id"),
+        aws_secret_access_key=config.get("aws_secret_access_key"),
+        aws_session_token=config.get("aws_session_token"),
+        region_name=config.get("aws_region"),
+    )
+    return session.client(
+        "s3",
+        endpoint_url=config.get("s3_endpoint_url"),
+        config=Config(
+            retries={"max_attempts": 4, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )

@@ -1,0 +1,250 @@
+"""target-s3-parquet: the singer-sdk Target, its settings, commit cadence and STATE relay.
+
+How it hooks into singer-sdk (kept to documented extension points where they exist):
+- `message_reader_class`-style reader (`BatchedSingerReader`) replaces per-record decoding;
+  SCHEMA/STATE/... still go through the SDK's callbacks, so sinks, schema changes and the
+  SDK's exceptions behave as in any SDK target.
+- `_process_state_message` keeps the latest STATE aside (instead of the SDK's
+  `_latest_state`, which `drain_all` would print without our commit) and `commit()` relays it
+  with the SDK's `_write_state_message` right after the data it covers is committed.
+- `process_endofpipe` commits what is left; `_handle_termination` exits without committing.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import typing as t
+from datetime import UTC, datetime
+
+from schemahub_core.mapping import Mapping, load_mappings
+from singer_sdk import typing as th
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.target_base import Target
+
+from target_s3_parquet.pipeline import commit_stream
+from target_s3_parquet.reader import BatchedSingerReader, Envelope
+from target_s3_parquet.sinks import StreamSink
+from target_s3_parquet.storage import open_storage
+from target_s3_parquet.unified import UnifiedTableWriter
+
+if t.TYPE_CHECKING:
+    from types import FrameType
+
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+
+# Larger than the SDK's 10k default: per-commit costs (a commit record, small files, fsyncs)
+# amortise over more rows, while memory stays ~100 MB per batch in flight.
+DEFAULT_BATCH_SIZE_ROWS = 100_000
+COMPRESSIONS = ["zstd", "snappy", "gzip", "lz4", "brotli", "none"]
+
+
+class TargetS3Parquet(Target):
+    """Raw JSONL.gz audit trail + exactly-once `trades_unified` Parquet, local or on S3."""
+
+    name = "target-s3-parquet"
+    default_sink_class = StreamSink
+
+    # Stream maps and flattening transform records one by one in Python, which would undo
+    # the columnar path; mapping to trades_unified is done by schemahub-core mappings.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STRUCTURED_LOGGING,
+        TargetCapabilities.VALIDATE_RECORDS,
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "output_uri",
+            th.StringType,
+            default="./output",
+            description="Where to write: a local folder, or s3://bucket/prefix.",
+        ),
+        th.Property(
+            "s3_endpoint_url",
+            th.StringType,
+            description="Endpoint of an S3-compatible store (MinIO, moto, ...); unset for AWS S3.",
+        ),
+        th.Property("aws_region", th.StringType, description="AWS region of the bucket."),
+        th.Property(
+            "aws_access_key_id",
+            th.StringType,
+            secret=True,
+            description="AWS access key id; unset to use the standard AWS credential chain.",
+        ),
+        th.Property(
+            "aws_secret_access_key",
+            th.StringType,
+            secret=True,
+            description="AWS secret access key; unset to use the standard credential chain.",
+        ),
+        th.Property(
+            "aws_session_token",
+            th.StringType,
+            secret=True,
+            description="AWS session token for temporary credentials.",
+        ),
+        th.Property(
+            "mappings_dir",
+            th.StringType,
+            description="Folder of extra mapping YAML files (one per source stream); they "
+            "override the packaged coinbase_trades and binance_trades mappings.",
+        ),
+        th.Property(
+            "max_batch_age_seconds",
+            th.NumberType,
+            default=60,
+            description="Commit (and relay STATE) at least this often while records arrive, "
+            "even if batch_size_rows is not reached.",
+        ),
+        th.Property(
+            "parquet_compression",
+            th.StringType,
+            default="zstd",
+            allowed_values=COMPRESSIONS,
+            description="Compression codec of the unified Parquet files.",
+        ),
+        th.Property(
+            "on_invalid_record",
+            th.StringType,
+            default="fail",
+            allowed_values=["fail", "quarantine"],
+            description="'fail': stop with an error naming the stream, line and problem. "
+            "'quarantine': write bad records with the reason to rejects/<stream>/ and go on.",
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Set up storage, mappings and the unified writer; finish crashed commits."""
+        kwargs.setdefault("message_reader", BatchedSingerReader(self))
+        super().__init__(*args, **kwargs)
+        self.storage = open_storage(self.config.get("output_uri") or "./output", self.config)
+        compression = self.config.get("parquet_compression") or "zstd"
+        self.unified = UnifiedTableWriter(self.storage, compression=compression)
+        extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
+        self._mappings: dict[str, Mapping] = load_mappings(extra)
+        self._unmapped_logged: set[str] = set()
+        self._batch_rows = int(self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS)
+        self._max_age = float(self.config.get("max_batch_age_seconds") or 60)
+        self._queued = 0
+        self._batch_started = 0.0
+        self._batch_received_at = datetime.now(UTC)
+        self._pending_state: dict | None = None
+        self._relayed_state: dict | None = None
+        self._swept = False
+
+    # ------------------------------------------------------------------ streams
+    def mapping_for(self, stream: str) -> Mapping | None:
+        """The mapping of `stream` to trades_unified, or None (logged once) for raw only."""
+        mapping = self._mappings.get(stream)
+        if mapping is None and stream not in self._unmapped_logged:
+            self._unmapped_logged.add(stream)
+            self.logger.info(
+                "Stream %r has no mapping to trades_unified: its records go to the raw layer "
+                "only (mappings exist for %s).",
+                stream,
+                sorted(self._mappings),
+            )
+        return mapping
+
+    def sink_for_records(self, envelope: Envelope, line: int) -> StreamSink:
+        """The sink queuing records of the envelope's stream (its SCHEMA must have come)."""
+        stream = envelope.stream
+        if stream is None:
+            raise InvalidInputLine(f"input line {line}: RECORD message has no 'stream' key")
+        sink = self._sinks_active.get(stream)
+        if sink is None:
+            raise RecordsWithoutSchemaException(
+                f"input line {line}: a RECORD for stream '{stream}' was encountered before a "
+                f"corresponding SCHEMA message. Check that the tap emits SCHEMA first."
+            )
+        return t.cast("StreamSink", sink)
+
+    # ------------------------------------------------------------------ cadence
+    def batch_is_full(self) -> bool:
+        """Count one queued record; True once the batch reached batch_size_rows."""
+        if self._queued == 0:
+            self._batch_started = time.monotonic()
+            self._batch_received_at = datetime.now(UTC)
+        self._queued += 1
+        return self._queued >= self._batch_rows
+
+    def batch_is_stale(self, now: float) -> bool:
+        """True when queued records have waited longer than max_batch_age_seconds."""
+        return self._queued > 0 and now - self._batch_started >= self._max_age
+
+    # ------------------------------------------------------------------ commit + STATE
+    def _ensure_swept(self) -> None:
+        if not self._swept:
+            self.unified.sweep_staging()
+            self._swept = True
+
+    def commit(self) -> None:
+        """Commit every queued record of every stream, then relay the latest STATE."""
+        self._ensure_swept()
+        sinks = [*self._sinks_to_clear, *self._sinks_active.values()]
+        ingest_time = datetime.now(UTC)
+        received_at = self._batch_received_at.isoformat()
+        validate = bool(self.config.get("validate_records", True))
+        quarantine = self.config.get("on_invalid_record") == "quarantine"
+        for sink in sinks:
+            sink = t.cast("StreamSink", sink)
+            if not sink.pending.records:
+                continue
+            result = commit_stream(
+                sink,
+                sink.take_pending(),
+                storage=self.storage,
+                unified=self.unified,
+                ingest_time=ingest_time,
+                received_at=received_at,
+                validate=validate,
+                quarantine=quarantine,
+            )
+            written = sum(r.rows_written for r in result.unified)
+            replayed = sum(r.rows_already_committed for r in result.unified)
+            self.logger.info(
+                "Committed stream %r: %d raw record(s), %d rejected, %d new trade(s) in "
+                "trades_unified, %d already committed (dropped).",
+                result.stream,
+                result.records,
+                result.rejected,
+                written,
+                replayed,
+            )
+        self._sinks_to_clear = []
+        self._queued = 0
+        self._relay_state()
+
+    def _relay_state(self) -> None:
+        if self._pending_state is not None and self._pending_state != self._relayed_state:
+            self._write_state_message(self._pending_state)
+            self._relayed_state = self._pending_state
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Keep the STATE; relay it at once if everything before it is already committed."""
+        self._assert_line_requires(message_dict, requires={"value"})
+        self._pending_state = message_dict["value"]
+        if self._queued == 0:
+            self._ensure_swept()
+            self._relay_state()
+        elif self.batch_is_stale(time.monotonic()):
+            self.commit()
+
+    def process_endofpipe(self) -> None:
+        """End of input: commit what is queued and relay the final STATE."""
+        self.commit()
+        for sink in self._sinks_active.values():
+            sink.clean_up()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM/SIGINT stop at once: queued records are replayed from the last STATE."""
+        self.logger.warning(
+            "Received signal %d: exiting without committing the %d queued record(s); a rerun "
+            "from the last STATE printed replays them (committed trades are not duplicated).",
+            signum,
+            self._queued,
+        )
+        sys.exit(128 + signum)
