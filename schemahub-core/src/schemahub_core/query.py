@@ -135,6 +135,8 @@ def connect(
         output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
     )
     connection = duckdb.connect(":memory:")
+    # Minute buckets and dates must not depend on the machine's local time zone.
+    connection.execute("SET TimeZone = 'UTC'")
     connection.register(UNIFIED_TABLE, dataset)
     return connection
 
