@@ -398,3 +398,11 @@ def test_a_numeric_constant_fills_a_float_column(tmp_path):
     )
     assert table["quantity"].to_pylist() == [1.0, 1.0]
     assert table.schema.equals(UNIFIED_SCHEMA)
+
+
+def test_a_field_absent_from_every_record_is_reported_as_null_not_as_a_type(mappings):
+    records = [{**r, "product_id": None} for r in COINBASE_RECORDS]
+    table = pa.Table.from_pylist(records)
+    assert table.schema.field("product_id").type == pa.null()
+    with pytest.raises(SourceDataError, match=r"'product_id' is null at row 0"):
+        mappings["coinbase_trades"].apply(table, INGEST)

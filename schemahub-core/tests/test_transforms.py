@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemahub_core.transforms import (
+    OUTPUT_TYPES,
     TRANSFORMS,
     TransformError,
     from_ms,
@@ -238,3 +239,25 @@ def test_timestamp_results_are_utc_even_for_offset_input():
     result = iso8601(pa.array(["2024-01-01T02:00:00+02:00"]))
     assert result.type.tz == "UTC"
     assert result[0].as_py() == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_declared_output_types_are_what_each_transform_returns():
+    samples = {
+        "to_double": ["1.5"],
+        "to_string": [7],
+        "iso8601": ["2024-01-01T00:00:00Z"],
+        "from_ms": [1],
+        "from_us": [1],
+        "upper": ["a"],
+        "invert_side": ["buy"],
+        "side_from_is_buyer_maker": [True],
+    }
+    assert set(OUTPUT_TYPES) == set(TRANSFORMS) == set(samples)
+    for name, values in samples.items():
+        assert TRANSFORMS[name](pa.array(values)).type == OUTPUT_TYPES[name], name
+
+
+def test_an_all_null_column_is_reported_as_missing_values_not_as_a_type_problem():
+    for transform in TRANSFORMS.values():
+        with pytest.raises(TransformError, match=r"at row 0: value null .*lacks this field"):
+            transform(pa.nulls(3), column="price")

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import yaml
 
 from schemahub_core.schema import UNIFIED_SCHEMA, UNIFIED_TABLE
-from schemahub_core.transforms import TRANSFORMS, ArrowColumn, TransformError
+from schemahub_core.transforms import OUTPUT_TYPES, TRANSFORMS, ArrowColumn, TransformError
 
 ENGINE_FILLED = "ingest_ts"  # the commit time; a mapping file may not set it
 MAPPABLE_COLUMNS = tuple(f.name for f in UNIFIED_SCHEMA if f.name != ENGINE_FILLED)
@@ -115,36 +115,23 @@ class Mapping:
                 values = TRANSFORMS[name](values, column=rule.source)
             except TransformError as exc:
                 raise SourceDataError(f"{context}: {exc}") from exc
-        if values.type != field.type:
-            if _is_text(values.type) and _is_text(field.type):
-                values = values.cast(field.type)
-            else:
-                producers = [n for n, t in _TRANSFORM_OUTPUT.items() if t == field.type]
-                raise SourceDataError(
-                    f"{context}: field {rule.source!r} is {values.type} after transforms "
-                    f"{list(rule.transforms)}, but {UNIFIED_TABLE}.{field.name} is {field.type}; "
-                    f"add a transform producing {field.type} (one of {producers})."
-                )
         if values.null_count:
             row = pc.index(pc.is_null(values), True).as_py()
             raise SourceDataError(
                 f"{context}: field {rule.source!r} is null at row {row}; {UNIFIED_TABLE} columns "
                 f"are non-null, so every record must carry {rule.source!r}."
             )
+        if values.type != field.type:
+            if _is_text(values.type) and _is_text(field.type):
+                values = values.cast(field.type)
+            else:
+                producers = [n for n, t in OUTPUT_TYPES.items() if t == field.type]
+                raise SourceDataError(
+                    f"{context}: field {rule.source!r} is {values.type} after transforms "
+                    f"{list(rule.transforms)}, but {UNIFIED_TABLE}.{field.name} is {field.type}; "
+                    f"add a transform producing {field.type} (one of {producers})."
+                )
         return values
-
-
-# The output type of each transform, for "which transform would fix this" hints.
-_TRANSFORM_OUTPUT: dict[str, pa.DataType] = {
-    "to_double": pa.float64(),
-    "to_string": pa.string(),
-    "iso8601": pa.timestamp("us", tz="UTC"),
-    "from_ms": pa.timestamp("us", tz="UTC"),
-    "from_us": pa.timestamp("us", tz="UTC"),
-    "upper": pa.string(),
-    "invert_side": pa.string(),
-    "side_from_is_buyer_maker": pa.string(),
-}
 
 
 def _is_text(t: pa.DataType) -> bool:

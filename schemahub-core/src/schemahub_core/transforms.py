@@ -79,6 +79,8 @@ def _require_type(
 
 
 def _reject_nulls(values: ArrowColumn, transform: str, column: str) -> None:
+    # Checked before the type: an all-null column has Arrow type `null`, and "the records lack
+    # this field" is the useful message then.
     if values.null_count:
         row = pc.index(pc.is_null(values), True).as_py()
         raise TransformError(
@@ -132,8 +134,8 @@ def _is_text_or_integer(t: pa.DataType) -> bool:
 
 def to_double(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     """Decimal strings (or numbers) -> float64, the nearest double exactly as float(str) gives."""
-    _require_type(values, "to_double", column, _is_text_or_number, "decimal strings or numbers")
     _reject_nulls(values, "to_double", column)
+    _require_type(values, "to_double", column, _is_text_or_number, "decimal strings or numbers")
     result = _cast_or_locate(
         values, pa.float64(), "to_double", column, "is not a decimal number (e.g. '63212.97')"
     )
@@ -153,15 +155,15 @@ def to_double(values: ArrowColumn, column: str = "values") -> ArrowColumn:
 
 def to_string(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     """Integers -> their decimal string (trade ids); strings pass through unchanged."""
-    _require_type(values, "to_string", column, _is_text_or_integer, "integers or strings")
     _reject_nulls(values, "to_string", column)
+    _require_type(values, "to_string", column, _is_text_or_integer, "integers or strings")
     return values if _is_text(values.type) else pc.cast(values, pa.string())
 
 
 def iso8601(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     """RFC 3339 strings (0-6 fractional digits, `Z` or `±hh:mm`) -> timestamp[us, UTC]."""
-    _require_type(values, "iso8601", column, _is_text, "RFC 3339 strings")
     _reject_nulls(values, "iso8601", column)
+    _require_type(values, "iso8601", column, _is_text, "RFC 3339 strings")
     normalised = pc.ascii_upper(values)
     shape_ok = pc.match_substring_regex(normalised, _RFC3339)
     _fail_at_first(
@@ -182,8 +184,8 @@ def iso8601(values: ArrowColumn, column: str = "values") -> ArrowColumn:
 
 
 def _from_epoch(values: ArrowColumn, column: str, transform: str, factor: int) -> ArrowColumn:
-    _require_type(values, transform, column, pa.types.is_integer, "integer epoch values")
     _reject_nulls(values, transform, column)
+    _require_type(values, transform, column, pa.types.is_integer, "integer epoch values")
     as_int64 = pc.cast(values, pa.int64())
     try:
         micros = pc.multiply_checked(as_int64, factor) if factor != 1 else as_int64
@@ -211,15 +213,15 @@ def from_us(values: ArrowColumn, column: str = "values") -> ArrowColumn:
 
 def upper(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     """Strings -> upper case (Unicode-aware)."""
-    _require_type(values, "upper", column, _is_text, "strings")
     _reject_nulls(values, "upper", column)
+    _require_type(values, "upper", column, _is_text, "strings")
     return pc.utf8_upper(values)
 
 
 def invert_side(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     """Coinbase maker side `buy`/`sell` (any case) -> taker side `SELL`/`BUY`."""
-    _require_type(values, "invert_side", column, _is_text, "the strings 'buy' or 'sell'")
     _reject_nulls(values, "invert_side", column)
+    _require_type(values, "invert_side", column, _is_text, "the strings 'buy' or 'sell'")
     # ASCII lower-casing suffices: no non-ASCII character lower-cases into "buy" or "sell".
     positions = pc.index_in(pc.ascii_lower(values), value_set=_SIDES_IN)
     result = pc.take(_TAKER_SIDE, positions)
@@ -236,10 +238,22 @@ def invert_side(values: ArrowColumn, column: str = "values") -> ArrowColumn:
 
 def side_from_is_buyer_maker(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     """Binance `isBuyerMaker` -> taker side: true (the taker sold) -> SELL, false -> BUY."""
-    _require_type(values, "side_from_is_buyer_maker", column, pa.types.is_boolean, "booleans")
     _reject_nulls(values, "side_from_is_buyer_maker", column)
+    _require_type(values, "side_from_is_buyer_maker", column, pa.types.is_boolean, "booleans")
     return pc.if_else(values, "SELL", "BUY")
 
+
+# What each transform returns, for "add a transform producing <type>" hints in the engine.
+OUTPUT_TYPES: dict[str, pa.DataType] = {
+    "to_double": pa.float64(),
+    "to_string": pa.string(),
+    "iso8601": TIMESTAMP_UTC,
+    "from_ms": TIMESTAMP_UTC,
+    "from_us": TIMESTAMP_UTC,
+    "upper": pa.string(),
+    "invert_side": pa.string(),
+    "side_from_is_buyer_maker": pa.string(),
+}
 
 TRANSFORMS: dict[str, Transform] = {
     t.__name__: t
