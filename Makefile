@@ -8,14 +8,16 @@ STAMP := $(VENV)/.installed
 # Meltano pins SQLAlchemy and friends differently from the plugins: it lives in its own
 # virtualenv (and builds one per plugin itself); tests/ and scripts/ find it there.
 MELTANO_VENV := .venv-meltano
+# checkov pins versions of packages Meltano also needs, so it gets its own virtualenv too.
+CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
 
 .PHONY: test run demo lint format install clean
 
-$(STAMP): $(wildcard */pyproject.toml) Makefile
+$(STAMP): $(wildcard */pyproject.toml) requirements-dev.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(foreach p,$(PACKAGES),-e "./$(p)[test]")
+	$(PY) -m pip install -q $(foreach p,$(PACKAGES),-e "./$(p)[test]") -r requirements-dev.txt
 	test -x $(MELTANO_VENV)/bin/python || $(PYTHON) -m venv $(MELTANO_VENV)
 	$(MELTANO_VENV)/bin/python -m pip install -q "meltano[s3]~=4.4"
 	touch $(STAMP)
@@ -32,7 +34,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 # Lint, then the whole suite; pytest exits 5 (a failure) when nothing was collected.
-test: lint
+test: lint $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest --junitxml=.ci-report.xml $(PYTEST_ARGS)
 
 # Live exchanges into ./output; stops with one line pointing to `make demo` when offline.
@@ -44,11 +46,10 @@ demo: $(STAMP)
 	@$(PY) scripts/pipeline.py demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .ci-report.xml
+	rm -rf $(VENV) $(MELTANO_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .ci-report.xml
 
 # ---- deployment (issue 8): container image and terraform checks ----
 .PHONY: image checkov
-CHECKOV_VENV := .venv-checkov
 IMAGE ?= schemahub
 IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 
