@@ -183,13 +183,17 @@ def test_a_bad_value_names_stream_unified_column_transform_row_and_value(mapping
     message = str(info.value)
     for part in ["'coinbase_trades'", "column 'side'", "'invert_side'", "row 1", "'hold'"]:
         assert part in message
+    assert (info.value.stream, info.value.column, info.value.row) == ("coinbase_trades", "side", 1)
 
 
 def test_a_null_in_an_untransformed_field_is_rejected_with_its_row(mappings):
     records = copy.deepcopy(BINANCE_RECORDS)
     records[1]["quote_asset"] = None
-    with pytest.raises(SourceDataError, match=r"'quote_asset' is null at row 1; .*non-null"):
+    with pytest.raises(
+        SourceDataError, match=r"'quote_asset' is null at row 1; .*non-null"
+    ) as info:
         mappings["binance_trades"].apply(pa.Table.from_pylist(records), INGEST)
+    assert info.value.row == 1
 
 
 def test_a_missing_transform_is_caught_with_a_hint_at_the_right_one(tmp_path):

@@ -53,7 +53,19 @@ class MappingError(ValueError):
 
 
 class SourceDataError(ValueError):
-    """Records of a source stream cannot be mapped: a missing column, wrong type or bad value."""
+    """Records of a source stream cannot be mapped: a missing column, wrong type or bad value.
+
+    `row` is the index of the first bad record in the table given to `apply` (None when the
+    whole column is wrong), so a caller can point at the input line it came from.
+    """
+
+    def __init__(
+        self, message: str, *, stream: str, column: str | None = None, row: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.column = column
+        self.row = row
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,8 @@ class Mapping:
             raise SourceDataError(
                 f"stream {self.source_stream!r}: the records lack field(s) {missing} that mapping "
                 f"{self.path} reads; fields present: {sorted(table.column_names)}. Fix the tap "
-                f"output or the mapping's `from:` keys."
+                f"output or the mapping's `from:` keys.",
+                stream=self.source_stream,
             )
         columns: list[ArrowColumn] = []
         for field in UNIFIED_SCHEMA:
@@ -114,12 +127,17 @@ class Mapping:
             try:
                 values = TRANSFORMS[name](values, column=rule.source)
             except TransformError as exc:
-                raise SourceDataError(f"{context}: {exc}") from exc
+                raise SourceDataError(
+                    f"{context}: {exc}", stream=self.source_stream, column=field.name, row=exc.row
+                ) from exc
         if values.null_count:
             row = pc.index(pc.is_null(values), True).as_py()
             raise SourceDataError(
                 f"{context}: field {rule.source!r} is null at row {row}; {UNIFIED_TABLE} columns "
-                f"are non-null, so every record must carry {rule.source!r}."
+                f"are non-null, so every record must carry {rule.source!r}.",
+                stream=self.source_stream,
+                column=field.name,
+                row=row,
             )
         if values.type != field.type:
             if _is_text(values.type) and _is_text(field.type):
@@ -129,7 +147,9 @@ class Mapping:
                 raise SourceDataError(
                     f"{context}: field {rule.source!r} is {values.type} after transforms "
                     f"{list(rule.transforms)}, but {UNIFIED_TABLE}.{field.name} is {field.type}; "
-                    f"add a transform producing {field.type} (one of {producers})."
+                    f"add a transform producing {field.type} (one of {producers}).",
+                    stream=self.source_stream,
+                    column=field.name,
                 )
         return values
 
