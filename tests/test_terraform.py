@@ -1,0 +1,259 @@
+"""Static checks of terraform/ (there is no terraform binary here): it parses, every variable is
+typed and described, every reference resolves, checkov finds nothing, and the Glue catalog
+cannot drift from the unified schema in schemahub-core or the taps' stream schemas."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pyarrow as pa
+import pytest
+from schemahub_core.schema import PARTITION_DATE_TYPE, PARTITION_KEYS, UNIFIED_SCHEMA, UNIFIED_TABLE
+
+ROOT = Path(__file__).resolve().parents[1]
+TERRAFORM = ROOT / "terraform"
+CONCERNS = (
+    "network",
+    "storage",
+    "registry",
+    "compute",
+    "scheduling",
+    "identity",
+    "catalog",
+    "monitoring",
+    "variables",
+    "outputs",
+    "versions",
+)
+CHECKOV_VENV = ROOT / ".venv-checkov"
+
+
+def _clean(node: Any) -> Any:
+    """python-hcl2 keeps string quotes and adds bookkeeping keys; strip both."""
+    if isinstance(node, dict):
+        return {
+            _clean(k): _clean(v)
+            for k, v in node.items()
+            if k not in ("__is_block__", "__comments__", "__inline_comments__")
+        }
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return node[1:-1]
+    return node
+
+
+def _blocks(parsed: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Merge the labelled blocks of one kind (resource, data, variable) into one dict."""
+    merged: dict[str, Any] = {}
+    for block in parsed.get(kind, []):
+        for label, body in block.items():
+            if isinstance(body, dict) and kind in ("resource", "data"):
+                for name, inner in body.items():
+                    merged[f"{label}.{name}"] = inner
+            else:
+                merged[label] = body
+    return merged
+
+
+@pytest.fixture(scope="module")
+def tf() -> dict[str, dict[str, Any]]:
+    """Every terraform/*.tf file parsed (python-hcl2) and cleaned, by stem."""
+    parsed = {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        with path.open() as handle:
+            parsed[path.stem] = _clean(hcl2.load(handle))
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def tf_text() -> str:
+    """All terraform sources as one string, for reference scans."""
+    return "\n".join(p.read_text() for p in sorted(TERRAFORM.glob("*.tf")))
+
+
+def _all(tf: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for parsed in tf.values():
+        merged.update(_blocks(parsed, kind))
+    return merged
+
+
+def _locals(tf: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for parsed in tf.values():
+        for block in parsed.get("locals", []):
+            merged.update(block)
+    return merged
+
+
+def test_terraform_is_split_into_one_parsable_file_per_concern(tf):
+    assert set(CONCERNS) <= set(tf), f"missing files: {set(CONCERNS) - set(tf)}"
+    for stem, parsed in tf.items():
+        assert parsed, f"terraform/{stem}.tf parsed to nothing"
+
+
+def test_every_variable_is_typed_and_described(tf):
+    variables = _blocks(tf["variables"], "variable")
+    assert len(variables) > 10
+    for other in set(tf) - {"variables"}:
+        assert not _blocks(tf[other], "variable"), f"variables belong in variables.tf ({other}.tf)"
+    for name, body in variables.items():
+        assert body.get("type"), f"variable {name} has no type"
+        description = body.get("description", "")
+        assert len(description) >= 15, f"variable {name} needs a real description"
+
+
+def test_providers_and_terraform_are_pinned(tf):
+    settings = tf["versions"]["terraform"][0]
+    assert "< 2.0.0" in settings["required_version"]
+    for name, spec in settings["required_providers"][0].items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", spec["version"]), f"provider {name} not pinned"
+
+
+def test_every_reference_resolves_and_every_variable_is_used(tf, tf_text):
+    """A poor man's `terraform validate`: var., local., resource and data references exist."""
+    declared_vars = set(_blocks(tf["variables"], "variable"))
+    used_vars = set(re.findall(r"\bvar\.([a-z0-9_]+)", tf_text))
+    assert used_vars <= declared_vars, f"undeclared variables: {used_vars - declared_vars}"
+    assert declared_vars <= used_vars, f"unused variables: {declared_vars - used_vars}"
+
+    declared_locals = set(_locals(tf))
+    used_locals = set(re.findall(r"\blocal\.([a-z0-9_]+)", tf_text))
+    assert used_locals <= declared_locals, f"undeclared locals: {used_locals - declared_locals}"
+
+    resources, data = set(_all(tf, "resource")), set(_all(tf, "data"))
+    for match in re.finditer(r"(?<![\w.])(data\.)?(aws_[a-z0-9_]+)\.([a-z0-9_]+)", tf_text):
+        ref = f"{match.group(2)}.{match.group(3)}"
+        assert ref in (data if match.group(1) else resources), f"unknown reference {match[0]}"
+
+
+def test_each_shard_is_its_own_task_schedule_and_state_id(tf):
+    """One task definition and one schedule per shard, each with its own state id suffix."""
+    resources = _all(tf, "resource")
+    local = _locals(tf)
+    assert "var.shards" in local["shards"] and "s.name" in local["shards"]
+    assert resources["aws_ecs_task_definition.ingest"]["for_each"] == "${local.shards}"
+    assert resources["aws_scheduler_schedule.ingest"]["for_each"] == "${local.shards}"
+    assert "MELTANO_RUN_STATE_ID_SUFFIX = name" in local["shard_environment"]
+    validations = _blocks(tf["variables"], "variable")["shards"]["validation"]
+    assert any("distinct([for s in var.shards : s.name])" in v["condition"] for v in validations)
+
+
+def _glue_type(arrow_type: pa.DataType) -> str:
+    """Glue/Athena type of an Arrow type of the unified schema."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    if pa.types.is_float64(arrow_type):
+        return "double"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    raise AssertionError(f"no Glue mapping for {arrow_type}: extend _glue_type and catalog.tf")
+
+
+def test_glue_trades_unified_matches_the_unified_schema(tf):
+    table = _all(tf, "resource")["aws_glue_catalog_table.trades_unified"]
+    assert table["name"] == UNIFIED_TABLE
+    columns = [(c["name"], c["type"]) for c in table["storage_descriptor"][0]["columns"]]
+    expected = [
+        (f.name, _glue_type(f.type)) for f in UNIFIED_SCHEMA if f.name not in PARTITION_KEYS
+    ]
+    assert columns == expected
+
+    # Partition keys: exchange and symbol keep their unified type; `date` (date32 in Arrow) is a
+    # yyyy-MM-dd string, the column type Athena's date projection is documented with.
+    assert pa.date32() == PARTITION_DATE_TYPE
+    unified = {f.name: f.type for f in UNIFIED_SCHEMA}
+    expected_keys = [
+        (k, _glue_type(unified[k]) if k in unified else "string") for k in PARTITION_KEYS
+    ]
+    assert [(k["name"], k["type"]) for k in table["partition_keys"]] == expected_keys
+
+
+def test_trades_unified_projection_follows_the_target_layout(tf):
+    params = _all(tf, "resource")["aws_glue_catalog_table.trades_unified"]["parameters"]
+    assert params["projection.enabled"] == "true"
+    path = "/".join(f"{key}=$${{{key}}}" for key in PARTITION_KEYS)
+    assert params["storage.location.template"].endswith(f"/unified/{UNIFIED_TABLE}/{path}")
+    for key in PARTITION_KEYS:
+        assert f"projection.{key}.type" in params, f"partition {key} is not projected"
+    assert params["projection.date.type"] == "date"
+    assert params["projection.date.format"] == "yyyy-MM-dd"
+    # Symbols are projected from the very variable that defines the shards.
+    assert params["projection.symbol.values"] == '${join(",", local.projected_symbols)}'
+    assert "var.shards" in _locals(tf)["projected_symbols"]
+
+
+def _json_schema_glue_type(prop: dict[str, Any]) -> str:
+    types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+    kind = next(t for t in types if t != "null")
+    return {"integer": "bigint", "string": "string", "boolean": "boolean", "number": "double"}[kind]
+
+
+@pytest.mark.parametrize(
+    ("stream", "module"),
+    [("coinbase_trades", "tap_coinbase.streams"), ("binance_trades", "tap_binance.streams")],
+)
+def test_raw_glue_tables_match_the_taps_stream_schemas(tf, stream, module):
+    """The raw tables read the records exactly as the taps emit them (+ the target's _sdc_*)."""
+    streams = importlib.import_module(module)
+    stream_class = next(
+        c
+        for c in vars(streams).values()
+        if isinstance(c, type) and getattr(c, "name", "") == stream
+    )
+    expected = {
+        name.lower(): _json_schema_glue_type(prop)
+        for name, prop in stream_class.schema["properties"].items()
+    }
+    expected |= {"_sdc_extracted_at": "string", "_sdc_received_at": "string"}
+    columns = {c["name"]: c["type"] for c in _locals(tf)["raw_streams"][stream]}
+    assert columns == expected
+    assert _all(tf, "resource")["aws_glue_catalog_table.raw"]["name"] == "raw_${each.key}"
+
+
+def _ensure_checkov() -> Path:
+    """Build .venv-checkov through the Makefile (once per machine) and return its checkov."""
+    checkov = CHECKOV_VENV / "bin" / "checkov"
+    if not (CHECKOV_VENV / ".installed").exists():
+        subprocess.run(
+            ["make", "-C", str(ROOT), ".venv-checkov/.installed"], check=True, timeout=900
+        )
+    return checkov
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize(
+    ("framework", "target", "min_passed"),
+    [("terraform", ["-d", "terraform"], 100), ("dockerfile", ["-f", "Dockerfile"], 10)],
+)
+def test_checkov_finds_no_failed_check(framework, target, min_passed):
+    checkov = _ensure_checkov()
+    # Offline: no Bridgecrew/Prisma mapping download, no policy download.
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "ERROR"}
+    result = subprocess.run(
+        [str(checkov), *target, "--framework", framework, "--skip-download", "--output", "json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.stdout.strip(), f"checkov printed nothing; stderr:\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout)
+    assert report["check_type"] == framework
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert not failed, "checkov failed checks:\n" + "\n".join(failed)
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] >= min_passed, "checkov checked far less than expected"
+    for skipped in report["results"]["skipped_checks"]:
+        reason = skipped["check_result"].get("suppress_comment", "")
+        assert len(reason.strip()) >= 15, f"skip of {skipped['check_id']} needs a reason"
+    assert result.returncode == 0, result.stderr[-3000:]
