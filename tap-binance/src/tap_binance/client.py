@@ -7,13 +7,14 @@ module only configures them and knows what each Binance endpoint costs and retur
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from schemahub_core.breaker import CircuitBreaker
 from schemahub_core.errors import FatalAPIError
-from schemahub_core.http import ExchangeClient
+from schemahub_core.http import ExchangeClient, parse_retry_after
 from schemahub_core.metrics import log_metric
 from schemahub_core.ratelimit import USED_WEIGHT_HEADER, WeightBudget
 from singer_sdk.streams import Stream
@@ -38,24 +39,40 @@ def exchange_for(api_url: str) -> str:
 
 
 class ThrottleAwareBudget(WeightBudget):
-    """A WeightBudget that slows down for good after a rate-limit answer.
+    """A WeightBudget that stops every thread on a 429/418 and then spends less.
 
-    A 429 (or 418) carries ``Retry-After``; its ``X-MBX-USED-WEIGHT-1M`` shows how much the
-    exchange accepted this minute. When that is below our budget, the configured limit is
-    wrong (or other clients share the IP): the budget shrinks to the reading times the
-    fraction, by at most half per answer, so that one glitch cannot stall the run.
+    Binance bans an IP (418) that keeps sending while a 429 is in force, so the first
+    ``Retry-After`` pauses all threads, not only the one that got it. The 429's
+    ``X-MBX-USED-WEIGHT-1M`` shows what the exchange accepted this minute; when that is below
+    our budget, the configured limit is too high (or other clients share the IP), so the
+    budget shrinks to the reading times the fraction, but never below a quarter of the
+    configured budget, so that a burst of spurious 429s cannot stall the run.
     """
 
+    def __init__(self, limit_per_minute: int, fraction: float) -> None:
+        """Same arguments as WeightBudget."""
+        super().__init__(limit_per_minute, fraction)
+        self.floor = max(WEIGHT_HISTORICAL_TRADES, self.budget // 4)
+        self._paused_until = 0.0
+
+    def acquire(self, weight: int = 1) -> float:
+        """Wait out any ``Retry-After`` in force, then spend ``weight`` from the budget."""
+        waited = 0.0
+        while (pause := self._paused_until - time.time()) > 0:
+            time.sleep(pause)
+            waited += pause
+        return waited + super().acquire(weight)
+
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Adopt the server's reading; after a 429/418, lower the budget as well."""
+        """Adopt the server's reading; after a 429/418, pause everyone and spend less."""
         super().observe(headers)
-        reading = headers.get(USED_WEIGHT_HEADER)
-        if headers.get("Retry-After") is None or reading is None or not reading.isdigit():
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        if retry_after is None:
             return
-        with self._lock:
-            # Never below the heaviest request, which could then never be granted.
-            floor = max(WEIGHT_HISTORICAL_TRADES, self.budget // 2)
-            self.budget = max(floor, min(self.budget, int(int(reading) * self.fraction)))
+        self._paused_until = max(self._paused_until, time.time() + retry_after)
+        reading = headers.get(USED_WEIGHT_HEADER)
+        if reading is not None and reading.isdigit():
+            self.budget = max(self.floor, min(self.budget, int(int(reading) * self.fraction)))
 
 
 class BinanceConfigError(Exception):

@@ -1,0 +1,65 @@
+"""Clear errors: unknown symbols, 451, other 4xx, Binance.US without a key; secrets unlogged."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from schemahub_core.errors import FatalAPIError
+from tap_binance.client import BinanceConfigError
+from tap_binance.symbols import UnknownSymbolError
+from tap_binance_testkit import base_config, run_tap
+
+
+def test_unknown_symbol_names_it_and_suggests_close_matches(sim):
+    with pytest.raises(UnknownSymbolError, match="BTCUSTD") as caught:
+        run_tap(base_config(sim, symbols=["BTCUSTD"]))
+    assert "BTCUSDT" in str(caught.value)
+
+
+def test_glob_patterns_resolve_against_exchange_info_trading_symbols_only(sim):
+    run = run_tap(base_config(sim, symbols=["*USDT"], lookback_minutes=1))
+    trading = sorted(
+        m["symbol"]
+        for m in sim.oracle.metadata
+        if m["symbol"].endswith("USDT") and m["status"] == "TRADING"
+    )
+    assert sorted({r["symbol"] for r in run.records()}) == trading
+    assert "LUNAUSDT" not in trading  # status BREAK: a pattern does not pick it up
+
+
+def test_restricted_location_451_points_at_binance_us(sim):
+    sim.configure(restricted=True)
+    with pytest.raises(FatalAPIError, match=r"api\.binance\.us") as caught:
+        run_tap(base_config(sim))
+    assert caught.value.status == 451
+
+
+def test_other_4xx_is_fatal_with_binance_code_and_message(sim):
+    sim.configure(waf=True)
+    with pytest.raises(FatalAPIError) as caught:
+        run_tap(base_config(sim))
+    assert caught.value.status == 403
+    assert "403" in str(caught.value)
+
+
+def test_binance_us_without_api_key_stops_before_requesting_trades(sim):
+    sim.configure(binance_us=True)
+    with pytest.raises(BinanceConfigError, match="api_key"):
+        run_tap(base_config(sim, exchange="BINANCEUS"))
+    assert sim.stats.paths.get("/api/v3/historicalTrades", 0) == 0
+
+
+def test_binance_us_with_a_key_works_never_logs_the_key_and_uses_rest(sim, caplog):
+    sim.configure(binance_us=True)
+    secret = "k3y-THAT-must-not-leak-0123456789"
+    config = base_config(
+        sim, exchange="BINANCEUS", api_key=secret, backfill_source="auto", lookback_minutes=1
+    )
+    with caplog.at_level(logging.DEBUG):
+        run = run_tap(config)
+    assert run.trades("BTCUSDT") == sim.oracle.trades("BTCUSDT", run.trades("BTCUSDT")[0]["id"])
+    assert {r["exchange"] for r in run.records()} == {"BINANCEUS"}
+    assert not any(path.startswith("/data/") for path in sim.stats.paths)
+    assert secret not in caplog.text
+    assert all(secret not in str(m) for m in run.messages)
