@@ -14,7 +14,7 @@ from schemahub_core.sim import pages
 from schemahub_core.sim.clock import SimClock
 from schemahub_core.sim.market import Market
 from schemahub_core.sim.products import COINBASE_MARKETS, coinbase_product
-from schemahub_core.sim.server import HTML_ERROR_PAGE, Response
+from schemahub_core.sim.server import HTML_ERROR_PAGE, Response, Stats
 from schemahub_core.sim.settings import Settings
 
 MAX_LIMIT = 1000
@@ -25,7 +25,11 @@ _PRODUCT = re.compile(r"^/products/([^/]+)/?$")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, json.dumps({"message": message}).encode(), headers=headers or {})
+    return Response(
+        status,
+        json.dumps({"message": message}, separators=(",", ":")).encode(),
+        headers=headers or {},
+    )
 
 
 class TokenBucket:
@@ -56,7 +60,12 @@ class CoinbaseApp:
     exchange = "coinbase"
 
     def __init__(
-        self, seed: int, clock: SimClock, settings: Settings, history_trades: int | None
+        self,
+        seed: int,
+        clock: SimClock,
+        settings: Settings,
+        history_trades: int | None,
+        stats: Stats | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings

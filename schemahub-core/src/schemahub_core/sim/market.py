@@ -88,8 +88,10 @@ class Market:
             else np.zeros(CHUNK, np.int64)
         )
         groups = 1 + rng.binomial(BLOCK - missing - 1, GROUP_START_P)
-        rate = self.spec.trades_per_second * np.exp(RATE_SIGMA * z_rate - RATE_SIGMA**2 / 2)
-        dur = np.maximum(BLOCK, np.rint(BLOCK / rate * 1e6)).astype(np.int64)
+        # Mean block duration is exactly BLOCK / trades_per_second: the rate varies around it.
+        mean_us = BLOCK / self.spec.trades_per_second * 1e6
+        stretch = np.exp(RATE_SIGMA * z_rate - RATE_SIGMA**2 / 2)
+        dur = np.maximum(BLOCK, np.rint(mean_us * stretch)).astype(np.int64)
         inc = z_price * self.spec.volatility * np.sqrt(BLOCK)
         return dur, inc, missing.astype(np.int64), groups.astype(np.int64)
 

@@ -50,6 +50,11 @@ def _trade_slices(
     return out
 
 
+def trade_slices(market: Market, lo: int, hi: int) -> list[tuple[Block, int, int]]:
+    """(block, start, stop) index ranges of every trade with `lo <= id <= hi`, ascending."""
+    return _trade_slices(market, lo, hi, None, newest_first=False)
+
+
 def trades(
     market: Market, fmt: str, lo: int, hi: int, limit: int | None, newest_first: bool = False
 ) -> Page:

@@ -47,8 +47,8 @@ class Simulator:
         apply(self.settings, exchange, settings)
         module_name, class_name = EXCHANGES[exchange].split(":")
         app_class = getattr(importlib.import_module(module_name), class_name)
-        self.app = app_class(seed, self.clock, self.settings, history_trades)
         self.stats = Stats()
+        self.app = app_class(seed, self.clock, self.settings, history_trades, self.stats)
         self.oracle = Oracle(exchange, self.app.markets, self.clock, self.app.metadata)
         self._server = SimServer((host, port), self.app, self.settings, self.stats)
         self._server.verbose = verbose
