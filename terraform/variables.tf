@@ -130,7 +130,7 @@ variable "check_memory" {
 variable "coinbase_max_requests_per_second" {
   type        = number
   description = "tap-coinbase max_requests_per_second for each task. Coinbase allows 10 req/s per IP: keep the default with one public IP per task; divide it by the number of Coinbase shards if they share an egress IP."
-  default     = 9
+  default     = 10
 
   validation {
     condition     = var.coinbase_max_requests_per_second > 0 && var.coinbase_max_requests_per_second <= 10
@@ -147,7 +147,7 @@ variable "binance_weight_limit_per_minute" {
 variable "binance_weight_budget_fraction" {
   type        = number
   description = "tap-binance weight_budget_fraction: the share of weight_limit_per_minute a task may use (below 1, so a shard never reaches a 429 and then a 418 ban)."
-  default     = 0.8
+  default     = 0.9
 
   validation {
     condition     = var.binance_weight_budget_fraction > 0 && var.binance_weight_budget_fraction < 1

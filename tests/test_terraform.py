@@ -4,18 +4,31 @@ cannot drift from the unified schema in schemahub-core or the taps' stream schem
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
+import logging
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import hcl2
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from schemahub_core.schema import PARTITION_DATE_TYPE, PARTITION_KEYS, UNIFIED_SCHEMA, UNIFIED_TABLE
+import yaml
+from schemahub_core import check, metrics
+from schemahub_core.breaker import BreakerState, CircuitBreaker
+from schemahub_core.schema import (
+    FILE_SCHEMA,
+    PARTITION_DATE_TYPE,
+    PARTITION_KEYS,
+    UNIFIED_SCHEMA,
+    UNIFIED_TABLE,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
@@ -257,3 +270,143 @@ def test_checkov_finds_no_failed_check(framework, target, min_passed):
         reason = skipped["check_result"].get("suppress_comment", "")
         assert len(reason.strip()) >= 15, f"skip of {skipped['check_id']} needs a reason"
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+# ---- contracts with the Meltano project and schemahub-core ----
+
+
+def test_tasks_set_only_settings_jobs_and_variables_the_meltano_project_declares(tf, tf_text):
+    """Every TAP_*/TARGET_* variable is a declared setting; jobs and prod's $VARs exist."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    plugins = [p for kind in project["plugins"].values() for p in kind]
+    for env_var in sorted(set(re.findall(r"\b((?:TAP|TARGET)_[A-Z0-9_]+)\b", tf_text))):
+        plugin = next(
+            (p for p in plugins if env_var.startswith(p["name"].upper().replace("-", "_") + "_")),
+            None,
+        )
+        assert plugin, f"{env_var} names no plugin of meltano.yml"
+        setting = env_var.removeprefix(plugin["name"].upper().replace("-", "_") + "_").lower()
+        assert setting in {s["name"] for s in plugin["settings"]}, f"{env_var}: no such setting"
+
+    jobs = {job["name"] for job in project["jobs"]}
+    assert set(_locals(tf)["shard_job"].values()) <= jobs
+    prod = next(e for e in project["environments"] if e["name"] == "prod")
+    wanted = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", json.dumps(prod)))
+    assert wanted <= set(_locals(tf)["common_environment"]), "prod needs variables tasks lack"
+
+
+def _check_task_command(text: str) -> list[str]:
+    """The check container's command from compute.tf, references replaced by sample values."""
+    samples = {
+        "local.output_uri": "s3://bucket/lake",
+        "var.freshness_threshold_seconds": "7200",
+        "var.aws_region": "eu-west-1",
+        "var.metric_namespace": "SchemaHub",
+    }
+    body = re.search(r'entryPoint = \["schemahub"\]\s*command = \[(.*?)\]', text, re.S)
+    assert body, 'compute.tf: the check task must run entryPoint ["schemahub"] with a command'
+    items = [item.strip() for item in body.group(1).split(",") if item.strip()]
+    substitute = lambda m: samples[m.group(1)]  # noqa: E731
+    return [
+        re.sub(r"\$\{([a-z_.]+)\}", substitute, item[1:-1])
+        if item.startswith('"')
+        else samples[item]
+        for item in items
+    ]
+
+
+def test_check_task_command_is_accepted_by_schemahub_check():
+    parser = argparse.ArgumentParser()
+    check.add_arguments(parser)
+    command = _check_task_command((TERRAFORM / "compute.tf").read_text())
+    assert command[0] == "check"
+    args = parser.parse_args(command[1:])
+    assert args.output_uri == "s3://bucket/lake"
+    assert args.max_age == 7200.0
+    assert args.publish_cloudwatch == "SchemaHub"
+    scripts = tomllib.loads((ROOT / "schemahub-core" / "pyproject.toml").read_text())
+    assert scripts["project"]["scripts"]["schemahub"] == "schemahub_core.cli:main"
+
+
+def test_quality_alarms_watch_metrics_that_schemahub_check_publishes(tf, tmp_path):
+    """Run the real check on a small table; each alarm's metric must be among its datums."""
+    folder = tmp_path / "unified" / UNIFIED_TABLE / "exchange=COINBASE" / "symbol=BTC-USD"
+    (folder / "date=2026-01-01").mkdir(parents=True)
+    ts = pa.array([1_767_225_600_000_000, 1_767_225_601_000_000], pa.timestamp("us", tz="UTC"))
+    columns = {"base_asset": ["BTC"] * 2, "quote_asset": ["USD"] * 2, "trade_id": ["1", "2"]}
+    columns |= {"side": ["BUY", "SELL"], "price": [1.0, 2.0], "quantity": [3.0, 4.0]}
+    table = pa.table({**columns, "trade_ts": ts, "ingest_ts": ts}, schema=FILE_SCHEMA)
+    pq.write_table(table, folder / "date=2026-01-01" / "part-0.parquet")
+    report = check.check_unified_table(str(tmp_path), max_age_seconds=3600.0)
+    assert report.symbols and report.symbols[0].rows == 2
+    table_wide = {
+        d["MetricName"] for d in check.cloudwatch_metric_data(report) if not d.get("Dimensions")
+    }
+
+    variables = _blocks(tf["variables"], "variable")
+    assert variables["metric_namespace"]["default"] == check.DEFAULT_NAMESPACE
+    from_logs = {"FailedTasks", *_locals(tf)["log_metric_filters"]}
+    watched = set()
+    for name, alarm in _all(tf, "resource").items():
+        if (
+            name.startswith("aws_cloudwatch_metric_alarm.")
+            and alarm["namespace"] == "${var.metric_namespace}"
+        ):
+            assert "dimensions" not in alarm, f"{name}: check's table-wide metrics have none"
+            if "${" not in alarm["metric_name"] and alarm["metric_name"] not in from_logs:
+                watched.add(alarm["metric_name"])
+    assert watched == {"FreshnessSeconds", "HealthScore", "DuplicateTradeIds"}
+    assert watched <= table_wide
+
+
+def _cloudwatch_matches(pattern: str, line: str) -> bool:
+    """CloudWatch Logs term matching for patterns made only of quoted terms (all must occur)."""
+    assert not re.sub(r'"[^"]*"', "", pattern).strip(), f"unquoted terms in {pattern!r}"
+    return all(term in line for term in re.findall(r'"([^"]*)"', pattern))
+
+
+def test_log_metric_filters_count_exactly_what_schemahub_core_logs(tf):
+    lines = {
+        "HttpThrottled": [metrics.format_metric("counter", metrics.HTTP_THROTTLED_COUNT, 1, {})],
+        "HttpServerErrors": [
+            metrics.format_metric("counter", metrics.HTTP_SERVER_ERROR_COUNT, 1, {})
+        ],
+    }
+    normal = metrics.format_metric(
+        "timer", metrics.HTTP_REQUEST_DURATION, 0.2, {metrics.TAG_HTTP_STATUS_CODE: 200}
+    )
+    # A real breaker through a whole cycle: CLOSED -> OPEN -> HALF_OPEN -> OPEN -> HALF_OPEN ->
+    # CLOSED, each log line recorded with the state the breaker entered.
+    records: list[tuple[str, BreakerState]] = []
+    logger = logging.getLogger("test_terraform.breaker")
+    logger.setLevel(logging.INFO)
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append((r.getMessage(), breaker.state))  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    now = [0.0]
+    breaker = CircuitBreaker("coinbase", 2, 10.0, 1, clock=lambda: now[0], logger=logger)
+    for _ in range(2):
+        breaker.record_failure(breaker.before_request(), reason="HTTP 503")
+    now[0] = 11.0
+    breaker.record_failure(breaker.before_request(), reason="HTTP 503")
+    now[0] = 22.0
+    breaker.record_success(breaker.before_request())
+    logger.removeHandler(handler)
+    assert [state for _, state in records] == [
+        BreakerState.OPEN,
+        BreakerState.HALF_OPEN,
+        BreakerState.OPEN,
+        BreakerState.HALF_OPEN,
+        BreakerState.CLOSED,
+    ]
+    openings = [message for message, state in records if state is BreakerState.OPEN]
+    lines["BreakerOpenings"] = openings
+
+    filters = _locals(tf)["log_metric_filters"]
+    assert set(filters) == set(lines)
+    for name, spec in filters.items():
+        pattern = spec["pattern"].replace('\\"', '"')
+        assert all(_cloudwatch_matches(pattern, line) for line in lines[name]), name
+        others = [normal, *(line for other, ls in lines.items() if other != name for line in ls)]
+        others += [message for message, state in records if state is not BreakerState.OPEN]
+        assert not any(_cloudwatch_matches(pattern, line) for line in others), name
