@@ -66,3 +66,4 @@ $(CHECKOV_VENV)/.installed: terraform/requirements-checkov.txt
 # BC_SKIP_MAPPING + --skip-download: fully offline, no Bridgecrew/Prisma API calls.
 checkov: $(CHECKOV_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -f Dockerfile --framework dockerfile --skip-download --compact --quiet
