@@ -1,0 +1,175 @@
+"""Helpers for testing this target end to end: run it as a subprocess, read the table back.
+
+Used by the package's tests and the repository's end-to-end tests; needs no pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+
+@dataclass
+class Output:
+    """Where a test's target writes, and the config that points there."""
+
+    uri: str
+    config: dict = field(default_factory=dict)
+    local_root: Path | None = None
+    endpoint: str | None = None
+
+    @property
+    def filesystem_and_root(self) -> tuple[pafs.FileSystem, str]:
+        """A pyarrow filesystem reading this output, and the root path inside it."""
+        if self.local_root is not None:
+            return pafs.LocalFileSystem(), str(self.local_root)
+        assert self.endpoint is not None
+        s3 = pafs.S3FileSystem(
+            endpoint_override=self.endpoint,
+            access_key="testing",
+            secret_key="testing",
+            region="us-east-1",
+            scheme="http",
+        )
+        return s3, self.uri.removeprefix("s3://")
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every stored object key (relative to the output root) under `prefix`."""
+        fs, root = self.filesystem_and_root
+        selector = pafs.FileSelector(
+            f"{root}/{prefix}".rstrip("/"), recursive=True, allow_not_found=True
+        )
+        return sorted(
+            info.path[len(root) + 1 :]
+            for info in fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        )
+
+
+def make_s3_output(endpoint: str) -> Output:
+    """A fresh bucket on the moto server."""
+    import boto3
+
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    uri = f"s3://{bucket}/lake"
+    config = {
+        "output_uri": uri,
+        "s3_endpoint_url": endpoint,
+        "aws_region": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    return Output(uri, config, endpoint=endpoint)
+
+
+@dataclass
+class RunResult:
+    """A finished target process."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def states(self) -> list[dict]:
+        """Every stdout line, parsed: the target prints nothing but bare STATE values."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+def target_command(config_path: Path) -> list[str]:
+    """The command line running the installed target."""
+    return [sys.executable, "-m", "target_s3_parquet", "--config", str(config_path)]
+
+
+def write_config(tmp_path: Path, config: dict) -> Path:
+    """Store a config file for a subprocess run."""
+    path = tmp_path / f"config-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def run_target(
+    tmp_path: Path, config: dict, lines: Iterable[str], timeout: float = 120
+) -> RunResult:
+    """Run the target as a subprocess (`python -m target_s3_parquet`) on the given lines."""
+    data = "".join(f"{line}\n" for line in lines)
+    proc = subprocess.run(
+        target_command(write_config(tmp_path, config)),
+        input=data,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return RunResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_in_process(config: dict, lines: Iterable[str]) -> list[dict]:
+    """Run the target inside this process (fast: no interpreter start); returns the STATEs.
+
+    Errors propagate as the exceptions the target raises.
+    """
+    from target_s3_parquet.target import TargetS3Parquet
+
+    stdout = io.StringIO()
+    target = TargetS3Parquet(config=config)
+    with contextlib.redirect_stdout(stdout):
+        target.listen(io.StringIO("".join(f"{line}\n" for line in lines)))
+    return [json.loads(line) for line in stdout.getvalue().splitlines() if line.strip()]
+
+
+def read_unified(output: Output) -> pa.Table:
+    """The whole unified table as a hive-partitioned reader sees it (schema + date)."""
+    fs, root = output.filesystem_and_root
+    base = f"{root}/unified/trades_unified"
+    files = [
+        f"{root}/{key}" for key in output.keys("unified/trades_unified") if key.endswith(".parquet")
+    ]
+    if not files:
+        return pa.table({})
+    dataset = ds.dataset(
+        files,
+        filesystem=fs,
+        format="parquet",
+        partitioning=ds.partitioning(
+            pa.schema([("exchange", pa.string()), ("symbol", pa.string()), ("date", pa.date32())]),
+            flavor="hive",
+        ),
+        partition_base_dir=base,
+    )
+    return dataset.to_table()
+
+
+def trade_counts(table: pa.Table) -> dict[tuple[str, str, str], int]:
+    """How many rows each (exchange, symbol, trade_id) has."""
+    counts: dict[tuple[str, str, str], int] = {}
+    if table.num_rows == 0:
+        return counts
+    grouped = table.group_by(["exchange", "symbol", "trade_id"]).aggregate([("trade_id", "count")])
+    for row in grouped.to_pylist():
+        counts[(row["exchange"], row["symbol"], row["trade_id"])] = row["trade_id_count"]
+    return counts
+
+
+def assert_exactly_once(table: pa.Table, expected: dict[tuple[str, str], range]) -> None:
+    """Every expected trade id appears exactly once, and nothing else appears."""
+    counts = trade_counts(table)
+    duplicated = {k: v for k, v in counts.items() if v != 1}
+    assert not duplicated, f"duplicated trades: {sorted(duplicated.items())[:10]}"
+    want = {(e, s, str(i)) for (e, s), ids in expected.items() for i in ids}
+    missing = want - counts.keys()
+    extra = counts.keys() - want
+    assert not missing, f"{len(missing)} missing trades, e.g. {sorted(missing)[:10]}"
+    assert not extra, f"{len(extra)} unexpected trades, e.g. {sorted(extra)[:10]}"

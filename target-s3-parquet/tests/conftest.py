@@ -1,0 +1,64 @@
+"""Fixtures: output locations (local folder, or a bucket on a loopback moto S3 server), and
+helpers to run the target as a real subprocess and read the unified table back."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from target_s3_parquet.testing import Output, make_s3_output
+
+# No test may ever reach real AWS: dummy credentials, no config files, no instance metadata,
+# and every AWS endpoint pointed at loopback (the moto fixture overrides it with its port).
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free loopback port, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def local_output(tmp_path: Path) -> Output:
+    """A fresh local output folder."""
+    root = tmp_path / "lake"
+    return Output(str(root), {"output_uri": str(root)}, local_root=root)
+
+
+@pytest.fixture(params=["local", "s3"])
+def output(request: pytest.FixtureRequest, tmp_path: Path) -> Output:
+    """Each test using it runs twice: on a local folder and on a moto S3 bucket."""
+    if request.param == "local":
+        root = tmp_path / "lake"
+        return Output(str(root), {"output_uri": str(root)}, local_root=root)
+    return make_s3_output(request.getfixturevalue("moto_endpoint"))
