@@ -135,16 +135,8 @@ class TradesStream(Stream):
         )
         for page, trades in pages:
             result = trim_page(page, trades)
-            for low, high in result.gaps:
-                gap_ids += high - low + 1
-                self.logger.warning(
-                    "coinbase_trades %s: trade ids %d..%d (%d) are missing at Coinbase; "
-                    "nothing invented, the watermark moves past them",
-                    product_id,
-                    low,
-                    high,
-                    high - low + 1,
-                )
+            if result.gaps:
+                gap_ids += self._log_gaps(product_id, page, result.gaps)
             records = [
                 {
                     "trade_id": trade["trade_id"],
@@ -168,6 +160,23 @@ class TradesStream(Stream):
         log_metric(self.metrics_logger, "counter", "gap_trade_ids", gap_ids, tags)
         if fast is not None:
             log_metric(self.metrics_logger, "counter", "record_count", emitted, tags)
+
+    def _log_gaps(self, product_id: str, page: Page, gaps: list[tuple[int, int]]) -> int:
+        """Log the ids missing in one page as ranges (one line per page); return their count."""
+        missing = sum(high - low + 1 for low, high in gaps)
+        shown = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in gaps[:20])
+        more = f" and {len(gaps) - 20} more ranges" if len(gaps) > 20 else ""
+        self.logger.warning(
+            "coinbase_trades %s: %d trade ids missing at Coinbase in %d..%d: %s%s "
+            "(never invented; the watermark moves past them)",
+            product_id,
+            missing,
+            page.low,
+            page.high,
+            shown,
+            more,
+        )
+        return missing
 
     def _watermark(self, context: dict, newest: dict[str, Any]) -> int:
         """Last trade id already delivered: the bookmark, else from start_date or lookback.
