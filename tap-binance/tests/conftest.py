@@ -12,6 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from schemahub_core.sim import start_simulator
+from schemahub_core.sim.pytest_plugin import sim_factory
+
+__all__ = ["sim_factory"]  # re-exported fixture: simulators started and stopped per test
 
 
 @pytest.fixture

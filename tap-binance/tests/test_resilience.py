@@ -45,9 +45,11 @@ def test_historical_trades_run_within_one_minute_has_no_429(sim):
     assert sim.stats.responses_429 == 0 and sim.stats.responses_418 == 0
 
 
-def assert_state_never_ahead_of_records(messages: list[dict]) -> None:
-    """Every STATE covers only trades already written before it."""
-    emitted: dict[str, int] = {}
+def assert_state_never_ahead_of_records(
+    messages: list[dict], resumed_from: dict | None = None
+) -> None:
+    """Every STATE covers only trades already written before it (or by the run it resumes)."""
+    emitted = {s: bookmark(resumed_from or {}, s) or -1 for s in ("BTCUSDT", "ETHUSDT")}
     for message in messages:
         if message["type"] == "RECORD" and message["stream"] == "binance_trades":
             record = message["record"]
@@ -88,7 +90,7 @@ def test_restart_after_sigkill_emits_every_trade_exactly_once(sim, tmp_path):
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     second = parse_lines(rerun.stdout)
-    assert_state_never_ahead_of_records(second)
+    assert_state_never_ahead_of_records(second, resumed_from=last_state)
     for symbol in ("BTCUSDT", "ETHUSDT"):
         kept = [
             m["record"]["id"]
