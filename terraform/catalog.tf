@@ -64,20 +64,20 @@ resource "aws_glue_catalog_table" "trades_unified" {
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
-    EXTERNAL                         = "TRUE"
-    classification                   = "parquet"
-    "parquet.compression"            = "ZSTD"
-    "projection.enabled"             = "true"
-    "projection.exchange.type"       = "enum"
-    "projection.exchange.values"     = join(",", local.projected_exchanges)
-    "projection.symbol.type"         = "enum"
-    "projection.symbol.values"       = join(",", local.projected_symbols)
-    "projection.date.type"           = "date"
-    "projection.date.format"         = "yyyy-MM-dd"
-    "projection.date.range"          = "${var.projection_start_date},NOW"
-    "projection.date.interval"       = "1"
-    "projection.date.interval.unit"  = "DAYS"
-    "storage.location.template"      = "${local.lake_location}/unified/trades_unified/exchange=$${exchange}/symbol=$${symbol}/date=$${date}"
+    EXTERNAL                        = "TRUE"
+    classification                  = "parquet"
+    "parquet.compression"           = "ZSTD"
+    "projection.enabled"            = "true"
+    "projection.exchange.type"      = "enum"
+    "projection.exchange.values"    = join(",", local.projected_exchanges)
+    "projection.symbol.type"        = "enum"
+    "projection.symbol.values"      = join(",", local.projected_symbols)
+    "projection.date.type"          = "date"
+    "projection.date.format"        = "yyyy-MM-dd"
+    "projection.date.range"         = "${var.projection_start_date},NOW"
+    "projection.date.interval"      = "1"
+    "projection.date.interval.unit" = "DAYS"
+    "storage.location.template"     = "${local.lake_location}/unified/trades_unified/exchange=$${exchange}/symbol=$${symbol}/date=$${date}"
   }
 
   partition_keys {
@@ -157,15 +157,15 @@ resource "aws_glue_catalog_table" "raw" {
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
-    EXTERNAL                             = "TRUE"
-    classification                       = "json"
-    "projection.enabled"                 = "true"
-    "projection.ingest_date.type"        = "date"
-    "projection.ingest_date.format"      = "yyyy-MM-dd"
-    "projection.ingest_date.range"       = "${var.projection_start_date},NOW"
-    "projection.ingest_date.interval"    = "1"
+    EXTERNAL                               = "TRUE"
+    classification                         = "json"
+    "projection.enabled"                   = "true"
+    "projection.ingest_date.type"          = "date"
+    "projection.ingest_date.format"        = "yyyy-MM-dd"
+    "projection.ingest_date.range"         = "${var.projection_start_date},NOW"
+    "projection.ingest_date.interval"      = "1"
     "projection.ingest_date.interval.unit" = "DAYS"
-    "storage.location.template"          = "${local.lake_location}/raw/${each.key}/ingest_date=$${ingest_date}"
+    "storage.location.template"            = "${local.lake_location}/raw/${each.key}/ingest_date=$${ingest_date}"
   }
 
   partition_keys {
@@ -181,7 +181,7 @@ resource "aws_glue_catalog_table" "raw" {
 
     ser_de_info {
       serialization_library = "org.openx.data.jsonserde.JsonSerDe"
-      parameters = {
+      parameters            = {
         "ignore.malformed.json" = "false"
         "case.insensitive"      = "true"
       }

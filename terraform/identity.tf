@@ -27,7 +27,10 @@ resource "aws_kms_key" "main" {
         Resource  = "*"
         Condition = {
           ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:/${var.name_prefix}/*"
+            "kms:EncryptionContext:aws:logs:arn" = [
+              "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:/${var.name_prefix}/*",
+              "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:/aws/events/${var.name_prefix}-*",
+            ]
           }
         }
       },

@@ -70,7 +70,8 @@ resource "aws_sns_topic_subscription" "alarm_email" {
 
 resource "aws_cloudwatch_log_group" "task_failures" {
   # checkov:skip=CKV_AWS_338: retention is the log_retention_days variable (default 90): these are alarm inputs, not an audit record
-  name              = "/${var.name_prefix}/task-failures"
+  # EventBridge writes only to log groups named /aws/events/...
+  name              = "/aws/events/${var.name_prefix}-task-failures"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.main.arn
 }
@@ -134,7 +135,7 @@ resource "aws_cloudwatch_log_metric_filter" "failed_tasks" {
 
 resource "aws_cloudwatch_metric_alarm" "failed_tasks" {
   alarm_name          = "${var.name_prefix}-failed-tasks"
-  alarm_description   = "A SchemaHub ingest or check task failed. Read its log in /${var.name_prefix}/ingest or /check (stream prefix = shard name); the event is in /${var.name_prefix}/task-failures."
+  alarm_description   = "A SchemaHub ingest or check task failed. Read its log in /${var.name_prefix}/ingest or /check (stream prefix = shard name); the event is in /aws/events/${var.name_prefix}-task-failures."
   namespace           = var.metric_namespace
   metric_name         = "FailedTasks"
   statistic           = "Sum"

@@ -52,6 +52,14 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
 resource "aws_s3_bucket_lifecycle_configuration" "data" {
   bucket = aws_s3_bucket.data.id
 
+  lifecycle {
+    # A precondition, not a variable validation: those may compare variables only from 1.9 on.
+    precondition {
+      condition     = var.raw_glacier_after_days >= var.raw_infrequent_access_after_days + 30
+      error_message = "raw_glacier_after_days must be at least raw_infrequent_access_after_days + 30: objects stay 30 days in STANDARD_IA before S3 moves them on."
+    }
+  }
+
   # The raw audit trail is written once and rarely read: move it to cheaper classes.
   # GLACIER_IR stays readable by Athena without a restore. Objects under 128 KiB are left in
   # STANDARD because IA classes bill them as 128 KiB anyway.

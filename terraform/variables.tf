@@ -182,11 +182,16 @@ variable "raw_infrequent_access_after_days" {
   type        = number
   description = "Days after which objects under raw/ move to STANDARD_IA (S3 requires at least 30)."
   default     = 30
+
+  validation {
+    condition     = var.raw_infrequent_access_after_days >= 30
+    error_message = "raw_infrequent_access_after_days must be at least 30: S3 refuses earlier STANDARD_IA transitions."
+  }
 }
 
 variable "raw_glacier_after_days" {
   type        = number
-  description = "Days after which objects under raw/ move to GLACIER_IR (must exceed raw_infrequent_access_after_days)."
+  description = "Days after which objects under raw/ move to GLACIER_IR (at least 30 days after the STANDARD_IA transition)."
   default     = 180
 }
 
