@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from contextlib import redirect_stdout
@@ -48,6 +49,8 @@ def parse_messages(text: str) -> SyncOutput:
 
 def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> SyncOutput:
     """Sync every stream in-process; return the parsed stdout."""
+    # singer-sdk updates the state dict it is given in place: hand it a copy.
+    state = copy.deepcopy(state) if state is not None else None
     tap = TapCoinbase(config=config, state=state, parse_env_config=False)
     buffer = io.StringIO()
     with redirect_stdout(buffer):
