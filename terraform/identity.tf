@@ -149,13 +149,25 @@ data "aws_iam_policy_document" "ingest_task" {
     }
   }
   statement {
-    # Delete: the target sweeps its own staging area, Meltano removes its state lock files.
     sid     = "ReadWriteLakeAndState"
-    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    actions = ["s3:GetObject", "s3:PutObject"]
     resources = [
       "${aws_s3_bucket.data.arn}/${local.lake_prefix}/*",
       "${aws_s3_bucket.data.arn}/${local.state_prefix}/*",
     ]
+  }
+  statement {
+    # The target deletes only its own staged files (target_s3_parquet.unified.STAGING_PREFIX);
+    # committed data, commit records and the raw layer are never deleted by a task.
+    sid       = "DeleteOnlyStagedFiles"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.lake_prefix}/_staging/*"]
+  }
+  statement {
+    # Meltano's S3 state backend replaces state files and removes its lock files.
+    sid       = "ManageMeltanoState"
+    actions   = ["s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.state_prefix}/*"]
   }
   statement {
     sid       = "UseTheBucketKeyThroughS3Only"

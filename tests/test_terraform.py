@@ -5,6 +5,7 @@ cannot drift from the unified schema in schemahub-core or the taps' stream schem
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import json
 import logging
@@ -29,22 +30,13 @@ from schemahub_core.schema import (
     UNIFIED_SCHEMA,
     UNIFIED_TABLE,
 )
+from target_s3_parquet import unified
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
-CONCERNS = (
-    "network",
-    "storage",
-    "registry",
-    "compute",
-    "scheduling",
-    "identity",
-    "catalog",
-    "monitoring",
-    "variables",
-    "outputs",
-    "versions",
-)
+# One file per concern (issue 8), plus versions.tf for the pinned provider.
+CONCERNS = ["network", "storage", "registry", "compute", "scheduling", "identity", "catalog"]
+CONCERNS += ["monitoring", "variables", "outputs", "versions"]
 CHECKOV_VENV = ROOT / ".venv-checkov"
 
 
@@ -410,3 +402,35 @@ def test_log_metric_filters_count_exactly_what_schemahub_core_logs(tf):
         others = [normal, *(line for other, ls in lines.items() if other != name for line in ls)]
         others += [message for message, state in records if state is not BreakerState.OPEN]
         assert not any(_cloudwatch_matches(pattern, line) for line in others), name
+
+
+def _s3_grants(tf: dict[str, dict[str, Any]], policy: str, action: str) -> list[str]:
+    """Object ARN patterns a role's policy document grants `action` on, references resolved."""
+    values = {"aws_s3_bucket.data.arn": "arn:aws:s3:::bucket"}
+    values |= {f"local.{k}": v for k, v in _locals(tf).items() if k.endswith("_prefix")}
+    document = _all(tf, "data")[f"aws_iam_policy_document.{policy}"]
+    return [
+        re.sub(r"\$\{([a-z0-9_.]+)\}", lambda m: values[m.group(1)], resource)
+        for statement in document["statement"]
+        if action in statement["actions"]
+        for resource in statement["resources"]
+    ]
+
+
+def _granted(patterns: list[str], key: str) -> bool:
+    return any(fnmatch.fnmatchcase(f"arn:aws:s3:::bucket/{key}", p) for p in patterns)
+
+
+def test_tasks_may_delete_only_the_targets_staged_files(tf):
+    lake = _locals(tf)["lake_prefix"]
+    deletable = _s3_grants(tf, "ingest_task", "s3:DeleteObject")
+    assert _granted(deletable, f"{lake}/{unified.STAGING_PREFIX}/exchange=X/symbol=Y/f.parquet")
+    for kept in (unified.UNIFIED_PREFIX, unified.COMMITS_PREFIX, "raw/coinbase_trades"):
+        assert not _granted(deletable, f"{lake}/{kept}/exchange=X/symbol=Y/f"), kept
+    writable = _s3_grants(tf, "ingest_task", "s3:PutObject")
+    for prefix in (unified.UNIFIED_PREFIX, unified.COMMITS_PREFIX, unified.STAGING_PREFIX, "raw"):
+        assert _granted(writable, f"{lake}/{prefix}/x")
+    readable_by_check = _s3_grants(tf, "check_task", "s3:GetObject")
+    assert _granted(readable_by_check, f"{lake}/{unified.UNIFIED_PREFIX}/exchange=X/f.parquet")
+    assert not _granted(readable_by_check, f"{lake}/raw/coinbase_trades/x.jsonl.gz")
+    assert not _granted(readable_by_check, f"{_locals(tf)['state_prefix']}/x")
