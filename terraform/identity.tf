@@ -136,11 +136,14 @@ resource "aws_iam_role" "ingest_task" {
 
 data "aws_iam_policy_document" "ingest_task" {
   statement {
+    # IfExists: a GET/HEAD of a missing key carries no s3:prefix, and S3 answers it 404 only
+    # for a caller allowed to list; with a plain StringLike it would be 403, which Meltano's
+    # state backend (lock files), the target and pyarrow all take for a hard error.
     sid       = "ListOnlyOurPrefixes"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.data.arn]
     condition {
-      test     = "StringLike"
+      test     = "StringLikeIfExists"
       variable = "s3:prefix"
       values = [
         local.lake_prefix, "${local.lake_prefix}/*",
@@ -195,11 +198,12 @@ resource "aws_iam_role" "check_task" {
 
 data "aws_iam_policy_document" "check_task" {
   statement {
+    # IfExists for honest 404s, as for the ingest role (pyarrow HEADs the table's root key).
     sid       = "ListOnlyTheUnifiedTable"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.data.arn]
     condition {
-      test     = "StringLike"
+      test     = "StringLikeIfExists"
       variable = "s3:prefix"
       values   = ["${local.lake_prefix}/unified/*"]
     }
