@@ -274,15 +274,18 @@ class BinanceApp:
             raise BinanceError(-1128, "Combination of optional parameters invalid.")
         unit = self._unit(headers)
         fmt = f"agg_{unit}"
-        newest = market.newest_id(self.clock.now_us())
+        now = self.clock.now_us()
+        newest = market.newest_id(now)
         hi = newest
         if end is not None:
-            hi = min(newest, pages.id_at_or_after(market, end[1]) - 1)
+            hi = min(newest, pages.id_at_or_after(market, end[1], now) - 1)
         if from_id is not None:
             lo = pages.agg_start_trade_id(market, from_id)
             page = pages.aggregates(market, fmt, lo, hi, limit)
         elif start is not None:
-            page = pages.aggregates(market, fmt, pages.id_at_or_after(market, start[0]), hi, limit)
+            page = pages.aggregates(
+                market, fmt, pages.id_at_or_after(market, start[0], now), hi, limit
+            )
         else:
             page = pages.aggregates(market, fmt, market.first_id, hi, limit, newest_last=True)
         return Response(200, page.json())

@@ -109,8 +109,9 @@ class BulkDumps:
         if end > self.clock.now_us():
             return None
         market = self.markets[symbol]
-        lo = pages.id_at_or_after(market, start)
-        hi = min(pages.id_at_or_after(market, end) - 1, market.newest_id(self.clock.now_us()))
+        now = self.clock.now_us()
+        lo = pages.id_at_or_after(market, start, now)
+        hi = min(pages.id_at_or_after(market, end, now) - 1, market.newest_id(now))
         if hi < lo:
             return None
         fmt = "csv_us" if start >= MICROS_FROM_US else "csv_ms"

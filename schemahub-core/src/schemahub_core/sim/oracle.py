@@ -84,16 +84,18 @@ class Oracle:
     def id_at_or_after(self, product: str, when: TimeLike) -> int | None:
         """First trade id at or after `when`, or None if no visible trade is that recent."""
         market = self._market(product)
-        found = pages.id_at_or_after(market, _us(when))
-        return found if found <= self.newest_id(product) else None
+        now = self._clock.now_us()
+        found = pages.id_at_or_after(market, _us(when), now)
+        return found if found <= market.newest_id(now) else None
 
     def trades_between(
         self, product: str, start: TimeLike, end: TimeLike, *, time_unit: str = "us"
     ) -> list[dict[str, Any]]:
         """Trades with `start <= time < end`, ascending."""
         market = self._market(product)
-        lo = pages.id_at_or_after(market, _us(start))
-        hi = pages.id_at_or_after(market, _us(end)) - 1
+        now = self._clock.now_us()
+        lo = pages.id_at_or_after(market, _us(start), now)
+        hi = pages.id_at_or_after(market, _us(end), now) - 1
         return self.trades(product, lo, hi, time_unit=time_unit) if hi >= lo else []
 
     def missing_ids(self, product: str, lo: int, hi: int) -> list[int]:

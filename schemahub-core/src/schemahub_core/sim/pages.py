@@ -115,12 +115,15 @@ def _group_slices(
     return out
 
 
-def id_at_or_after(market: Market, t_us: int) -> int:
+def id_at_or_after(market: Market, t_us: int, now_us: int) -> int:
     """First trade id with time >= `t_us` (the oldest id if `t_us` predates the history).
 
     Trades of one aggregate share their time, so the result is always an aggregate's first
-    trade. May exceed the newest visible id: callers compare with their own bound.
+    trade. Instants after `now_us` give "newest visible id + 1" without generating the
+    future (a far-future instant would otherwise extend the history up to it).
     """
+    if t_us > now_us:
+        return market.newest_id(now_us) + 1
     k = market.block_at_time(t_us)
     while True:
         b = market.block(k)
