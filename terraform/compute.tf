@@ -112,16 +112,16 @@ resource "aws_ecs_task_definition" "ingest" {
     # The image's ENTRYPOINT is meltano; this runs the shard's job.
     command     = ["run", local.shard_job[each.value.exchange]]
     environment = [for k, v in local.shard_environment[each.key] : { name = k, value = v }]
-    secrets = (
+    secrets     = (
       var.binance_api_key_enabled && each.value.exchange != "coinbase"
       ? local.binance_api_key_secret : []
     )
     # An init process forwards ECS's SIGTERM to Meltano and reaps the tap/target children.
-    linuxParameters = { initProcessEnabled = true }
-    stopTimeout     = 60
+    linuxParameters  = { initProcessEnabled = true }
+    stopTimeout      = 60
     logConfiguration = {
       logDriver = "awslogs"
-      options = {
+      options   = {
         awslogs-group         = aws_cloudwatch_log_group.ingest.name
         awslogs-region        = var.aws_region
         awslogs-stream-prefix = each.key
@@ -151,7 +151,7 @@ resource "aws_ecs_task_definition" "check" {
     essential = true
     # Same image, different program: the quality check instead of a Meltano job.
     entryPoint = ["schemahub"]
-    command = [
+    command    = [
       "check",
       "--output-uri", local.output_uri,
       "--max-age", "${var.freshness_threshold_seconds}s",
@@ -162,10 +162,10 @@ resource "aws_ecs_task_definition" "check" {
       { name = "AWS_REGION", value = var.aws_region },
       { name = "AWS_DEFAULT_REGION", value = var.aws_region },
     ]
-    linuxParameters = { initProcessEnabled = true }
+    linuxParameters  = { initProcessEnabled = true }
     logConfiguration = {
       logDriver = "awslogs"
-      options = {
+      options   = {
         awslogs-group         = aws_cloudwatch_log_group.check.name
         awslogs-region        = var.aws_region
         awslogs-stream-prefix = "check"

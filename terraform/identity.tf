@@ -9,8 +9,8 @@ resource "aws_kms_key" "main" {
   description             = "SchemaHub data, logs, secrets and notifications"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
+  policy                  = jsonencode({
+    Version   = "2012-10-17"
     Statement = [
       {
         Sid       = "AccountAdministersTheKeyThroughIAM"
@@ -35,8 +35,8 @@ resource "aws_kms_key" "main" {
         }
       },
       {
-        Sid    = "AlarmsBudgetsAndEventsPublishToEncryptedTopic"
-        Effect = "Allow"
+        Sid       = "AlarmsBudgetsAndEventsPublishToEncryptedTopic"
+        Effect    = "Allow"
         Principal = {
           Service = ["cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
         }
@@ -98,8 +98,8 @@ data "aws_iam_policy_document" "execution" {
     resources = [aws_ecr_repository.schemahub.arn]
   }
   statement {
-    sid     = "WriteOurLogs"
-    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    sid       = "WriteOurLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = [
       "${aws_cloudwatch_log_group.ingest.arn}:log-stream:*",
       "${aws_cloudwatch_log_group.check.arn}:log-stream:*",
@@ -145,15 +145,15 @@ data "aws_iam_policy_document" "ingest_task" {
     condition {
       test     = "StringLikeIfExists"
       variable = "s3:prefix"
-      values = [
+      values   = [
         local.lake_prefix, "${local.lake_prefix}/*",
         local.state_prefix, "${local.state_prefix}/*",
       ]
     }
   }
   statement {
-    sid     = "ReadWriteLakeAndState"
-    actions = ["s3:GetObject", "s3:PutObject"]
+    sid       = "ReadWriteLakeAndState"
+    actions   = ["s3:GetObject", "s3:PutObject"]
     resources = [
       "${aws_s3_bucket.data.arn}/${local.lake_prefix}/*",
       "${aws_s3_bucket.data.arn}/${local.state_prefix}/*",
@@ -265,8 +265,8 @@ resource "aws_iam_role" "scheduler" {
 
 data "aws_iam_policy_document" "scheduler" {
   statement {
-    sid     = "RunOurTaskDefinitionsOnOurCluster"
-    actions = ["ecs:RunTask"]
+    sid       = "RunOurTaskDefinitionsOnOurCluster"
+    actions   = ["ecs:RunTask"]
     resources = concat(
       [for td in aws_ecs_task_definition.ingest : "${td.arn_without_revision}:*"],
       ["${aws_ecs_task_definition.check.arn_without_revision}:*"],
@@ -278,8 +278,8 @@ data "aws_iam_policy_document" "scheduler" {
     }
   }
   statement {
-    sid     = "PassOnlyOurTaskRoles"
-    actions = ["iam:PassRole"]
+    sid       = "PassOnlyOurTaskRoles"
+    actions   = ["iam:PassRole"]
     resources = [
       aws_iam_role.execution.arn,
       aws_iam_role.ingest_task.arn,

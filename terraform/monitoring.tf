@@ -99,15 +99,15 @@ resource "aws_cloudwatch_log_resource_policy" "task_failures" {
 }
 
 resource "aws_cloudwatch_event_rule" "task_failed" {
-  name        = "${var.name_prefix}-task-failed"
-  description = "A SchemaHub task stopped with a non-zero exit code or never started"
+  name          = "${var.name_prefix}-task-failed"
+  description   = "A SchemaHub task stopped with a non-zero exit code or never started"
   event_pattern = jsonencode({
     source        = ["aws.ecs"]
     "detail-type" = ["ECS Task State Change"]
-    detail = {
+    detail        = {
       clusterArn = [aws_ecs_cluster.main.arn]
       lastStatus = ["STOPPED"]
-      "$or" = [
+      "$or"      = [
         { containers = { exitCode = [{ "anything-but" = 0 }] } },
         { stopCode = ["TaskFailedToStart"] },
       ]
@@ -249,11 +249,11 @@ resource "aws_cloudwatch_dashboard" "main" {
         { title = "Age of the newest trade (worst symbol, s)", metrics = ["FreshnessSeconds"], stat = "Maximum" },
         { title = "Health score and duplicate trade ids", metrics = ["HealthScore", "DuplicateTradeIds"], stat = "Maximum" },
         ] : {
-        type   = "metric"
-        x      = (i % 2) * 12
-        y      = floor(i / 2) * 6
-        width  = 12
-        height = 6
+        type       = "metric"
+        x          = (i % 2) * 12
+        y          = floor(i / 2) * 6
+        width      = 12
+        height     = 6
         properties = {
           title   = w.title
           region  = var.aws_region

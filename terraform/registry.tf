@@ -17,11 +17,11 @@ resource "aws_ecr_repository" "schemahub" {
 
 resource "aws_ecr_lifecycle_policy" "schemahub" {
   repository = aws_ecr_repository.schemahub.name
-  policy = jsonencode({
+  policy     = jsonencode({
     rules = [{
       rulePriority = 1
       description  = "Keep the 30 most recent images; older ones cannot be running anyway."
-      selection = {
+      selection    = {
         tagStatus   = "any"
         countType   = "imageCountMoreThan"
         countNumber = 30

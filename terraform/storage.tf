@@ -108,9 +108,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
 
 data "aws_iam_policy_document" "data_bucket" {
   statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
     resources = [
       aws_s3_bucket.data.arn,
       "${aws_s3_bucket.data.arn}/*",

@@ -59,7 +59,7 @@ variable "shards" {
     products = list(string)
   }))
   description = "Product shards, one Fargate task each per ingest run. name: unique shard id, also the Meltano state id suffix; exchange: coinbase, binance or binanceus; products: exact Coinbase product ids or Binance symbols (no globs: they also form Athena's symbol partition enum)."
-  default = [
+  default     = [
     { name = "coinbase-majors", exchange = "coinbase", products = ["BTC-USD", "ETH-USD"] },
     { name = "binance-majors", exchange = "binance", products = ["BTCUSDT", "ETHUSDT"] },
   ]
