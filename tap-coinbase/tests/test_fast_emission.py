@@ -60,7 +60,7 @@ def test_stream_maps_or_flattening_use_the_sdk_path(sim_factory, extra):
     sim = sim_factory("coinbase", seed=63, rate_limit=False)
     tap = TapCoinbase(config=tap_config(sim, **extra), parse_env_config=False)
     stream = tap.streams["coinbase_trades"]
-    assert stream._fast_writer() is None
+    assert stream._fast_writer({}) is None
     if "stream_maps" in extra:
         start = sim.oracle.newest_id("BTC-USD") - 1_500
         out = run_tap(tap_config(sim, **extra), state=state_at({"BTC-USD": start}))
@@ -72,4 +72,4 @@ def test_stream_maps_or_flattening_use_the_sdk_path(sim_factory, extra):
 def test_plain_config_uses_the_fast_path(sim_factory):
     sim = sim_factory("coinbase", seed=64, rate_limit=False)
     tap = TapCoinbase(config=tap_config(sim), parse_env_config=False)
-    assert tap.streams["coinbase_trades"]._fast_writer() is not None
+    assert tap.streams["coinbase_trades"]._fast_writer({}) is not None

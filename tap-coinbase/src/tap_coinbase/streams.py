@@ -11,7 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import Stream
 
-from tap_coinbase.emit import FastRecordWriter
+from tap_coinbase.emit import FastTradeWriter, trade_record
 from tap_coinbase.fetcher import fetch_in_order
 from tap_coinbase.planner import Page, plan_pages, trim_page
 from tap_coinbase.progress import ProgressReporter
@@ -120,7 +120,7 @@ class TradesStream(Stream):
         api = self._tap.api  # type: ignore[attr-defined]
         concurrency = max(1, int(self.config["concurrency"]))
         progress = ProgressReporter(product_id, newest_id - watermark, self.logger)
-        fast = self._fast_writer()
+        fast = self._fast_writer(extra)
         gap_ids = 0
         emitted = 0
 
@@ -137,23 +137,13 @@ class TradesStream(Stream):
             result = trim_page(page, trades)
             if result.gaps:
                 gap_ids += self._log_gaps(product_id, page, result.gaps)
-            records = [
-                {
-                    "trade_id": trade["trade_id"],
-                    "side": trade.get("side"),
-                    "size": trade.get("size"),
-                    "price": trade.get("price"),
-                    "time": trade.get("time"),
-                    **extra,
-                }
-                for trade in result.trades
-            ]
-            if fast is not None and records:
-                fast.write(records)
-                self._after_fast_write(records[-1], context, emitted, len(records))
+            if fast is not None:
+                if result.trades:
+                    fast.write(result.trades)
+                    self._after_fast_write(result.trades[-1], context, emitted, len(result.trades))
             else:
-                yield from records
-            emitted += len(records)
+                yield from (trade_record(trade, extra) for trade in result.trades)
+            emitted += len(result.trades)
             progress.advance(page.size)
         progress.finish()
         tags = {"endpoint": "/products/{product_id}/trades", "context": {"product_id": product_id}}
@@ -217,7 +207,7 @@ class TradesStream(Stream):
         )
         return newest_id if first_id is None else first_id - 1
 
-    def _fast_writer(self) -> FastRecordWriter | None:
+    def _fast_writer(self, extra: dict[str, Any]) -> FastTradeWriter | None:
         """The fast writer when every singer-sdk record step is the identity, else None."""
         maps = self.stream_maps
         plain_map = (
@@ -235,7 +225,7 @@ class TradesStream(Stream):
             and self.get_batch_config(self.config) is None
             and not self.child_streams
         ):
-            return FastRecordWriter(self.name)
+            return FastTradeWriter(self.name, extra)
         return None
 
     def _after_fast_write(
@@ -246,7 +236,7 @@ class TradesStream(Stream):
         Called only after the records are written and flushed, so a STATE never covers a
         record that is not on stdout yet.
         """
-        self._increment_stream_state(last, context=context)
+        self._increment_stream_state({"trade_id": last["trade_id"]}, context=context)
         self.state_manager.is_flushed = False
         every = self.STATE_MSG_FREQUENCY
         if emitted_before // every != (emitted_before + written) // every:
