@@ -9,7 +9,8 @@
 The tap runs as a real subprocess (`tap-coinbase --config ... --state ...`) writing to a
 pipe that this script reads and timestamps. Usage:
 
-    .venv/bin/python bench/bench_tap_coinbase.py [--window 60] [--warmup 10] [--only throttled|unthrottled]
+    .venv/bin/python bench/bench_tap_coinbase.py [--window 60] [--warmup 10]
+        [--only throttled|unthrottled]
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def run_tap(config: dict, watermark: int, mode: str, stop_after: float | None) -
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "config.json").write_text(json.dumps(config))
         Path(tmp, "state.json").write_text(json.dumps(state_for(watermark)))
+        command = [sys.executable, "-c", LAUNCHER, mode]
+        command += ["--config", "config.json", "--state", "state.json"]
         tap = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, mode, "--config", "config.json"]
-            + ["--state", "state.json"],
+            command,
             cwd=tmp,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -152,7 +154,9 @@ def main() -> int:
     args = parser.parse_args()
     report: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
     }
     if args.only in (None, "unthrottled"):
         report["unthrottled"] = unthrottled(args.fast_trades, args.sdk_trades)
