@@ -295,7 +295,7 @@ def _check_task_command(text: str) -> list[str]:
         "var.aws_region": "eu-west-1",
         "var.metric_namespace": "SchemaHub",
     }
-    body = re.search(r'entryPoint = \["schemahub"\]\s*command = \[(.*?)\]', text, re.S)
+    body = re.search(r'entryPoint\s*=\s*\["schemahub"\]\s*command\s*=\s*\[(.*?)\]', text, re.S)
     assert body, 'compute.tf: the check task must run entryPoint ["schemahub"] with a command'
     items = [item.strip() for item in body.group(1).split(",") if item.strip()]
     substitute = lambda m: samples[m.group(1)]  # noqa: E731
