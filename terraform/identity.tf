@@ -35,10 +35,10 @@ resource "aws_kms_key" "main" {
         }
       },
       {
-        Sid       = "AlarmsBudgetsAndEventsPublishToEncryptedTopic"
+        Sid       = "AlarmsAndBudgetsPublishToEncryptedTopic"
         Effect    = "Allow"
         Principal = {
-          Service = ["cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
+          Service = ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]
         }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
