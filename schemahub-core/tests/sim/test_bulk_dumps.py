@@ -114,6 +114,15 @@ def test_missing_dumps_are_404_nosuchkey(sim, path):
         assert "<Code>NoSuchKey</Code>" in response.text
 
 
+def test_missing_dumps_mode_unpublishes_chosen_days_and_months(sim):
+    day, month = DAILY.format(s="LTCBTC", d="2025-01-02"), MONTHLY.format(s="LTCBTC", m="2025-02")
+    assert requests.get(sim.url + day, timeout=10).status_code == 200
+    sim.configure(missing_dumps="2025-01-02, 2025-02")
+    for path in (day, day + ".CHECKSUM", month):
+        assert requests.get(sim.url + path, timeout=10).status_code == 404
+    assert requests.get(sim.url + DAILY.format(s="LTCBTC", d="2025-01-03"), timeout=10).ok
+
+
 def test_dumps_are_outside_the_api_limits_and_blocks(sim):
     sim.configure(restricted=True)
     response = requests.get(sim.url + DAILY.format(s="LTCBTC", d="2025-01-02"), timeout=10)

@@ -73,6 +73,9 @@ class BulkDumps:
         if match is None or match.group(2) not in self.markets:
             return _not_found(path)
         kind, symbol, year, month, day, checksum = match.groups()
+        stamp = f"{year}-{month}" if day is None else f"{year}-{month}-{day}"
+        if stamp in {d.strip() for d in self.settings.missing_dumps.split(",")}:
+            return _not_found(path)
         zip_name = path.rsplit("/", 1)[1].removesuffix(".CHECKSUM")
         data = self.zip_bytes(
             symbol, kind, int(year), int(month), None if day is None else int(day)

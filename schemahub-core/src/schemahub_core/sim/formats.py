@@ -1,7 +1,7 @@
 """Wire formats of trades: each block's rows are formatted once, then cached.
 
-A page is then a `",".join()` of cached row strings, which keeps the simulator at thousands
-of 1000-trade pages per second without per-request JSON encoding.
+A page is then a `",".join()` of cached row strings: no JSON encoding per request, and a
+block's formatting cost is shared by the four pages that read it.
 """
 
 from __future__ import annotations

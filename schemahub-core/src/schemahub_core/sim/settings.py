@@ -35,6 +35,9 @@ class Settings:
     restricted: bool = _opt(False, "every API request gets 451 (restricted location)")
     waf: bool = _opt(False, "every API request gets 403 (WAF block)")
     corrupt_checksum: bool = _opt(False, "bulk-dump .CHECKSUM files carry a wrong hash")
+    missing_dumps: str = _opt(
+        "", "bulk dumps never published, comma-separated dates/months: '2024-12-31,2025-02'"
+    )
     # --- Faults: probability per request, or "the next N requests"
     fault_reset: float = _opt(0.0, "probability of this fault per request")
     fault_reset_next: int = _opt(0, "inject this fault into the next N requests")
@@ -63,7 +66,7 @@ class Settings:
 COINBASE_ONLY = frozenset({"after_inclusive", "retry_after", "rate_per_second", "burst"})
 BINANCE_ONLY = frozenset(
     {"binance_us", "weight_limit", "ban_after", "ban_seconds", "restricted", "waf"}
-    | {"corrupt_checksum", "storm_retry_after"}
+    | {"corrupt_checksum", "missing_dumps", "storm_retry_after"}
 )
 NAMES = tuple(f.name for f in dataclasses.fields(Settings) if not f.name.startswith("_"))
 
