@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii as escape  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as escape
 from typing import Any, TextIO
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.streams import Stream
 
 from tap_coinbase import __version__
 from tap_coinbase.client import CoinbaseAPI
@@ -98,7 +100,7 @@ class TapCoinbase(Tap):
         ),
     ).to_dict()
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Validate the settings that singer-sdk's JSON schema cannot express."""
         super().__init__(*args, **kwargs)
         page_size = int(self.config.get("page_size", MAX_PAGE_SIZE))
@@ -124,7 +126,7 @@ class TapCoinbase(Tap):
         """The configured ids and glob patterns, resolved to listed, tradable products."""
         return self.catalog_of_products.resolve(self.config["product_ids"], self.logger)
 
-    def discover_streams(self) -> list:
+    def discover_streams(self) -> list[Stream]:
         """Return the streams of this tap (no API call: schemas are static)."""
         return [ProductsStream(tap=self), TradesStream(tap=self)]
 
