@@ -111,3 +111,22 @@ def test_start_simulator_works_at_import_time_and_as_context_manager():
         raise AssertionError("the simulator still answers after stop()")
     except requests.ConnectionError:
         pass
+
+
+def test_binance_oracle_is_exact_while_trades_keep_arriving(sim_factory):
+    sim = sim_factory("binance", seed=8, clock="accelerated", speed=200, rate_limit=False)
+    oracle = sim.oracle
+    from_id = oracle.newest_id("BTCUSDT") - 2500
+    served = []
+    for _ in range(4):  # walk forward past the newest trade while new ones arrive
+        batch = requests.get(
+            f"{sim.url}/api/v3/historicalTrades",
+            params={"symbol": "BTCUSDT", "fromId": from_id, "limit": 1000},
+            headers={"X-MBX-TIME-UNIT": "MICROSECOND"},
+            timeout=10,
+        ).json()
+        served += batch
+        from_id = batch[-1]["id"] + 1
+    ids = [t["id"] for t in served]
+    assert ids == list(range(ids[0], ids[0] + len(ids))) and len(ids) > 3000
+    assert served == oracle.trades("BTCUSDT", ids[0], ids[-1])
