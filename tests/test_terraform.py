@@ -434,3 +434,23 @@ def test_tasks_may_delete_only_the_targets_staged_files(tf):
     assert _granted(readable_by_check, f"{lake}/{unified.UNIFIED_PREFIX}/exchange=X/f.parquet")
     assert not _granted(readable_by_check, f"{lake}/raw/coinbase_trades/x.jsonl.gz")
     assert not _granted(readable_by_check, f"{_locals(tf)['state_prefix']}/x")
+
+
+def test_wildcards_only_where_aws_offers_nothing_narrower(tf):
+    """Resource "*" only for actions without resource-level permissions; Allow never to "*"."""
+    unscoped_actions = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+    documents = {k: v for k, v in _all(tf, "data").items() if k.startswith("aws_iam_policy_doc")}
+    assert len(documents) >= 8
+    for name, document in documents.items():
+        for statement in document["statement"]:
+            allow = statement.get("effect", "Allow") == "Allow"
+            resources = statement.get("resources", [])  # a list, or one HCL expression
+            if "*" in (resources if isinstance(resources, list) else [resources]):
+                assert set(statement["actions"]) <= unscoped_actions, f"{name}: {statement}"
+                assert statement.get("condition") or statement["actions"] == [
+                    "ecr:GetAuthorizationToken"
+                ], f"{name}: PutMetricData must be bound to the namespace"
+            if allow:
+                assert not any(a.endswith(":*") or a == "*" for a in statement["actions"]), name
+                for principal in statement.get("principals", []):
+                    assert "*" not in principal["identifiers"], f"{name} allows anyone"
