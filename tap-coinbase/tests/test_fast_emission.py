@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+from contextlib import redirect_stdout
+
 import pytest
-from coinbase_tapio import run_tap, state_at, tap_config
+from coinbase_tapio import parse_messages, run_tap, state_at, tap_config
 from tap_coinbase.streams import TradesStream
 from tap_coinbase.tap import TapCoinbase
 
@@ -73,3 +76,27 @@ def test_plain_config_uses_the_fast_path(sim_factory):
     sim = sim_factory("coinbase", seed=64, rate_limit=False)
     tap = TapCoinbase(config=tap_config(sim), parse_env_config=False)
     assert tap.streams["coinbase_trades"]._fast_writer({}) is not None
+
+
+def test_deselected_fields_use_the_sdk_path_and_are_left_out(sim_factory):
+    sim = sim_factory("coinbase", seed=65, rate_limit=False)
+    config = tap_config(sim)
+    catalog = TapCoinbase(config=config, parse_env_config=False).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == ["properties", "size"]:
+                entry["metadata"]["selected"] = False
+    start = sim.oracle.newest_id("BTC-USD") - 1_200
+    tap = TapCoinbase(
+        config=config,
+        catalog=catalog,
+        state=state_at({"BTC-USD": start}),
+        parse_env_config=False,
+    )
+    assert tap.streams["coinbase_trades"]._fast_writer({}) is None
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        tap.sync_all()
+    records = parse_messages(buffer.getvalue()).trades("BTC-USD")
+    assert len(records) == 1_200
+    assert all("size" not in r and "price" in r for r in records)
