@@ -3,6 +3,7 @@ helpers to run the target as a real subprocess and read the unified table back."
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ def moto_endpoint() -> Iterator[str]:
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ["AWS_ENDPOINT_URL"] = endpoint

@@ -67,9 +67,9 @@ class Storage(ABC):
         Idempotent: if `final_key` already exists (another process rolled the same commit
         forward) nothing is written, so a published object is never overwritten.
         """
-        if self.exists(final_key):
-            return
         if data is None:
+            if self.exists(final_key):
+                return
             data = self.get(staged_key)
             if data is None:
                 raise StorageError(

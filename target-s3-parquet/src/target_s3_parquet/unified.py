@@ -61,6 +61,7 @@ class ChainHead:
     seq: int = 0
     committed: ranges.Ranges = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+    published: bool = False  # this process saw every file of this record in place
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,11 @@ class UnifiedTableWriter:
 
     def _roll_forward(self, head: ChainHead) -> None:
         """Publish every file of a committed record whose writer may have died before it did."""
+        if head.published:
+            return
         for entry in head.files:
             self.storage.publish(entry["staged"], entry["final"])
+        head.published = True
 
     # ---------------------------------------------------------------- commit
     def commit(self, exchange: str, symbol: str, table: pa.Table) -> CommitResult:
@@ -199,7 +203,7 @@ class UnifiedTableWriter:
         for entry in files:
             self.storage.delete(entry["staged"])
         self._heads[(exchange, symbol)] = ChainHead(
-            head.seq + 1, record["committed"], record["files"]
+            head.seq + 1, record["committed"], record["files"], published=True
         )
         return CommitResult(
             exchange, symbol, int(fresh.size), skipped, tuple(f["final"] for f in files)
