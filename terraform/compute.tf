@@ -14,7 +14,9 @@ locals {
 
   # Tap settings per kind of shard, as Meltano environment variables (<PLUGIN>_<SETTING>).
   # The rate limits are per task: with one public IP per task each shard gets the exchange's
-  # whole per-IP limit (README: how to divide them when egress is shared).
+  # whole per-IP limit (README: how to divide them when egress is shared). Only integer and
+  # string settings: Meltano 4.4 cannot write a `decimal` setting that came from the
+  # environment (see meltano.yml), so weight_budget_fraction stays in meltano.yml.
   shard_tap_settings = {
     coinbase = tomap({
       TAP_COINBASE_MAX_REQUESTS_PER_SECOND = tostring(var.coinbase_max_requests_per_second)
@@ -22,12 +24,10 @@ locals {
     binance = tomap({
       TAP_BINANCE_API_URL                 = "https://api.binance.com"
       TAP_BINANCE_WEIGHT_LIMIT_PER_MINUTE = tostring(var.binance_weight_limit_per_minute)
-      TAP_BINANCE_WEIGHT_BUDGET_FRACTION  = tostring(var.binance_weight_budget_fraction)
     })
     binanceus = tomap({
       TAP_BINANCE_API_URL                 = "https://api.binance.us"
       TAP_BINANCE_WEIGHT_LIMIT_PER_MINUTE = tostring(var.binanceus_weight_limit_per_minute)
-      TAP_BINANCE_WEIGHT_BUDGET_FRACTION  = tostring(var.binance_weight_budget_fraction)
     })
   }
 

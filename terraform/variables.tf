@@ -129,29 +129,23 @@ variable "check_memory" {
 
 variable "coinbase_max_requests_per_second" {
   type        = number
-  description = "tap-coinbase max_requests_per_second for each task. Coinbase allows 10 req/s per IP: keep the default with one public IP per task; divide it by the number of Coinbase shards if they share an egress IP."
+  description = "tap-coinbase max_requests_per_second for each task (a whole number: the setting is an integer in meltano.yml). Coinbase allows 10 req/s per IP: keep the default with one public IP per task; use floor(10 / N) if N Coinbase shards share an egress IP."
   default     = 10
 
   validation {
-    condition     = var.coinbase_max_requests_per_second > 0 && var.coinbase_max_requests_per_second <= 10
-    error_message = "coinbase_max_requests_per_second must be in (0, 10]: Coinbase's public limit is 10 requests/s per IP."
+    condition     = floor(var.coinbase_max_requests_per_second) == var.coinbase_max_requests_per_second && var.coinbase_max_requests_per_second >= 1 && var.coinbase_max_requests_per_second <= 10
+    error_message = "coinbase_max_requests_per_second must be a whole number from 1 to 10: Coinbase's public limit is 10 requests/s per IP."
   }
 }
 
 variable "binance_weight_limit_per_minute" {
   type        = number
-  description = "tap-binance weight_limit_per_minute for each task: 6000 on binance.com, 1200 on Binance.US, per IP. Divide it by the number of Binance shards if they share an egress IP."
+  description = "tap-binance weight_limit_per_minute for each task: 6000 on binance.com, per IP; the tap uses weight_budget_fraction (meltano.yml, 0.9) of it. Divide it by the number of Binance shards if they share an egress IP."
   default     = 6000
-}
-
-variable "binance_weight_budget_fraction" {
-  type        = number
-  description = "tap-binance weight_budget_fraction: the share of weight_limit_per_minute a task may use (below 1, so a shard never reaches a 429 and then a 418 ban)."
-  default     = 0.9
 
   validation {
-    condition     = var.binance_weight_budget_fraction > 0 && var.binance_weight_budget_fraction < 1
-    error_message = "binance_weight_budget_fraction must be above 0 and below 1."
+    condition     = floor(var.binance_weight_limit_per_minute) == var.binance_weight_limit_per_minute && var.binance_weight_limit_per_minute >= 1
+    error_message = "binance_weight_limit_per_minute must be a whole number (an integer setting of tap-binance): round N-way shares down."
   }
 }
 
@@ -223,6 +217,11 @@ variable "binanceus_weight_limit_per_minute" {
   type        = number
   description = "tap-binance weight_limit_per_minute for binanceus shards: Binance.US allows 1200 per IP. Divide it by the number of binanceus shards if they share an egress IP."
   default     = 1200
+
+  validation {
+    condition     = floor(var.binanceus_weight_limit_per_minute) == var.binanceus_weight_limit_per_minute && var.binanceus_weight_limit_per_minute >= 1
+    error_message = "binanceus_weight_limit_per_minute must be a whole number (an integer setting of tap-binance): round N-way shares down."
+  }
 }
 
 variable "projection_start_date" {
