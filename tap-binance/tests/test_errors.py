@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
-from schemahub_core.errors import FatalAPIError
+from schemahub_core.errors import FatalAPIError, IPBannedError
 from tap_binance.client import BinanceConfigError
 from tap_binance.symbols import UnknownSymbolError
+from tap_binance.tap import TapBinance
 from tap_binance_testkit import base_config, run_tap
 
 
@@ -63,3 +65,31 @@ def test_binance_us_with_a_key_works_never_logs_the_key_and_uses_rest(sim, caplo
     assert not any(path.startswith("/data/") for path in sim.stats.paths)
     assert secret not in caplog.text
     assert all(secret not in str(m) for m in run.messages)
+
+
+def test_an_ip_ban_418_stops_the_tap_saying_until_when(sim):
+    sim.app.limiter.banned_until = time.time() + 300  # banned by earlier misbehaviour
+    with pytest.raises(IPBannedError) as caught:
+        run_tap(base_config(sim))
+    error = caught.value
+    assert error.banned_until is not None
+    assert abs(error.banned_until.timestamp() - (time.time() + 300)) < 30
+    assert error.banned_until.isoformat()[:16] in str(error)
+    assert sim.stats.responses_418 == 1  # no retry during a ban: it would only extend it
+
+
+def test_a_rejected_request_is_fatal_with_binance_code_and_msg(sim):
+    tap = TapBinance(config=base_config(sim), parse_env_config=False)
+    with pytest.raises(FatalAPIError) as caught:
+        tap.api.historical_trades("NOSUCHSYMBOL", 1)
+    assert (caught.value.status, caught.value.code) == (400, -1121)
+    assert "Invalid symbol." in str(caught.value)
+
+
+def test_progress_lines_show_done_total_rate_and_eta(sim, caplog):
+    with caplog.at_level(logging.INFO):
+        run = run_tap(base_config(sim, lookback_minutes=1))
+    total = len(run.trades("BTCUSDT"))
+    assert f"binance_trades BTCUSDT: {total}/{total} trades (100.0%)" in caplog.text
+    assert "trades/s, ETA" in caplog.text
+    assert '"metric":"weight_budget_granted_weight"' in caplog.text
