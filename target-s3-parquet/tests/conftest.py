@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from target_s3_parquet.testing import Output, make_s3_output
+from target_s3_parquet.testing import Output, free_port, make_s3_output
 
 # No test may ever reach real AWS: dummy credentials, no config files, no instance metadata,
 # and every AWS endpoint pointed at loopback (the moto fixture overrides it with its port).
@@ -26,13 +25,6 @@ os.environ.update(
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     }
 )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,176 @@
+"""Bad input: a clear error (stream, line, what), non-zero exit, committed data intact, and
+no STATE that claims more than was committed."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+
+import pytest
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from target_s3_parquet.pipeline import MappingMismatchError
+from target_s3_parquet.records import RecordError
+from target_s3_parquet.storage import StorageError
+from target_s3_parquet.synthetic import coinbase_record, record_line, state_line, trade_lines
+from target_s3_parquet.target import TargetS3Parquet
+from target_s3_parquet.testing import (
+    assert_exactly_once,
+    free_port,
+    make_s3_output,
+    read_unified,
+    run_in_process,
+    run_target,
+)
+
+
+def _committed_then(bad_lines: list[str]) -> list[str]:
+    """300 good trades with a STATE (committed at batch_size_rows=100), then bad input."""
+    return [
+        *trade_lines("coinbase_trades", "BTC-USD", 1, 300),
+        state_line("coinbase_trades", "BTC-USD", 300),
+        *bad_lines,
+    ]
+
+
+def test_malformed_json_exits_non_zero_naming_the_line_and_keeps_committed_data(
+    local_output, tmp_path
+):
+    lines = _committed_then(['{"type": "RECORD", "stream": "coinbase_trades", "record": {'])
+    result = run_target(tmp_path, {**local_output.config, "batch_size_rows": 100}, lines)
+    assert result.returncode != 0
+    assert "input line 303: not a valid Singer message" in result.stderr
+    assert (
+        result.states[-1]["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"]
+        == 300
+    )
+    assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})
+
+
+def test_record_before_schema_names_the_stream_and_line(local_output):
+    with pytest.raises(RecordsWithoutSchemaException, match=r"input line 1: .*'coinbase_trades'"):
+        run_in_process(
+            local_output.config, [record_line("coinbase_trades", coinbase_record("BTC-USD", 1))]
+        )
+
+
+def test_message_without_type_is_rejected_with_its_line(local_output):
+    with pytest.raises(InvalidInputLine, match="input line 2: message has no 'type' key"):
+        run_in_process(
+            local_output.config,
+            [
+                trade_lines("coinbase_trades", "A-B", 1, 1).__next__(),
+                '{"stream": "coinbase_trades"}',
+            ],
+        )
+
+
+def _bad_price_record() -> str:
+    record = coinbase_record("BTC-USD", 301)
+    record["price"] = 63000.5  # the schema says string
+    return record_line("coinbase_trades", record)
+
+
+def test_record_breaking_its_schema_fails_with_stream_line_and_problem(local_output):
+    config = {**local_output.config, "batch_size_rows": 100}
+    stdout = io.StringIO()
+    with pytest.raises(RecordError) as error, contextlib.redirect_stdout(stdout):
+        TargetS3Parquet(config=config).listen(
+            io.StringIO("\n".join(_committed_then([_bad_price_record()])) + "\n")
+        )
+    message = str(error.value)
+    assert "stream 'coinbase_trades', input line 303" in message
+    assert "63000.5 is not of type 'string'" in message
+    relayed = [json.loads(x) for x in stdout.getvalue().splitlines()]
+    assert relayed and all(
+        s["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"] <= 300
+        for s in relayed
+    )
+    assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})
+
+
+def test_quarantine_sets_bad_records_aside_with_the_reason_and_goes_on(local_output):
+    lines = [*trade_lines("coinbase_trades", "BTC-USD", 1, 50), _bad_price_record()]
+    lines += [record_line("coinbase_trades", coinbase_record("BTC-USD", 302))]
+    run_in_process({**local_output.config, "on_invalid_record": "quarantine"}, lines)
+    assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): [*range(1, 51), 302]})
+    rejects = list(local_output.local_root.glob("rejects/coinbase_trades/*/*.jsonl.gz"))
+    assert len(rejects) == 1
+    [entry] = [json.loads(x) for x in gzip.decompress(rejects[0].read_bytes()).splitlines()]
+    assert entry["input_line"] == 52
+    assert "is not of type 'string'" in entry["reason"]
+    assert json.loads(entry["record_json"])["price"] == 63000.5
+
+
+def test_mapping_that_does_not_fit_the_stream_is_named_and_commits_nothing(local_output, tmp_path):
+    config = {**local_output.config, "batch_size_rows": 100}
+    run_in_process(config, trade_lines("coinbase_trades", "BTC-USD", 1, 300))
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    from schemahub_core.mapping import packaged_mappings_dir
+
+    text = (packaged_mappings_dir() / "coinbase_trades.yaml").read_text()
+    (mappings / "coinbase_trades.yaml").write_text(
+        text.replace("{from: size, transform: to_double}", "{from: volume, transform: to_double}")
+    )
+    with pytest.raises(MappingMismatchError) as error:
+        run_in_process(
+            {**config, "mappings_dir": str(mappings)},
+            trade_lines("coinbase_trades", "BTC-USD", 301, 400),
+        )
+    message = str(error.value)
+    assert "stream 'coinbase_trades', records on input lines 2-101" in message
+    assert "volume" in message and str(mappings / "coinbase_trades.yaml") in message
+    assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})
+
+
+def test_unreachable_s3_fails_with_a_clear_error_and_prints_no_state(tmp_path):
+    config = {
+        "output_uri": "s3://nowhere-bucket/lake",
+        "s3_endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "aws_region": "us-east-1",
+    }
+    result = run_target(tmp_path, config, _committed_then([]))
+    assert result.returncode != 0
+    assert "S3 " in result.stderr and "s3://nowhere-bucket/lake/" in result.stderr
+    assert "Could not connect to the endpoint URL" in result.stderr
+    assert result.stdout == ""
+
+
+def test_s3_failing_mid_run_keeps_what_was_committed(moto_endpoint):
+    from moto.server import ThreadedMotoServer
+
+    output = make_s3_output(moto_endpoint)  # the bucket lives in this process's moto backend
+    port = free_port()
+    doomed = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    doomed.start()
+    config = {
+        **output.config,
+        "s3_endpoint_url": f"http://127.0.0.1:{port}",
+        "batch_size_rows": 100,
+    }
+
+    def lines_then_outage():
+        for number, line in enumerate(
+            _committed_then(trade_lines("coinbase_trades", "BTC-USD", 301, 450))
+        ):
+            if number == 305:
+                doomed.stop()  # S3 goes away after the first 300 trades were committed
+            yield line + "\n"
+
+    stdout = io.StringIO()
+    with (
+        pytest.raises(StorageError, match=r"S3 \w+ of s3://") as error,
+        contextlib.redirect_stdout(stdout),
+    ):
+        TargetS3Parquet(config=config).listen(lines_then_outage())
+    assert "Could not connect" in str(error.value)
+    relayed = [json.loads(x) for x in stdout.getvalue().splitlines()]
+    assert (
+        relayed[-1]["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"] == 300
+    )
+    assert_exactly_once(read_unified(output), {("COINBASE", "BTC-USD"): range(1, 301)})

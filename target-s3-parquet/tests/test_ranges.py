@@ -1,0 +1,33 @@
+"""The committed-id range set: runs, union, membership."""
+
+from __future__ import annotations
+
+import numpy as np
+from target_s3_parquet import ranges
+
+
+def test_runs_cover_exactly_the_ids_with_gaps_kept_open():
+    ids = np.array([1, 2, 3, 5, 9, 10], dtype=np.int64)
+    assert ranges.runs(ids) == [(1, 3), (5, 5), (9, 10)]
+    assert ranges.runs(np.array([], dtype=np.int64)) == []
+
+
+def test_merge_coalesces_overlapping_and_adjacent_ranges_only():
+    assert ranges.merge([(50_001, 60_000)], [(1, 50_000)]) == [(1, 60_000)]
+    assert ranges.merge([(1, 3), (10, 12)], [(5, 6), (2, 4)]) == [(1, 6), (10, 12)]
+
+
+def test_contains_is_inclusive_and_leaves_holes_uncommitted():
+    committed = [(1, 3), (10, 12)]
+    ids = np.array([0, 1, 3, 4, 9, 10, 12, 13], dtype=np.int64)
+    assert ranges.contains(committed, ids).tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert ranges.count(committed) == 6
