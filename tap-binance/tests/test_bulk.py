@@ -119,6 +119,13 @@ def test_fast_path_output_equals_the_sdk_record_path(dump_sim):
     trades = TapBinance(config=config, parse_env_config=False).streams["binance_trades"]
     sdk_trades = TapBinance(config=sdk_config, parse_env_config=False).streams["binance_trades"]
     assert fast_path_allowed(trades) and not fast_path_allowed(sdk_trades)
+    for other in (
+        {"stream_maps": {"binance_trades": {"price_num": "float(price)"}}},
+        {"stream_maps": {"binance_trades": {"isBestMatch": None}}},
+        {"batch_config": {"encoding": {"format": "jsonl"}, "storage": {"root": "file:///tmp"}}},
+    ):
+        tap = TapBinance(config={**config, **other}, parse_env_config=False)
+        assert not fast_path_allowed(tap.streams["binance_trades"]), other
 
     fast, sdk = run_tap(config), run_tap(sdk_config)
     strip = lambda run: [  # noqa: E731

@@ -4,7 +4,8 @@ singer-sdk builds, conforms and serialises every record one at a time, which cap
 a few tens of thousands of records per second. Dump batches are already typed and
 validated Arrow columns, so their RECORD lines can be assembled column by column. This is
 only done when the SDK would not change the records (no stream maps, no flattening, every
-property selected); tests prove the lines equal the SDK's output apart from time_extracted.
+property selected, no BATCH mode, no dry-run record limit); tests prove the lines equal the
+SDK's output apart from time_extracted.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from singer_sdk.streams import Stream
 
 
 def fast_path_allowed(stream: Stream) -> bool:
-    """True when the SDK would emit dump records unchanged: identity map, no flattening,
-    every property selected."""
+    """True when the SDK would emit dump records unchanged, one RECORD each: identity map,
+    no flattening, every property selected, no BATCH mode, no dry-run record limit."""
+    if stream.get_batch_config(stream.config) or stream.ABORT_AT_RECORD_COUNT is not None:
+        return False
     maps = stream.stream_maps
     if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
         return False
