@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import io
 import json
+import time
 
 import pytest
 from singer_sdk.exceptions import RecordsWithoutSchemaException
@@ -159,7 +160,12 @@ def test_s3_failing_mid_run_keeps_what_was_committed(moto_endpoint):
             _committed_then(trade_lines("coinbase_trades", "BTC-USD", 301, 450))
         ):
             if number == 305:
-                doomed.stop()  # S3 goes away after the first 300 trades were committed
+                # S3 goes away once the first 300 trades are committed and their STATE relayed
+                deadline = time.monotonic() + 30
+                while '"replication_key_value": 300' not in stdout.getvalue():
+                    assert time.monotonic() < deadline, "the first commits never finished"
+                    time.sleep(0.01)
+                doomed.stop()
             yield line + "\n"
 
     stdout = io.StringIO()

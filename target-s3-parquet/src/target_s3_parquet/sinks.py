@@ -54,12 +54,13 @@ class StreamSink(Sink):
         return False
 
     def add(self, record: msgspec.Raw, line: int, time_extracted: str | None) -> None:
-        """Queue one record (its exact JSON bytes) for the next commit."""
+        """Queue one record (its exact JSON bytes); the reader inlines this on its hot path."""
         pending = self.pending
         if not pending.extracted_runs or pending.extracted_runs[-1][1] != time_extracted:
             pending.extracted_runs.append((len(pending.records), time_extracted))
         pending.records.append(record)
         pending.lines.append(line)
+        self._target.count_queued_record()
 
     def take_pending(self) -> PendingRecords:
         """Hand the queued records to a commit and start a new, empty queue."""
