@@ -1,0 +1,296 @@
+"""Benchmark target-s3-parquet against meltanolabs-target-csv and target-jsonl.
+
+Generates Singer input files under bench/work/ (2M Coinbase-shaped and 2M Binance-shaped
+RECORD messages with a STATE every 10k), runs the real `target-s3-parquet` CLI on each (local
+output folder), then the two baselines from PyPI (installed in their own virtualenv under
+bench/work/, created on first use) on a 200k slice of the same input. Reports records/s
+(wall time of the whole process, start-up included) and peak RSS (wait4 rusage), and with
+--rss-check also streams 10M records through the target to show that RSS stays flat.
+
+    .venv/bin/python bench/bench_target.py                 # ~3-6 min on 2 shared cores
+    .venv/bin/python bench/bench_target.py --rss-check     # + the 10M-record run
+    .venv/bin/python bench/bench_target.py --write-readme  # update bench/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "bench" / "work" / "target"
+BASELINE_VENVS = ROOT / "bench" / "work" / "venvs"
+BASELINES = {"meltanolabs-target-csv": "target-csv", "target-jsonl": "target-jsonl"}
+STREAMS = {"coinbase_trades": "BTC-USD", "binance_trades": "BTCUSDT"}
+SECTION = "## target-s3-parquet"
+
+sys.path.insert(0, str(ROOT / "target-s3-parquet" / "src"))
+from target_s3_parquet.synthetic import (  # noqa: E402
+    binance_record,
+    coinbase_record,
+    record_line,
+    schema_line,
+    state_line,
+)
+
+
+@dataclass
+class Measure:
+    """One timed process."""
+
+    name: str
+    stream: str
+    records: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def per_second(self) -> float:
+        """Records per second of wall time."""
+        return self.records / self.seconds
+
+
+def write_input(path: Path, stream: str, count: int) -> None:
+    """Write SCHEMA + `count` RECORDs (+ a STATE every 10k) unless the file already exists."""
+    if path.exists():
+        return
+    make = coinbase_record if stream == "coinbase_trades" else binance_record
+    symbol = STREAMS[stream]
+    temp = path.with_suffix(".partial")
+    with open(temp, "w") as handle:
+        handle.write(schema_line(stream) + "\n")
+        for trade_id in range(1, count + 1):
+            handle.write(record_line(stream, make(symbol, trade_id)) + "\n")
+            if trade_id % 10_000 == 0:
+                handle.write(state_line(stream, symbol, trade_id) + "\n")
+    temp.rename(path)
+
+
+def head(source: Path, dest: Path, records: int) -> None:
+    """The first `records` RECORD lines of `source` (with its SCHEMA and STATEs)."""
+    if dest.exists():
+        return
+    seen = 0
+    with open(source) as src, open(dest, "w") as out:
+        for line in src:
+            if line.startswith('{"type": "RECORD"'):
+                seen += 1
+                if seen > records:
+                    break
+            out.write(line)
+
+
+def timed(
+    name: str, stream: str, records: int, command: list[str], stdin: Path, cwd: Path
+) -> Measure:
+    """Run `command` with `stdin` from a file; wall time and the child's peak RSS."""
+    with open(stdin, "rb") as source:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            command, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd
+        )
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{name} failed on {stdin}:\n{stderr.decode()[-3000:]}")
+    return Measure(name, stream, records, seconds, usage.ru_maxrss / 1024)
+
+
+def ensure_baseline(package: str, exe: str) -> Path:
+    """The baseline's executable, in its own virtualenv (their dependencies conflict)."""
+    venv = BASELINE_VENVS / package
+    if not (venv / "bin" / exe).exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", package],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+    return venv / "bin" / exe
+
+
+def target_run(stream: str, records: int, source: Path) -> Measure:
+    """target-s3-parquet on `source`, writing to a fresh local folder."""
+    out = WORK / f"out-{stream}"
+    shutil.rmtree(out, ignore_errors=True)
+    config = WORK / "target-config.json"
+    config.write_text(json.dumps({"output_uri": str(out)}))
+    command = [str(ROOT / ".venv" / "bin" / "target-s3-parquet"), "--config", str(config)]
+    return timed("target-s3-parquet", stream, records, command, source, WORK)
+
+
+def rss_check(records: int) -> Measure:
+    """Stream `records` Binance-shaped records from a generator process through the target."""
+    out = WORK / "out-rss"
+    shutil.rmtree(out, ignore_errors=True)
+    config = WORK / "target-config-rss.json"
+    config.write_text(json.dumps({"output_uri": str(out)}))
+    generator = subprocess.Popen(
+        [sys.executable, __file__, "--generate", "binance_trades", str(records)],
+        stdout=subprocess.PIPE,
+    )
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "target-s3-parquet"), "--config", str(config)],
+        stdin=generator.stdout,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert generator.stdout is not None
+    generator.stdout.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    generator.wait()
+    if status != 0:
+        raise SystemExit("target-s3-parquet failed in the RSS check")
+    shutil.rmtree(out, ignore_errors=True)
+    return Measure(
+        "target-s3-parquet",
+        "binance_trades (piped)",
+        records,
+        time.perf_counter() - started,
+        usage.ru_maxrss / 1024,
+    )
+
+
+def machine() -> str:
+    """CPU model and core count, load average, Python version."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{model}, {os.cpu_count()} cores shared with other jobs (load average at the end: "
+        f"{load}), Python {platform.python_version()}"
+    )
+
+
+def report(
+    target: list[Measure], baselines: list[Measure], rss: list[Measure], args: argparse.Namespace
+) -> str:
+    """The README section for this run."""
+    command = ".venv/bin/python bench/bench_target.py" + (" --rss-check" if args.rss_check else "")
+    lines = [
+        SECTION,
+        "",
+        "`bench/bench_target.py` generates Singer input (SCHEMA, RECORDs shaped like the taps' "
+        "output, a STATE every 10k) and runs the real `target-s3-parquet` CLI on 2M Coinbase-"
+        "shaped and 2M Binance-shaped records (local output folder: raw JSONL.gz + unified "
+        "Parquet + commit records), then `meltanolabs-target-csv` and `target-jsonl` from PyPI "
+        "(each in its own virtualenv under bench/work/venvs/) on the first 200k records of the same files. "
+        "records/s = records / wall time of the whole process, start-up included; peak RSS "
+        "from wait4.",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Latest run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, {machine()}.",
+        "",
+        "| target | stream | records | seconds | records/s | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in [*target, *baselines, *rss]:
+        lines.append(
+            f"| {m.name} | {m.stream} | {m.records:,} | {m.seconds:.1f} | "
+            f"{m.per_second:,.0f} | {m.peak_rss_mb:.0f} MB |"
+        )
+    lines.append("")
+    for stream in STREAMS:
+        ours = next(m for m in target if m.stream == stream)
+        best = max((m for m in baselines if m.stream == stream), key=lambda m: m.per_second)
+        lines.append(
+            f"- {stream}: {ours.per_second / best.per_second:.0f}x the better baseline "
+            f"({best.name}, {best.per_second:,.0f} records/s)."
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_readme(section: str) -> None:
+    """Replace (or append) this benchmark's section of bench/README.md, keeping the others."""
+    readme = ROOT / "bench" / "README.md"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    start = text.find(SECTION + "\n")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + ("" if end == -1 else text[end + 1 :])
+    readme.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main() -> None:
+    """Run the benchmark (or, with --generate, print input for the RSS check)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=2_000_000)
+    parser.add_argument("--baseline-records", type=int, default=200_000)
+    parser.add_argument("--rss-check", action="store_true", help="also stream 10M records")
+    parser.add_argument("--rss-records", type=int, default=10_000_000)
+    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--generate", nargs=2, metavar=("STREAM", "COUNT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        stream, count = args.generate[0], int(args.generate[1])
+        out = sys.stdout
+        out.write(schema_line(stream) + "\n")
+        make = coinbase_record if stream == "coinbase_trades" else binance_record
+        for trade_id in range(1, count + 1):
+            out.write(record_line(stream, make(STREAMS[stream], trade_id)) + "\n")
+        return
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    target, baselines = [], []
+    for stream in STREAMS:
+        full = WORK / f"{stream}-{args.records}.jsonl"
+        write_input(full, stream, args.records)
+        target.append(target_run(stream, args.records, full))
+        print(target[-1], flush=True)
+        part = WORK / f"{stream}-{args.baseline_records}.jsonl"
+        head(full, part, args.baseline_records)
+        for package, exe in BASELINES.items():
+            out = WORK / f"baseline-{exe}"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            config = out / "config.json"
+            config.write_text(json.dumps({"output_path": str(out), "destination_path": str(out)}))
+            baselines.append(
+                timed(
+                    package,
+                    stream,
+                    args.baseline_records,
+                    [str(ensure_baseline(package, exe)), "--config", str(config)],
+                    part,
+                    out,
+                )
+            )
+            print(baselines[-1], flush=True)
+    rss = []
+    if args.rss_check:
+        rss.append(rss_check(args.rss_records // 5))
+        rss.append(rss_check(args.rss_records))
+        for m in rss:
+            print(m, flush=True)
+    section = report(target, baselines, rss, args)
+    print(section)
+    if args.write_readme:
+        write_readme(section)
+
+
+if __name__ == "__main__":
+    main()
