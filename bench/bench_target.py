@@ -192,7 +192,8 @@ def report(
         "output, a STATE every 10k) and runs the real `target-s3-parquet` CLI on 2M Coinbase-"
         "shaped and 2M Binance-shaped records (local output folder: raw JSONL.gz + unified "
         "Parquet + commit records), then `meltanolabs-target-csv` and `target-jsonl` from PyPI "
-        "(each in its own virtualenv under bench/work/venvs/) on the first 200k records of the same files. "
+        "(each in its own virtualenv under bench/work/venvs/) on the first 200k records of "
+        "the same files. "
         "records/s = records / wall time of the whole process, start-up included; peak RSS "
         "from wait4.",
         "",
