@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tap_binance_testkit import base_config, bookmark, parse_lines, run_tap
@@ -122,31 +122,40 @@ def start_tap(config: dict, folder, name: str) -> subprocess.Popen:
     return subprocess.Popen(tap, stdout=out, stderr=subprocess.PIPE, text=True)
 
 
+def start_of_last_trades(sim, count: int) -> datetime:
+    """The time of the trade ``count`` ids before the newest one."""
+    trade_id = sim.oracle.newest_id("BTCUSDT") - count
+    time_us = sim.oracle.trades("BTCUSDT", trade_id, trade_id)[0]["time"]
+    return datetime.fromtimestamp(time_us // 1_000_000, UTC)  # whole second: exact in ms
+
+
 @pytest.mark.slow
 def test_weight_budget_throttles_the_tap_and_a_wrong_limit_never_gets_banned(sim_factory, tmp_path):
     """Two runs side by side (both must wait for the next wall-clock minute):
 
-    - throttled: the tap may spend 300 x 0.9 a minute and needs ~400: it waits by itself,
+    Each needs ~13 pages (~350 weight): one minute boundary, so the test takes 0-60 s.
+
+    - throttled: the tap may spend 300 x 0.9 a minute and needs ~350: it waits by itself,
       the exchange never answers 429;
     - misconfigured: the exchange allows 300 a minute, the tap believes 6000: it gets a 429,
       waits Retry-After with all its threads, and is never banned (418).
     """
     throttled_sim = sim_factory("binance", seed=7, clock="frozen")
     strict_sim = sim_factory("binance", seed=8, clock="frozen", weight_limit=300)
-    start = throttled_sim.clock.now() - timedelta(minutes=13)
+    start = {sim: start_of_last_trades(sim, 13_000) for sim in (throttled_sim, strict_sim)}
     runs = {
         "throttled": (
             throttled_sim,
             base_config(
                 throttled_sim,
-                start_date=iso(start),
+                start_date=iso(start[throttled_sim]),
                 weight_limit_per_minute=300,
                 weight_budget_fraction=0.9,
             ),
         ),
         "misconfigured": (
             strict_sim,
-            base_config(strict_sim, start_date=iso(start), concurrency=3),
+            base_config(strict_sim, start_date=iso(start[strict_sim]), concurrency=3),
         ),
     }
     processes = {name: start_tap(config, tmp_path, name) for name, (_, config) in runs.items()}
@@ -160,7 +169,7 @@ def test_weight_budget_throttles_the_tap_and_a_wrong_limit_never_gets_banned(sim
             for m in messages
             if m["type"] == "RECORD" and m["stream"] == "binance_trades"
         ]
-        first = simulator.oracle.id_at_or_after("BTCUSDT", start)
+        first = simulator.oracle.id_at_or_after("BTCUSDT", start[simulator])
         assert trades == [t["id"] for t in simulator.oracle.trades("BTCUSDT", first)], name
         assert simulator.stats.responses_418 == 0, name
     per_minute = throttled_sim.stats.snapshot()["weight_per_minute"]
