@@ -62,6 +62,7 @@ def test_binance_us_with_a_key_works_never_logs_the_key_and_uses_rest(sim, caplo
         run = run_tap(config)
     assert run.trades("BTCUSDT") == sim.oracle.trades("BTCUSDT", run.trades("BTCUSDT")[0]["id"])
     assert {r["exchange"] for r in run.records()} == {"BINANCEUS"}
+    assert sim.stats.responses_429 == 0  # within the 1200/min Binance.US default
     assert not any(path.startswith("/data/") for path in sim.stats.paths)
     assert secret not in caplog.text
     assert all(secret not in str(m) for m in run.messages)
