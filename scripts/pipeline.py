@@ -40,7 +40,7 @@ VWAP_SQL = (
     "SELECT exchange, symbol, time_bucket(INTERVAL 1 minute, trade_ts) AS minute,"
     " round(sum(price * quantity) / sum(quantity), 2) AS vwap,"
     " round(sum(quantity), 4) AS volume, count(*) AS trades"
-    " FROM trades_unified GROUP BY ALL ORDER BY minute DESC, exchange, symbol LIMIT 8"
+    " FROM trades_unified GROUP BY ALL ORDER BY minute DESC, exchange, symbol LIMIT 12"
 )
 
 
@@ -140,7 +140,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) 
 
 @contextmanager
 def simulators(speed: float) -> Iterator[None]:
-    """Run both simulators (accelerated market clock) for the duration of the block."""
+    """Run both simulators (market clock at `speed` x real time) for the block's duration."""
     for exchange, port in DEMO_PORTS.items():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -152,7 +152,8 @@ def simulators(speed: float) -> Iterator[None]:
     try:
         for exchange, port in DEMO_PORTS.items():
             command = [schemahub_executable(), "sim", exchange, "--port", str(port)]
-            command += ["--clock", "accelerated", "--speed", str(speed)]
+            clock = ["--clock", "realtime"] if speed == 1 else ["--clock", "accelerated"]
+            command += [*clock, "--speed", str(speed)]
             processes.append(subprocess.Popen(command, cwd=ROOT))
             _wait_for_port(port, processes[-1])
         ports = ", ".join(f"{name} on :{port}" for name, port in DEMO_PORTS.items())
@@ -189,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"--- run 2: incremental from the saved watermarks ({args.pause:.0f}s later)")
         run_job("demo")
     output = str(DEMO_OUTPUT.relative_to(ROOT))
-    check_code = schemahub("check", "--output-uri", output, "--max-age", "off")
+    check_code = schemahub("check", "--output-uri", output, "--max-age", "10m")
     schemahub("query", SUMMARY_SQL, "--output-uri", output)
     schemahub("query", VWAP_SQL, "--output-uri", output)
     print(f"\nDemo finished; the data is in {output}/ (raw/ and unified/).")
@@ -202,8 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="live exchanges into ./output").set_defaults(func=cmd_run)
     demo = sub.add_parser("demo", help="offline demo against local simulators")
-    demo.add_argument("--speed", type=float, default=30.0, help="simulated seconds per second")
-    demo.add_argument("--pause", type=float, default=5.0, help="seconds between the two runs")
+    demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    demo.add_argument("--pause", type=float, default=10.0, help="seconds between the two runs")
     demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     return int(args.func(args))
