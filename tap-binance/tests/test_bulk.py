@@ -83,21 +83,27 @@ def test_whole_past_months_come_from_the_monthly_file(sim_factory):
 
 
 def test_a_day_without_dump_is_fetched_over_rest(dump_sim):
-    bulk = dump_sim.app.bulk
-    original = bulk.zip_bytes
-
-    def without_new_years_eve(symbol, kind, year, month, day):
-        if (kind, year, month, day) == ("daily", 2024, 12, 31):
-            return None  # not published: the simulator answers 404
-        return original(symbol, kind, year, month, day)
-
-    bulk.zip_bytes = without_new_years_eve
+    dump_sim.configure(missing_dumps="2024-12-31")  # the simulator answers 404 for it
     start = "2024-12-30T00:00:00Z"
     run = run_tap(base_config(dump_sim, symbols=[SYMBOL], start_date=start, backfill_source="auto"))
     dumped = {"2024-12-30", "2025-01-01", "2025-01-02"}
     assert run.trades(SYMBOL) == expected_trades(dump_sim, start, dumped)
     assert dump_sim.stats.status[404] >= 1
     assert dump_sim.stats.paths["/api/v3/historicalTrades"] >= 3
+
+
+def test_a_missing_monthly_file_falls_back_to_its_daily_files(sim_factory):
+    sim = sim_factory(
+        "binance", seed=9, clock="frozen", start_time="2025-03-01T06:00:00Z",
+        missing_dumps="2025-02",
+    )  # fmt: skip
+    start = "2025-02-01T00:00:00Z"
+    run = run_tap(base_config(sim, symbols=[SYMBOL], start_date=start, backfill_source="bulk"))
+    assert run.trades(SYMBOL) == expected_trades(sim, start, set())
+    monthly = "/data/spot/monthly/trades/LTCBTC/LTCBTC-trades-2025-02.zip.CHECKSUM"
+    assert sim.stats.paths[monthly] == 1  # tried first: 404
+    files = sorted(p.rsplit("-trades-", 1)[1] for p in zip_requests(sim))
+    assert files == [f"2025-02-{day:02d}.zip" for day in range(1, 29)]
 
 
 def test_checksum_mismatch_is_retried_once_then_fatal_naming_the_file(dump_sim):
