@@ -147,3 +147,14 @@ def test_raw_layer_keeps_each_record_as_received_plus_sdc_fields(output, caplog)
         '{"id":"BTC-USD","extra": 1.50,"_sdc_extracted_at":null'
     )
     assert not [k for k in output.keys("unified") if "coinbase_products" in k]
+
+
+def test_trades_arriving_out_of_order_are_stored_sorted_by_trade_ts(local_output):
+    lines = list(trade_lines("binance_trades", "ETHUSDT", 1, 400))
+    run_in_process(local_output.config, [lines[0], *reversed(lines[1:])])
+    files = sorted(local_output.local_root.glob("unified/trades_unified/**/*.parquet"))
+    assert len(files) == 1
+    table = pq.read_table(files[0])
+    assert table.column("trade_id").to_pylist() == [str(i) for i in range(1, 401)]
+    ts = table.column("trade_ts").to_pylist()
+    assert ts == sorted(ts)

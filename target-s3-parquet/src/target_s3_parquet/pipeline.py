@@ -53,6 +53,7 @@ def commit_stream(
     """Commit one stream's pending records to the raw, rejects and unified layers."""
     stream = sink.stream_name
     records, lines = pending.records, pending.lines
+    joined = b"\n".join(records)  # shared by the Arrow parse and the raw layer
     needs_arrow = sink.mapping is not None or validate
     rejected: list[Rejected] = []
     table: pa.Table | None = None
@@ -66,6 +67,7 @@ def commit_stream(
             lines,
             validate=validate,
             quarantine=quarantine,
+            joined=joined,
         )
     if rejected:
         _write_rejects(storage, stream, ingest_time, received_at, rejected)
@@ -74,8 +76,9 @@ def commit_stream(
         kept_records = [records[i] for i in keep]
         runs = _runs_for(keep, runs)
         records = kept_records
+        joined = None
     if records:
-        body = raw_layer.jsonl_lines(records, runs, received_at)
+        body = raw_layer.jsonl_lines(records, runs, received_at, joined)
         raw_layer.write_raw(storage, "raw", stream, ingest_time, body)
     results: list[CommitResult] = []
     if sink.mapping is not None and table is not None and table.num_rows:

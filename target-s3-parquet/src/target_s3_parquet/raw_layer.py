@@ -35,11 +35,12 @@ def jsonl_lines(
     records: Sequence[msgspec.Raw],
     extracted_runs: Sequence[tuple[int, str | None]],
     received_at: str,
+    joined: bytes | None = None,
 ) -> bytes:
     """The JSONL body: records with the `_sdc_` fields appended, one per line.
 
     `extracted_runs` lists (first record index, time_extracted) for each run of records that
-    share a `time_extracted`, in order.
+    share a `time_extracted`, in order. `joined` may pass `b"\\n".join(records)`.
     """
     parts: list[bytes] = []
     bounds = [start for start, _ in extracted_runs[1:]] + [len(records)]
@@ -48,7 +49,8 @@ def jsonl_lines(
         if not run:
             continue
         suffix = _suffix(extracted_at, received_at)
-        body = b"\n".join(run) + b"\n"
+        whole = joined is not None and len(run) == len(records)
+        body = (joined if whole else b"\n".join(run)) + b"\n"
         # A raw newline cannot occur inside a JSON record (the input is line-delimited), so
         # "}\n" marks exactly the end of each record: splice the fields in at C speed. An
         # empty object or a non-object breaks that count and takes the exact per-record path.

@@ -106,17 +106,22 @@ def parse_batch(
     *,
     validate: bool,
     quarantine: bool,
+    joined: bytes | None = None,
 ) -> tuple[pa.Table, list[int], list[Rejected]]:
     """Decode records to Arrow; returns (table, indices of kept records, rejected records).
 
     Raises `RecordError` / `MissingKeyPropertiesError` on the first bad record unless
     `quarantine`, in which case bad records are returned as `Rejected` and left out.
+    `joined` may pass `b"\\n".join(records)` when the caller has it already.
     """
     keep = list(range(len(records)))
     rejected: list[Rejected] = []
     if validate and not shape.flat:
         keep, rejected = _check_one_by_one(stream, json_schema, shape, records, lines, quarantine)
-    table = _arrow_or_none(shape, [records[i] for i in keep])
+    if len(keep) == len(records):
+        table = _arrow_or_none(shape, records, joined)
+    else:
+        table = _arrow_or_none(shape, [records[i] for i in keep])
     if table is None:
         keep, more = _check_one_by_one(
             stream,
@@ -156,9 +161,11 @@ def parse_batch(
     return table, keep, rejected
 
 
-def _arrow_or_none(shape: StreamShape, records: list[msgspec.Raw]) -> pa.Table | None:
+def _arrow_or_none(
+    shape: StreamShape, records: list[msgspec.Raw], joined: bytes | None = None
+) -> pa.Table | None:
     try:
-        return _to_arrow(shape, records)
+        return _to_arrow(shape, records, joined)
     except pa.ArrowInvalid:
         return None
 
@@ -171,10 +178,12 @@ def _arrow_problem(shape: StreamShape, records: list[msgspec.Raw]) -> str:
     return "unknown conversion problem"
 
 
-def _to_arrow(shape: StreamShape, records: list[msgspec.Raw]) -> pa.Table:
+def _to_arrow(
+    shape: StreamShape, records: list[msgspec.Raw], joined: bytes | None = None
+) -> pa.Table:
     if not records:
         return shape.arrow_schema.empty_table()
-    data = b"\n".join(records)
+    data = b"\n".join(records) if joined is None else joined
     # One block per ~1 MiB lets pyarrow parse blocks on several threads.
     block = max(1 << 20, 2 * max(map(len, records)))
     return pa_json.read_json(

@@ -172,7 +172,11 @@ class UnifiedTableWriter:
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
             added = ranges.runs(np.sort(ids[fresh]))
-            files = self._stage(partition, table.take(pa.array(fresh)), ids[fresh])
+            everything_in_order = fresh.size == table.num_rows and bool(
+                np.all(fresh == np.arange(fresh.size))
+            )
+            rows = table if everything_in_order else table.take(pa.array(fresh))
+            files = self._stage(partition, rows, ids[fresh])
             self._roll_forward(head)
             record = {
                 "format": RECORD_FORMAT,
@@ -215,11 +219,15 @@ class UnifiedTableWriter:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         files: list[dict[str, Any]] = []
         staged_at = time.time()
-        for day in pc.unique(dates).to_pylist():
-            mask = pc.equal(dates, pa.scalar(day, dates.type))
-            day_rows = rows.filter(mask)
-            day_ids = ids[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
-            ordered = day_rows.take(_time_then_id_order(day_rows.column("trade_ts"), day_ids))
+        days = pc.unique(dates).to_pylist()
+        for day in days:
+            if len(days) == 1:
+                day_rows, day_ids = rows, ids
+            else:
+                mask = pc.equal(dates, pa.scalar(day, dates.type))
+                day_rows = rows.filter(mask)
+                day_ids = ids[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
+            ordered = _in_time_then_id_order(day_rows, day_ids)
             name = f"{stamp}-{uuid.uuid4().hex[:16]}.parquet"
             relative = f"{partition}/date={day.isoformat()}/{name}"
             data = self._encode(ordered)
@@ -293,6 +301,13 @@ def _integer_ids(table: pa.Table, exchange: str, symbol: str) -> np.ndarray:
     return np.asarray(ids.to_numpy(), dtype=np.int64)
 
 
-def _time_then_id_order(trade_ts: pa.ChunkedArray, ids: np.ndarray) -> pa.Array:
+def _in_time_then_id_order(rows: pa.Table, ids: np.ndarray) -> pa.Table:
+    """Rows sorted by trade_ts, then id; taps emit them in that order already, so check first."""
+    trade_ts = rows.column("trade_ts")
+    micros = np.asarray(pc.cast(trade_ts, pa.int64()).to_numpy(), dtype=np.int64)
+    time_steps, id_steps = np.diff(micros), np.diff(ids)
+    if np.all((time_steps > 0) | ((time_steps == 0) & (id_steps > 0))):
+        return rows
     keyed = pa.table({"trade_ts": trade_ts, "id": ids})
-    return pc.sort_indices(keyed, sort_keys=[("trade_ts", "ascending"), ("id", "ascending")])
+    order = pc.sort_indices(keyed, sort_keys=[("trade_ts", "ascending"), ("id", "ascending")])
+    return rows.take(order)
