@@ -35,6 +35,9 @@ SECTION = "## target-s3-parquet"
 
 sys.path.insert(0, str(ROOT / "target-s3-parquet" / "src"))
 from target_s3_parquet.synthetic import (  # noqa: E402
+    EPOCH,
+    EXTRACTED_AT,
+    STEP_US,
     binance_record,
     coinbase_record,
     record_line,
@@ -236,6 +239,34 @@ def write_readme(section: str) -> None:
     readme.write_text(text if text.endswith("\n") else text + "\n")
 
 
+def generate(stream: str, count: int) -> None:
+    """Print SCHEMA + `count` RECORDs to stdout, fast enough to feed the target through a pipe.
+
+    A printf-style template of `record_line(binance_record(...))` (checked against it below):
+    json.dumps per record would make the generator, not the target, the bottleneck.
+    """
+    if stream != "binance_trades":
+        raise SystemExit("--generate supports binance_trades")
+    template = (
+        '{"type": "RECORD", "stream": "binance_trades", "record": {"id": %d, "price": "%.8f", '
+        '"qty": "%.8f", "quoteQty": "%.8f", "time": %d, "isBuyerMaker": %s, '
+        '"isBestMatch": true, "symbol": "BTCUSDT", "base_asset": "BTC", "quote_asset": "USDT", '
+        '"exchange": "BINANCE"}, "time_extracted": "%s"}\n'
+    )
+    epoch_us = int(EPOCH.timestamp()) * 1_000_000
+
+    def line(i: int) -> str:
+        price, qty = 60000 + (i % 5000) / 100, (i % 977) / 1000 + 0.00001
+        maker = "true" if i % 2 == 0 else "false"
+        return template % (i, price, qty, price * qty, epoch_us + i * STEP_US, maker, EXTRACTED_AT)
+
+    assert line(7) == record_line(stream, binance_record("BTCUSDT", 7)) + "\n"
+    out = sys.stdout
+    out.write(schema_line(stream) + "\n")
+    for start in range(1, count + 1, 10_000):
+        out.write("".join(line(i) for i in range(start, min(start + 10_000, count + 1))))
+
+
 def main() -> None:
     """Run the benchmark (or, with --generate, print input for the RSS check)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -247,12 +278,7 @@ def main() -> None:
     parser.add_argument("--generate", nargs=2, metavar=("STREAM", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
-        stream, count = args.generate[0], int(args.generate[1])
-        out = sys.stdout
-        out.write(schema_line(stream) + "\n")
-        make = coinbase_record if stream == "coinbase_trades" else binance_record
-        for trade_id in range(1, count + 1):
-            out.write(record_line(stream, make(STREAMS[stream], trade_id)) + "\n")
+        generate(args.generate[0], int(args.generate[1]))
         return
 
     WORK.mkdir(parents=True, exist_ok=True)
