@@ -16,7 +16,7 @@ from pathlib import Path
 
 from schemahub_core.check import check_unified_table
 
-WINDOW = dt.timedelta(minutes=20)
+WINDOW = dt.timedelta(minutes=30)  # ~16k trades: no kill can find the run finished
 KILLS = 3
 
 
