@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -179,36 +176,6 @@ def test_parse_duration() -> None:
     assert parse_duration("2h") == 7200
     assert parse_duration("1d") == 86400
     assert parse_duration("off") is None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server (S3 and CloudWatch) on loopback with dummy credentials."""
-    from moto.server import ThreadedMotoServer
-
-    saved = dict(os.environ)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-    )
-    os.environ.pop("AWS_PROFILE", None)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_s3_table_with_duplicates_and_gaps_published_to_cloudwatch(

@@ -6,9 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -182,45 +179,15 @@ def test_bad_sql_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert "query failed" in err and "nope" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[str]:
-    """A moto S3 server on loopback with dummy credentials; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    saved = dict(os.environ)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-    )
-    os.environ.pop("AWS_PROFILE", None)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def test_vwap_per_minute_on_s3(moto_s3: str, capsys) -> None:
-    boto3.client("s3", endpoint_url=moto_s3).create_bucket(Bucket="query-bucket")
+def test_vwap_per_minute_on_s3(moto_endpoint: str, capsys) -> None:
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket="query-bucket")
     filesystem = pafs.S3FileSystem(
-        endpoint_override="127.0.0.1:" + moto_s3.rsplit(":", 1)[1],
+        endpoint_override="127.0.0.1:" + moto_endpoint.rsplit(":", 1)[1],
         scheme="http",
         region="us-east-1",
     )
     write_vwap_fixture(filesystem, "query-bucket/lake")
     code, out, err = run_cli(capsys, "query", VWAP_SQL, "--output-uri", "s3://query-bucket/lake",
-                             "--s3-endpoint-url", moto_s3, "--format", "json")  # fmt: skip
+                             "--s3-endpoint-url", moto_endpoint, "--format", "json")  # fmt: skip
     assert code == 0, err
     assert_vwap_rows(out)
