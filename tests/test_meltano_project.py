@@ -31,6 +31,28 @@ def declared(plugin: str) -> dict[str, Any]:
     return next(p for p in PROJECT["plugins"][kind] if p["name"] == plugin)
 
 
+def builtin_settings(plugin_class: Any) -> dict[str, Any]:
+    """singer-sdk's built-in settings for this plugin class (stream_maps, batch_size_rows...)."""
+    builtins: dict[str, Any] = {"type": "object", "properties": {}}
+    plugin_class.append_builtin_config(builtins)
+    return dict(builtins["properties"])
+
+
+def own_settings(plugin_class: Any) -> dict[str, Any]:
+    """The plugin's own settings: its config schema minus singer-sdk's built-in ones.
+
+    singer-sdk appends its built-ins (stream_maps, batch_size_rows, ...) to the class-level
+    schema the first time a plugin is instantiated, so which ones are present depends on what
+    ran before; subtract them explicitly instead.
+    """
+    builtins = builtin_settings(plugin_class)
+    return {
+        name: schema
+        for name, schema in plugin_class.config_jsonschema["properties"].items()
+        if name not in builtins
+    }
+
+
 def allowed_kinds(schema: dict[str, Any]) -> set[str]:
     """Meltano kinds that can carry a value of this JSON schema."""
     types = set(schema["type"] if isinstance(schema["type"], list) else [schema["type"]])
@@ -55,10 +77,11 @@ def allowed_kinds(schema: dict[str, Any]) -> set[str]:
 @pytest.mark.parametrize("plugin", sorted(PLUGINS))
 def test_every_plugin_setting_is_declared_with_a_fitting_kind(plugin: str) -> None:
     _, plugin_class = PLUGINS[plugin]
-    own = plugin_class.config_jsonschema["properties"]
+    own = own_settings(plugin_class)
+    builtins = builtin_settings(plugin_class)
     settings = {s["name"]: s for s in declared(plugin)["settings"]}
-    assert set(settings) == set(own), "meltano.yml and the plugin's settings differ"
-    for name, schema in own.items():
+    assert set(settings) - set(builtins) == set(own), "meltano.yml and the plugin's settings differ"
+    for name, schema in {**own, **{n: builtins[n] for n in set(settings) & set(builtins)}}.items():
         setting = settings[name]
         assert setting.get("kind", "string") in allowed_kinds(schema), name
         assert bool(setting.get("sensitive")) == bool(schema.get("secret")), name
@@ -66,6 +89,13 @@ def test_every_plugin_setting_is_declared_with_a_fitting_kind(plugin: str) -> No
             assert {o["value"] for o in setting["options"]} == set(schema["enum"]), name
         if "default" in schema and "value" in setting:
             assert setting["value"] == schema["default"], name
+
+
+@pytest.mark.parametrize("plugin", sorted(PLUGINS))
+def test_declared_capabilities_are_ones_the_plugins_have(plugin: str) -> None:
+    _, plugin_class = PLUGINS[plugin]
+    actual = {str(c) for c in plugin_class.capabilities}
+    assert set(declared(plugin)["capabilities"]) <= actual
 
 
 @pytest.mark.parametrize("plugin", sorted(PLUGINS))
