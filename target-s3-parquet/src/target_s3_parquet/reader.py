@@ -3,10 +3,16 @@
 singer-sdk lets a plugin replace its message reader (`Target.message_reader_class`, used by
 `listen()` and by the SDK's own test runner through `process_lines`). This reader keeps the
 SDK's contract for every message type except RECORD: SCHEMA, STATE, ACTIVATE_VERSION and
-BATCH lines are decoded to dicts and handed to the SDK's callbacks as usual. A RECORD line is
-decoded by msgspec into its envelope only (type, stream, time_extracted), its `record` kept
-as the exact raw JSON bytes, and queued on the stream's sink; the target then decodes and
-validates a whole batch of one stream at once (see records.py) instead of record by record.
+BATCH lines are decoded to dicts and handed to the SDK's callbacks as usual. RECORD messages
+are decoded by msgspec into their envelope only (type, stream, time_extracted), the `record`
+kept as the exact raw JSON bytes, and queued on the stream's sink; the target then decodes
+and validates a whole batch of one stream at once (see records.py).
+
+The input is read in blocks of whole lines (input_blocks.py). A block is decoded in ONE
+msgspec call, as a JSON array of envelopes, and its runs of RECORDs of one stream are queued
+with a few list operations each; per-line Python work is what limited the old reader. A
+block that does not decode that way (a blank or malformed line, a line holding two values)
+is read again line by line, which names the exact bad line.
 """
 
 from __future__ import annotations
@@ -20,11 +26,10 @@ import msgspec
 from singer_sdk.io_base import GenericSingerReader, SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from target_s3_parquet.input_blocks import QUIET, line_blocks
+
 if t.TYPE_CHECKING:
     from target_s3_parquet.target import TargetS3Parquet
-
-# How often (in lines) the reader asks the target whether the batch has grown too old.
-_AGE_CHECK_EVERY = 4096
 
 
 class Envelope(msgspec.Struct, gc=False):
@@ -37,6 +42,7 @@ class Envelope(msgspec.Struct, gc=False):
 
 
 _decode_envelope = msgspec.json.Decoder(Envelope).decode
+_decode_envelopes = msgspec.json.Decoder(list[Envelope]).decode
 _decode_message = msgspec.json.Decoder(dict).decode
 _NO_RUN = object()  # differs from every time_extracted, even None
 
@@ -78,72 +84,144 @@ class BatchedSingerReader(GenericSingerReader[str]):
     def _process_lines(
         self, source: t.IO[t.Any], callbacks: dict[str, t.Callable[[dict], None]]
     ) -> t.Counter[str]:
-        # The hot loop: one msgspec call and a few list appends per RECORD line.
         stats: Counter[str] = Counter()
         target = self.target
-        batch_rows = target.batch_size_rows
-        records = 0
-        stream: str | None = None
-        sink = None
-        next_age_check = _AGE_CHECK_EVERY
-        for number, line in enumerate(_binary_lines(source), 1):
+        number = 0  # input lines before the current block
+        for block in line_blocks(source, target):
+            if block is not QUIET:
+                number = self._process_block(block, number, callbacks, stats)
+            if target.batch_is_stale(time.monotonic()):
+                target.commit()
+        return stats
+
+    def _process_block(
+        self,
+        block: bytes,
+        number: int,
+        callbacks: dict[str, t.Callable[[dict], None]],
+        stats: Counter[str],
+    ) -> int:
+        """Handle one block of lines (numbered from `number + 1`); returns the last number."""
+        count = block.count(b"\n") + 1
+        try:
+            envelopes = _decode_envelopes(b"[" + block.replace(b"\n", b",") + b"]")
+        except msgspec.DecodeError:
+            envelopes = None
+        if envelopes is None or len(envelopes) != count:
+            # A blank or bad line, or a line with two values: the exact per-line path.
+            self._process_line_by_line(block, number, callbacks, stats)
+            return number + count
+        types = [envelope.type for envelope in envelopes]
+        if types.count("RECORD") == count:
+            others: list[int] = []
+        else:
+            others = [i for i, kind in enumerate(types) if kind != "RECORD"]
+        lines: list[bytes] | None = None  # split only if a non-RECORD message needs its line
+        start = 0
+        for other in [*others, count]:
+            if other > start:
+                self._queue_records(envelopes, start, other, number + 1)
+                stats[SingerMessageType.RECORD] += other - start
+            if other < count:
+                if lines is None:
+                    lines = block.split(b"\n")
+                self._dispatch(lines[other], callbacks, stats)
+            start = other + 1
+        return number + count
+
+    def _process_line_by_line(
+        self,
+        block: bytes,
+        number: int,
+        callbacks: dict[str, t.Callable[[dict], None]],
+        stats: Counter[str],
+    ) -> None:
+        for offset, line in enumerate(block.split(b"\n"), number + 1):
             try:
                 envelope = _decode_envelope(line)
             except msgspec.DecodeError as exc:
                 if not line.strip():
                     continue  # blank line between messages
-                raise InvalidInputLine(_bad_line(number, line, exc)) from exc
+                raise InvalidInputLine(_bad_line(offset, line, exc)) from exc
             if envelope.type == "RECORD":
-                if sink is None or envelope.stream != stream:
-                    stream, sink = envelope.stream, target.sink_for_records(envelope, number)
-                    pending = sink.pending
-                    add_record, add_line = pending.records.append, pending.lines.append
-                    runs = pending.extracted_runs
-                    last_extracted = runs[-1][1] if runs else _NO_RUN
-                if not envelope.record:
-                    raise InvalidInputLine(
-                        f"input line {number}: RECORD message of stream {stream!r} has no "
-                        f"'record' key: {line[:300]!r}"
-                    )
-                if envelope.time_extracted != last_extracted:
-                    last_extracted = envelope.time_extracted
-                    runs.append((len(pending.records), last_extracted))
-                add_record(envelope.record)
-                add_line(number)
-                records += 1
+                self._queue_records([envelope], 0, 1, offset)
+                stats[SingerMessageType.RECORD] += 1
+            else:
+                self._dispatch(line, callbacks, stats)
+
+    def _dispatch(
+        self, line: bytes, callbacks: dict[str, t.Callable[[dict], None]], stats: Counter[str]
+    ) -> None:
+        """A non-RECORD message: decoded whole and handed to the SDK's callback."""
+        message = self.deserialize_json(line.decode("utf-8", "replace"))
+        message_type = message["type"]
+        callback = callbacks.get(message_type)
+        if callback is None:
+            self._process_unknown_message(message)
+        else:
+            callback(message)
+        stats[message_type] += 1
+
+    def _queue_records(
+        self, envelopes: list[Envelope], start: int, end: int, first_line: int
+    ) -> None:
+        """Queue RECORDs `envelopes[start:end]`; envelope i came from input line first_line+i.
+
+        Runs of one stream are queued with a few list operations each (C loops); a batch
+        is handed to the commit thread exactly when it reaches batch_size_rows.
+        """
+        target = self.target
+        streams = [envelope.stream for envelope in envelopes[start:end]]
+        if streams.count(streams[0]) == len(streams):
+            bounds = [end]
+        else:  # records of several streams interleaved: one run per change of stream
+            bounds = [start + i for i in range(1, len(streams)) if streams[i] != streams[i - 1]]
+            bounds.append(end)
+        for bound in bounds:
+            while start < bound:
                 if target.queued_records == 0:
                     target.start_batch()
-                target.queued_records += 1
-                if target.queued_records >= batch_rows:
+                stop = min(bound, start + target.batch_size_rows - target.queued_records)
+                self._queue_run(envelopes[start:stop], first_line + start)
+                start = stop
+                if target.queued_records >= target.batch_size_rows:
                     target.commit()
-                    sink = None  # the commit took the pending lists
-                elif number >= next_age_check:
-                    next_age_check = number + _AGE_CHECK_EVERY
-                    if target.batch_is_stale(time.monotonic()):
-                        target.commit()
-                        sink = None
-                continue
-            message = self.deserialize_json(line.decode("utf-8", "replace"))
-            message_type = message["type"]
-            callback = callbacks.get(message_type)
-            if callback is None:
-                self._process_unknown_message(message)
-            else:
-                callback(message)
-            stats[message_type] += 1
-            sink = None  # SCHEMA may have replaced the stream's sink; STATE may commit
-        stats[SingerMessageType.RECORD] += records
-        return stats
+
+    def _queue_run(self, run: list[Envelope], first_line: int) -> None:
+        """Queue RECORDs of one stream on its sink (list operations, no per-record Python)."""
+        target = self.target
+        sink = target.sink_for_records(run[0], first_line)
+        records = [envelope.record for envelope in run]
+        if not all(records):
+            missing = first_line + next(i for i, record in enumerate(records) if not record)
+            raise InvalidInputLine(
+                f"input line {missing}: RECORD message of stream {run[0].stream!r} has no "
+                f"'record' key"
+            )
+        pending = sink.pending
+        _add_extracted_runs(
+            pending.extracted_runs,
+            len(pending.records),
+            [envelope.time_extracted for envelope in run],
+        )
+        pending.records.extend(records)
+        pending.lines.extend(range(first_line, first_line + len(run)))
+        target.queued_records += len(run)
 
 
-def _binary_lines(source: t.IO[t.Any]) -> t.Iterator[bytes]:
-    """Lines as bytes: straight from the binary buffer when there is one (stdin, files)."""
-    buffer = getattr(source, "buffer", None)
-    if buffer is not None:
-        yield from buffer
-        return
-    for line in source:
-        yield line.encode("utf-8") if isinstance(line, str) else line
+def _add_extracted_runs(
+    runs: list[tuple[int, str | None]], base: int, extracted: list[str | None]
+) -> None:
+    """Append (index, time_extracted) for each change of time_extracted in `extracted`."""
+    last = runs[-1][1] if runs else _NO_RUN
+    first = extracted[0]
+    if first != last:
+        runs.append((base, first))
+    if extracted.count(first) == len(extracted):
+        return  # the usual case: one time_extracted per page or batch of the tap
+    for index in range(1, len(extracted)):
+        if extracted[index] != extracted[index - 1]:
+            runs.append((base + index, extracted[index]))
 
 
 def _bad_line(number: int, line: bytes, exc: Exception) -> str:

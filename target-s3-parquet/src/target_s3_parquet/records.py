@@ -112,7 +112,8 @@ def parse_batch(
 
     Raises `RecordError` / `MissingKeyPropertiesError` on the first bad record unless
     `quarantine`, in which case bad records are returned as `Rejected` and left out.
-    `joined` may pass `b"\\n".join(records)` when the caller has it already.
+    `joined` may pass the records joined by newlines (each ending with one) when the caller
+    has it already.
     """
     keep = list(range(len(records)))
     rejected: list[Rejected] = []

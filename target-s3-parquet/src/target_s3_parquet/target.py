@@ -176,6 +176,12 @@ class TargetS3Parquet(Target):
             self.start_batch()
         self.queued_records += 1
 
+    def seconds_until_stale(self, now: float) -> float | None:
+        """Seconds until the queued records reach max_batch_age_seconds (None: none queued)."""
+        if self.queued_records == 0:
+            return None
+        return max(0.0, self._batch_started + self._max_age - now)
+
     def batch_is_stale(self, now: float) -> bool:
         """True when queued records have waited longer than max_batch_age_seconds."""
         return self.queued_records > 0 and now - self._batch_started >= self._max_age
