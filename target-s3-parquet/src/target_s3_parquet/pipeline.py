@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from schemahub_core.mapping import Mapping, MappingError, SourceDataError
+from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import raw_layer
-from target_s3_parquet.records import Rejected, parse_batch
+from target_s3_parquet.records import Rejected, parse_batch, record_preview
 from target_s3_parquet.sinks import PendingRecords, StreamSink
 from target_s3_parquet.storage import Storage
 from target_s3_parquet.unified import CommitResult, UnifiedTableWriter
@@ -69,6 +73,20 @@ def commit_stream(
             quarantine=quarantine,
             joined=joined,
         )
+    mapped: pa.Table | None = None
+    if sink.mapping is not None and table is not None and table.num_rows:
+        mapped, unmappable = _apply_mapping(
+            sink.mapping, stream, table, ingest_time, records, lines, keep, quarantine
+        )
+        if unmappable:
+            # Rows the mapping rejected leave the batch like schema-invalid ones: rejects only.
+            rows = keep if keep is not None else range(len(records))
+            dropped = {rows[row] for row, _ in unmappable}
+            rejected += [
+                Rejected(lines[rows[row]], bytes(records[rows[row]]), reason)
+                for row, reason in unmappable
+            ]
+            keep = [i for i in rows if i not in dropped]
     if rejected:
         _write_rejects(storage, stream, ingest_time, received_at, rejected)
     runs = pending.extracted_runs
@@ -81,8 +99,7 @@ def commit_stream(
         body = raw_layer.jsonl_lines(records, runs, received_at, joined)
         raw_layer.write_raw(storage, "raw", stream, ingest_time, body)
     results: list[CommitResult] = []
-    if sink.mapping is not None and table is not None and table.num_rows:
-        mapped = _apply_mapping(sink.mapping, stream, table, ingest_time, lines, keep)
+    if mapped is not None and mapped.num_rows:
         results = _commit_unified(unified, mapped)
     return StreamCommit(stream, len(records), len(rejected), results)
 
@@ -105,19 +122,80 @@ def _apply_mapping(
     stream: str,
     table: pa.Table,
     ingest_time: datetime,
+    records: list[msgspec.Raw],
     lines: list[int],
     keep: list[int] | None,
-) -> pa.Table:
-    first = lines[keep[0]] if keep else lines[0]
-    last = lines[keep[-1]] if keep else lines[-1]
+    quarantine: bool,
+) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Map the batch; returns (mapped rows, [(table row, reason)] set aside in quarantine).
+
+    A value the mapping cannot convert (`SourceDataError.row`: a bad side, an unparseable
+    time, ...) stops the run naming the record, or in quarantine mode sets that row aside.
+    Anything else (a missing column, a wrong mapping) is a mismatch and always stops.
+    """
+    rows = keep if keep is not None else range(len(records))
     try:
-        return mapping.apply(table, ingest_time)
-    except (SourceDataError, MappingError, pa.ArrowInvalid, KeyError, TypeError) as exc:
-        raise MappingMismatchError(
-            f"stream {stream!r}, records on input lines {first}-{last}: mapping "
-            f"{mapping.path} does not fit the records: {exc}. Nothing of this batch was "
-            f"written to trades_unified; fix the mapping (mappings_dir) or the tap output."
-        ) from exc
+        return mapping.apply(table, ingest_time), []
+    except SourceDataError as exc:
+        if exc.row is None:
+            raise _mismatch(mapping, stream, lines, rows, exc) from exc
+        if not quarantine:
+            record = rows[exc.row]
+            raise MappingMismatchError(
+                f"stream {stream!r}, input line {lines[record]}: mapping {mapping.path} cannot "
+                f"map this record: {exc}. Record: {record_preview(records[record])}. Nothing "
+                f"of this batch was written to trades_unified; fix the tap output or the "
+                f"mapping, or set on_invalid_record: quarantine to set such records aside."
+            ) from exc
+    except (MappingError, pa.ArrowInvalid, KeyError, TypeError) as exc:
+        raise _mismatch(mapping, stream, lines, rows, exc) from exc
+    return _map_setting_aside(mapping, stream, table, ingest_time, lines, rows)
+
+
+def _map_setting_aside(
+    mapping: Mapping,
+    stream: str,
+    table: pa.Table,
+    ingest_time: datetime,
+    lines: list[int],
+    rows: Sequence[int],
+) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Quarantine: map in parts, dropping each row the engine names, bisecting the rest.
+
+    Each failure sets its row aside and splits what remains in halves, so even a batch of
+    only bad rows costs O(n log n) mapped rows rather than one full pass per bad row.
+    """
+    parts: list[pa.Table] = []
+    bad: list[tuple[int, str]] = []
+    stack = [np.arange(table.num_rows)]
+    while stack:
+        indices = stack.pop()
+        if not indices.size:
+            continue
+        part = table if indices.size == table.num_rows else table.take(pa.array(indices))
+        try:
+            parts.append(mapping.apply(part, ingest_time))
+        except SourceDataError as exc:
+            if exc.row is None:
+                raise _mismatch(mapping, stream, lines, rows, exc) from exc
+            bad.append((int(indices[exc.row]), str(exc)))
+            rest = np.delete(indices, exc.row)
+            half = rest.size // 2
+            stack += [rest[half:], rest[:half]]  # popped first half first: input order kept
+        except (MappingError, pa.ArrowInvalid, KeyError, TypeError) as exc:
+            raise _mismatch(mapping, stream, lines, rows, exc) from exc
+    mapped = pa.concat_tables(parts) if parts else UNIFIED_SCHEMA.empty_table()
+    return mapped, sorted(bad)
+
+
+def _mismatch(
+    mapping: Mapping, stream: str, lines: list[int], rows: Sequence[int], exc: Exception
+) -> MappingMismatchError:
+    return MappingMismatchError(
+        f"stream {stream!r}, records on input lines {lines[rows[0]]}-{lines[rows[-1]]}: "
+        f"mapping {mapping.path} does not fit the records: {exc}. Nothing of this batch was "
+        f"written to trades_unified; fix the mapping (mappings_dir) or the tap output."
+    )
 
 
 def _commit_unified(unified: UnifiedTableWriter, mapped: pa.Table) -> list[CommitResult]:

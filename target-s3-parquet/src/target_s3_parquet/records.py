@@ -74,7 +74,7 @@ class RecordError(InvalidRecord):
     def __init__(self, stream: str, line: int, problem: str, record: Any) -> None:
         super().__init__(
             f"stream {stream!r}, input line {line}: record does not match the stream's SCHEMA: "
-            f"{problem}. Record: {_preview(record)}",
+            f"{problem}. Record: {record_preview(record)}",
             record,
         )
         self.stream = stream
@@ -91,7 +91,8 @@ class Rejected:
     reason: str
 
 
-def _preview(record: Any) -> str:
+def record_preview(record: Any) -> str:
+    """A record's JSON for an error message, cut at 300 characters."""
     text = bytes(record).decode("utf-8", "replace") if isinstance(record, msgspec.Raw) else record
     text = str(text)
     return text if len(text) <= 300 else text[:300] + "..."
@@ -149,7 +150,7 @@ def parse_batch(
             if key_error:
                 raise MissingKeyPropertiesError(
                     f"stream {stream!r}, input line {lines[keep[row]]}: {problem}. "
-                    f"Record: {_preview(records[keep[row]])}"
+                    f"Record: {record_preview(records[keep[row]])}"
                 )
             raise RecordError(stream, lines[keep[row]], problem, records[keep[row]])
         drop = {row for row, _, _ in bad_rows}
@@ -238,7 +239,7 @@ def _check_one_by_one(
                 if not quarantine:
                     raise MissingKeyPropertiesError(
                         f"stream {stream!r}, input line {line}: record lacks key "
-                        f"properties {missing_keys}. Record: {_preview(raw)}"
+                        f"properties {missing_keys}. Record: {record_preview(raw)}"
                     )
                 problem = f"key properties {missing_keys} are missing"
             else:
