@@ -57,7 +57,7 @@ def commit_stream(
     """Commit one stream's pending records to the raw, rejects and unified layers."""
     stream = sink.stream_name
     records, lines = pending.records, pending.lines
-    joined = b"\n".join([*records, b""])  # shared by the Arrow parse and the raw layer
+    joined = b"".join(pending.joined_parts)  # shared by the Arrow parse and the raw layer
     needs_arrow = sink.mapping is not None or validate
     rejected: list[Rejected] = []
     table: pa.Table | None = None

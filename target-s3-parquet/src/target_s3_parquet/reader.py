@@ -205,6 +205,7 @@ class BatchedSingerReader(GenericSingerReader[str]):
             [envelope.time_extracted for envelope in run],
         )
         pending.records.extend(records)
+        pending.joined_parts += (b"\n".join(records), b"\n")  # while the block is cache-hot
         pending.lines.extend(range(first_line, first_line + len(run)))
         target.queued_records += len(run)
 

@@ -26,6 +26,10 @@ class PendingRecords:
     """Raw records of one stream not yet committed, with their input line numbers."""
 
     records: list[msgspec.Raw] = field(default_factory=list)
+    # The same records as newline-terminated JSONL, in pieces: b"".join(joined_parts) ==
+    # b"\n".join([*records, b""]). The reader joins each run while its block is still in
+    # the CPU cache; joining 50k scattered records on the commit thread cost ~1 s per 2M.
+    joined_parts: list[bytes] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     # (index of the first record, its time_extracted) for each run sharing time_extracted
     extracted_runs: list[tuple[int, str | None]] = field(default_factory=list)
@@ -59,6 +63,7 @@ class StreamSink(Sink):
         if not pending.extracted_runs or pending.extracted_runs[-1][1] != time_extracted:
             pending.extracted_runs.append((len(pending.records), time_extracted))
         pending.records.append(record)
+        pending.joined_parts += (bytes(record), b"\n")
         pending.lines.append(line)
         self._target.count_queued_record()
 
