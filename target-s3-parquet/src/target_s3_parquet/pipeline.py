@@ -200,6 +200,12 @@ def _mismatch(
 
 def _commit_unified(unified: UnifiedTableWriter, mapped: pa.Table) -> list[CommitResult]:
     keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
+    if keys.num_rows == 1:  # the usual batch (one product): no filtered copy of every column
+        return [
+            unified.commit(
+                keys.column("exchange")[0].as_py(), keys.column("symbol")[0].as_py(), mapped
+            )
+        ]
     results = []
     for exchange, symbol in zip(
         keys.column("exchange").to_pylist(), keys.column("symbol").to_pylist(), strict=True
