@@ -279,6 +279,29 @@ def test_weight_budget_ignores_missing_or_garbled_readings():
     assert budget.counters["used_this_minute"] == 0
 
 
+def test_retry_after_pauses_every_caller_until_it_ends_even_with_budget_left():
+    clock = StepClock(MINUTE_START + 5)
+    budget = WeightBudget(600, 0.9, clock=clock, sleep=clock.sleep)
+    budget.observe({"Retry-After": "12", **headers(100, served_at=clock.now)})
+    assert budget.acquire(1) == pytest.approx(12.0)  # 101 <= 540, yet the 429 is in force
+    assert clock.now == pytest.approx(MINUTE_START + 17)
+    assert budget.acquire(1) == 0.0  # the pause is over
+
+
+def test_a_throttled_reading_shrinks_the_budget_but_never_below_its_floor():
+    clock = StepClock(MINUTE_START)
+    budget = WeightBudget(600, 0.9, clock=clock, sleep=clock.sleep)
+    budget.observe(headers(200))  # a low reading without Retry-After changes nothing
+    assert budget.budget == 540
+    budget.observe({"Retry-After": "1", **headers(200)})  # the server stopped us at 200
+    assert budget.budget == 180
+    budget.observe({"Retry-After": "1", **headers(10)})
+    assert budget.budget == 540 // 4
+    floored = WeightBudget(600, 0.9, clock=clock, sleep=clock.sleep, min_budget=300)
+    floored.observe({"Retry-After": "1", **headers(10)})
+    assert floored.budget == 300
+
+
 def test_token_bucket_observe_is_a_no_op():
     bucket = TokenBucket(1, 2)
     bucket.observe(headers(10_000))

@@ -49,7 +49,6 @@ import re
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -65,7 +64,7 @@ from schemahub_core.errors import (
     exchange_message,
     redact_url,
 )
-from schemahub_core.ratelimit import RateLimiter
+from schemahub_core.ratelimit import RateLimiter, parse_retry_after
 from schemahub_core.transport import (
     ATTEMPT_HEADER,
     RETRYABLE_EXCEPTIONS,
@@ -78,24 +77,6 @@ _LOGGER = logging.getLogger(__name__)
 _SECRET_PARAM_RE = re.compile(
     r"(?i)\b(" + "|".join(sorted(SECRET_QUERY_PARAMS)) + r")=([^&\s'\"]+)"
 )
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP-date)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def backoff_delays(

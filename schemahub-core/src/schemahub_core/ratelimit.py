@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
@@ -138,8 +139,12 @@ class WeightBudget:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        min_budget: int | None = None,
     ) -> None:
-        """``limit_per_minute``: the exchange's limit (6000 Binance, 1200 Binance.US)."""
+        """``limit_per_minute``: the exchange's limit (6000 Binance, 1200 Binance.US).
+
+        ``min_budget``: how far a throttled budget may shrink (default a quarter of it).
+        """
         if isinstance(limit_per_minute, bool) or not isinstance(limit_per_minute, int):
             raise ValueError(f"WeightBudget(limit_per_minute={limit_per_minute!r}) must be int.")
         if limit_per_minute <= 0:
@@ -158,9 +163,11 @@ class WeightBudget:
             raise ValueError(
                 f"WeightBudget: {limit_per_minute} x {fraction} leaves no weight to spend."
             )
+        self.min_budget = min(self.budget, min_budget or max(1, self.budget // 4))
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._paused_until = 0.0
         self._window = self._window_of(clock())
         self._used = 0
         self._server_reading: int | None = None
@@ -191,7 +198,8 @@ class WeightBudget:
             with self._lock:
                 now = self._clock()
                 window = self._roll(now)
-                if self._used + weight <= self.budget:
+                paused = self._paused_until - now
+                if paused <= 0 and self._used + weight <= self.budget:
                     self._used += weight
                     self._granted_weight += weight
                     self._acquires += 1
@@ -199,24 +207,37 @@ class WeightBudget:
                         self._waits += 1
                         self._waited_seconds += waited
                     return waited
-                # Over budget: nothing frees up before the next server minute.
-                wait = (window + 1) * _MINUTE - now
+                # Paused by a Retry-After, or over budget: nothing frees up before the pause
+                # ends or the next server minute begins.
+                wait = paused if paused > 0 else (window + 1) * _MINUTE - now
             self._sleep(wait)
             waited += wait
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Adopt the server's ``X-MBX-USED-WEIGHT-1M`` reading (see the class docstring)."""
+        """Adopt the server's ``X-MBX-USED-WEIGHT-1M`` reading (see the class docstring).
+
+        A ``Retry-After`` (Binance's 429/418) pauses every thread, not only the one that got
+        it: Binance bans an IP that keeps sending while a 429 is in force. Its weight reading
+        is what the exchange accepted this minute; below our budget it means the configured
+        limit is too high (or other clients share the IP), so the budget shrinks to the
+        reading times the fraction, never below ``min_budget``.
+        """
         raw = _header(headers, USED_WEIGHT_HEADER)
-        if raw is None:
-            return
         try:
-            reading = int(raw)
+            reading = None if raw is None else int(raw)
         except ValueError:
-            return
+            reading = None
+        retry_after = parse_retry_after(_header(headers, "Retry-After"))
         served_at = _date_header(headers)
         with self._lock:
-            window = self._roll(self._clock())
-            if served_at is not None and self._window_of(served_at) < window:
+            now = self._clock()
+            window = self._roll(now)
+            if retry_after is not None:
+                self._paused_until = max(self._paused_until, now + retry_after)
+                if reading is not None:
+                    shrunk = int(reading * self.fraction)
+                    self.budget = max(self.min_budget, min(self.budget, shrunk))
+            if reading is None or (served_at is not None and self._window_of(served_at) < window):
                 return
             self._server_reading = reading
             self._used = max(self._used, reading)
@@ -257,3 +278,21 @@ def _date_header(headers: Mapping[str, str]) -> float | None:
         return parsedate_to_datetime(raw).timestamp()
     except (TypeError, ValueError):
         return None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP-date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

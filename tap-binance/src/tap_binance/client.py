@@ -7,16 +7,15 @@ module only configures them and knows what each Binance endpoint costs and retur
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from schemahub_core.breaker import CircuitBreaker
 from schemahub_core.errors import FatalAPIError
-from schemahub_core.http import ExchangeClient, parse_retry_after
+from schemahub_core.http import ExchangeClient
 from schemahub_core.metrics import log_metric
-from schemahub_core.ratelimit import USED_WEIGHT_HEADER, WeightBudget
+from schemahub_core.ratelimit import WeightBudget
 from singer_sdk.streams import Stream
 
 # REQUEST_WEIGHT of each endpoint (Binance spot API docs).
@@ -36,43 +35,6 @@ def exchange_for(api_url: str) -> str:
     """BINANCEUS for api.binance.us (its own trade-id space), else BINANCE."""
     host = (urlsplit(api_url).hostname or "").lower()
     return "BINANCEUS" if host == "binance.us" or host.endswith(".binance.us") else "BINANCE"
-
-
-class ThrottleAwareBudget(WeightBudget):
-    """A WeightBudget that stops every thread on a 429/418 and then spends less.
-
-    Binance bans an IP (418) that keeps sending while a 429 is in force, so the first
-    ``Retry-After`` pauses all threads, not only the one that got it. The 429's
-    ``X-MBX-USED-WEIGHT-1M`` shows what the exchange accepted this minute; when that is below
-    our budget, the configured limit is too high (or other clients share the IP), so the
-    budget shrinks to the reading times the fraction, but never below a quarter of the
-    configured budget, so that a burst of spurious 429s cannot stall the run.
-    """
-
-    def __init__(self, limit_per_minute: int, fraction: float) -> None:
-        """Same arguments as WeightBudget."""
-        super().__init__(limit_per_minute, fraction)
-        self.floor = max(WEIGHT_HISTORICAL_TRADES, self.budget // 4)
-        self._paused_until = 0.0
-
-    def acquire(self, weight: int = 1) -> float:
-        """Wait out any ``Retry-After`` in force, then spend ``weight`` from the budget."""
-        waited = 0.0
-        while (pause := self._paused_until - time.time()) > 0:
-            time.sleep(pause)
-            waited += pause
-        return waited + super().acquire(weight)
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Adopt the server's reading; after a 429/418, pause everyone and spend less."""
-        super().observe(headers)
-        retry_after = parse_retry_after(headers.get("Retry-After"))
-        if retry_after is None:
-            return
-        self._paused_until = max(self._paused_until, time.time() + retry_after)
-        reading = headers.get(USED_WEIGHT_HEADER)
-        if reading is not None and reading.isdigit():
-            self.budget = max(self.floor, min(self.budget, int(int(reading) * self.fraction)))
 
 
 class BinanceConfigError(Exception):
@@ -102,7 +64,14 @@ class BinanceAPI:
             raise BinanceConfigError(f"concurrency is {concurrency}; it must be at least 1.")
         self.api_url = api_url.rstrip("/")
         self.logger = logger
-        self.budget = ThrottleAwareBudget(weight_limit_per_minute, weight_budget_fraction)
+        # A 429/418 Retry-After pauses every thread and shrinks the budget (see WeightBudget),
+        # but never below what one historicalTrades page costs.
+        budget = int(weight_limit_per_minute * weight_budget_fraction)
+        self.budget = WeightBudget(
+            weight_limit_per_minute,
+            weight_budget_fraction,
+            min_budget=max(WEIGHT_HISTORICAL_TRADES, budget // 4),
+        )
         self.breaker = CircuitBreaker("binance", logger=logger)
         self.client = ExchangeClient(
             self.api_url,
