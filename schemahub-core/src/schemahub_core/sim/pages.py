@@ -7,6 +7,7 @@ definition of "what is served".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +28,20 @@ class Page:
         return ("[" + ",".join(self.rows) + "]").encode()
 
 
-def _trade_slices(
-    market: Market, lo: int, hi: int, limit: int | None, newest_first: bool
+def _slices(
+    market: Market,
+    lo: int,
+    hi: int,
+    limit: int | None,
+    newest_first: bool,
+    keys: Callable[[Block], np.ndarray],
 ) -> list[tuple[Block, int, int]]:
+    """(block, start, stop) ranges of the entries whose key is in `[lo, hi]`, at most `limit`.
+
+    `keys(block)` is the ascending id of each entry: trade ids for trades, each aggregate's
+    first trade id for aggregates. `newest_first` walks blocks from `hi` down and keeps the
+    newest `limit` entries.
+    """
     out: list[tuple[Block, int, int]] = []
     remaining = limit if limit is not None else 1 << 62
     if lo > hi:
@@ -39,8 +51,9 @@ def _trade_slices(
     )
     while remaining > 0 and k != stop:
         b = market.block(k)
-        i0 = int(np.searchsorted(b.ids, lo, side="left"))
-        i1 = int(np.searchsorted(b.ids, hi, side="right"))
+        block_keys = keys(b)
+        i0 = int(np.searchsorted(block_keys, lo, side="left"))
+        i1 = int(np.searchsorted(block_keys, hi, side="right"))
         if i1 > i0:
             if i1 - i0 > remaining:
                 i0, i1 = (i1 - remaining, i1) if newest_first else (i0, i0 + remaining)
@@ -50,9 +63,17 @@ def _trade_slices(
     return out
 
 
+def _trade_keys(block: Block) -> np.ndarray:
+    return block.ids
+
+
+def _aggregate_keys(block: Block) -> np.ndarray:
+    return block.ids[block.agg_index()]
+
+
 def trade_slices(market: Market, lo: int, hi: int) -> list[tuple[Block, int, int]]:
     """(block, start, stop) index ranges of every trade with `lo <= id <= hi`, ascending."""
-    return _trade_slices(market, lo, hi, None, newest_first=False)
+    return _slices(market, lo, hi, None, False, _trade_keys)
 
 
 def trades(
@@ -61,7 +82,7 @@ def trades(
     """Trades with `lo <= id <= hi`: the oldest `limit` ones ascending, or the newest descending."""
     row_out: list[str] = []
     id_out: list[int] = []
-    for b, i0, i1 in _trade_slices(market, lo, hi, limit, newest_first):
+    for b, i0, i1 in _slices(market, lo, hi, limit, newest_first, _trade_keys):
         r = rows(market, b, fmt)[i0:i1]
         i = b.ids[i0:i1].tolist()
         if newest_first:
@@ -80,7 +101,7 @@ def aggregates(
     `newest_last=True` keeps the newest `limit` of them (still ascending), as Binance does
     when no start is given.
     """
-    slices = _group_slices(market, lo, hi, limit, newest_last)
+    slices = _slices(market, lo, hi, limit, newest_last, _aggregate_keys)
     if newest_last:
         slices.reverse()
     row_out: list[str] = []
@@ -89,30 +110,6 @@ def aggregates(
         row_out += rows(market, b, fmt)[g0:g1]
         id_out += b.ids[b.agg_index()[g0:g1]].tolist()
     return Page(row_out, id_out)
-
-
-def _group_slices(
-    market: Market, lo: int, hi: int, limit: int | None, from_newest: bool
-) -> list[tuple[Block, int, int]]:
-    out: list[tuple[Block, int, int]] = []
-    remaining = limit if limit is not None else 1 << 62
-    if lo > hi:
-        return out
-    k, stop, step = (
-        (hi // BLOCK, lo // BLOCK - 1, -1) if from_newest else (lo // BLOCK, hi // BLOCK + 1, 1)
-    )
-    while remaining > 0 and k != stop:
-        b = market.block(k)
-        start_ids = b.ids[b.agg_index()]
-        g0 = int(np.searchsorted(start_ids, lo, side="left"))
-        g1 = int(np.searchsorted(start_ids, hi, side="right"))
-        if g1 > g0:
-            if g1 - g0 > remaining:
-                g0, g1 = (g1 - remaining, g1) if from_newest else (g0, g0 + remaining)
-            out.append((b, g0, g1))
-            remaining -= g1 - g0
-        k += step
-    return out
 
 
 def id_at_or_after(market: Market, t_us: int, now_us: int) -> int:
