@@ -13,7 +13,6 @@ import datetime as dt
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,13 +52,6 @@ def _test_meltano_yml() -> str:
     text = (ROOT / "meltano.yml").read_text()
     text = text.replace("\n  loaders:\n", REUSE_PLUGINS + "\n  loaders:\n", 1)
     return text.replace("\nenvironments:\n", REUSE_LOADER + "\nenvironments:\n", 1)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from schemahub_core.check import check_unified_table
+from schemahub_core.testing import DUMMY_AWS_ENV, moto_server
 
 COINBASE_PRODUCTS = ("BTC-USD", "ETH-USD")
 BINANCE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -120,31 +121,10 @@ def assert_check_detects_injected_damage(output: Path, damaged: Path) -> None:
 
 
 @pytest.fixture
-def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on loopback, with dummy credentials for this process too."""
-    import socket
-
-    from moto.server import ThreadedMotoServer
-
-    for key, value in DUMMY_AWS.items():
-        monkeypatch.setenv(key, value)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def test_prod_environment_keeps_output_and_state_in_s3(
@@ -153,7 +133,7 @@ def test_prod_environment_keeps_output_and_state_in_s3(
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="schemahub-e2e")
     meltano_project.env.update(
-        DUMMY_AWS,
+        DUMMY_AWS_ENV,
         # What terraform sets on the ECS tasks, plus the endpoint of an S3-compatible store.
         MELTANO_STATE_BACKEND_URI="s3://schemahub-e2e/meltano-state",
         TARGET_S3_PARQUET_OUTPUT_URI="s3://schemahub-e2e/lake",

@@ -3,13 +3,13 @@ helpers to run the target as a real subprocess and read the unified table back."
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from target_s3_parquet.testing import Output, free_port, make_s3_output
+from schemahub_core.testing import moto_server
+from target_s3_parquet.testing import Output, make_s3_output
 
 # No test may ever reach real AWS: dummy credentials, no config files, no instance metadata,
 # and every AWS endpoint pointed at loopback (the moto fixture overrides it with its port).
@@ -30,16 +30,9 @@ os.environ.update(
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on a free loopback port, for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    yield endpoint
-    server.stop()
+    with moto_server() as endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint  # restored to the dead port by moto_server
+        yield endpoint
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import json
 import time
 
 import pytest
+from schemahub_core.testing import free_port
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_s3_parquet.pipeline import MappingMismatchError
@@ -19,7 +20,6 @@ from target_s3_parquet.synthetic import coinbase_record, record_line, state_line
 from target_s3_parquet.target import TargetS3Parquet
 from target_s3_parquet.testing import (
     assert_exactly_once,
-    free_port,
     make_s3_output,
     read_unified,
     run_in_process,
@@ -146,6 +146,7 @@ def test_s3_failing_mid_run_keeps_what_was_committed(moto_endpoint):
     from moto.server import ThreadedMotoServer
 
     output = make_s3_output(moto_endpoint)  # the bucket lives in this process's moto backend
+    # Its own server, not schemahub_core.testing.moto_server: this one must die mid-run.
     port = free_port()
     doomed = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     doomed.start()

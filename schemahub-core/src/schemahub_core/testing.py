@@ -1,0 +1,56 @@
+"""Test helpers shared by every SchemaHub package: free loopback ports, a local moto AWS server.
+
+Needs no pytest. `moto_server` needs moto[server], a test-only dependency (the `test` extra),
+so moto is imported inside it: importing this module never requires moto.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterator
+
+# What moto_server puts in the environment: boto3 and pyarrow then never look for real AWS
+# credentials (config files, instance metadata), and every client signs for one region.
+DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """Run a moto server (every AWS service moto emulates) on a free loopback port.
+
+    Yields its URL ("http://127.0.0.1:<port>"); clients must be given it as their endpoint.
+    While it runs, the environment holds DUMMY_AWS_ENV and no AWS_PROFILE; on exit the server
+    stops and the whole environment is restored as it was on entry (so changes a caller makes
+    inside the block, e.g. AWS_ENDPOINT_URL, are undone too).
+    """
+    from moto.server import ThreadedMotoServer
+
+    saved = dict(os.environ)
+    os.environ.update(DUMMY_AWS_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    # werkzeug would log one line per request: noise that buries a failing test's output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
