@@ -91,6 +91,6 @@ def test_progress_lines_show_done_total_rate_and_eta(sim, caplog):
     with caplog.at_level(logging.INFO):
         run = run_tap(base_config(sim, lookback_minutes=1))
     total = len(run.trades("BTCUSDT"))
-    assert f"binance_trades BTCUSDT: {total}/{total} trades (100.0%)" in caplog.text
-    assert "trades/s, ETA" in caplog.text
+    assert f"binance_trades BTCUSDT: {total}/{total} trade ids (100.0%)" in caplog.text
+    assert "ids/s, ETA" in caplog.text
     assert '"metric":"weight_budget_granted_weight"' in caplog.text

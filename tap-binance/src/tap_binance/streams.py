@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from schemahub_core.progress import ProgressReporter
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 
@@ -16,7 +17,6 @@ from tap_binance.bulk import DumpStore
 from tap_binance.client import BinanceConfigError, BinanceStream
 from tap_binance.extract import TradeExtractor
 from tap_binance.fastpath import fast_path_allowed, render_record_lines
-from tap_binance.progress import SymbolProgress
 from tap_binance.symbols import resolve_symbols
 
 
@@ -116,7 +116,7 @@ class TradesStream(BinanceStream):
         )
         constants = self._constants(symbol)
         fast = fast_path_allowed(self)
-        progress = SymbolProgress(self.logger, symbol, first_id, last_id)
+        progress = ProgressReporter(self.name, symbol, first_id, last_id, self.logger, interval=5.0)
         try:
             for chunk in extractor.chunks(first_id, last_id, newest_time_ms):
                 if isinstance(chunk, pa.RecordBatch):
@@ -126,15 +126,15 @@ class TradesStream(BinanceStream):
                     else:
                         for row in chunk.to_pylist():
                             yield {**row, **constants}
-                    progress.advance(last, "dump")
+                    progress.advance_to(last, "dump")
                 else:
                     for trade in chunk:
                         yield {**trade, **constants}
-                    progress.advance(chunk[-1]["id"], "rest")
+                    progress.advance_to(chunk[-1]["id"], "rest")
         finally:
             if extractor.dumps is not None:
                 extractor.dumps.close()
-        progress.log("done")
+        progress.finish()
         self.api.log_health(symbol)
 
     def _first_id(self, symbol: str, context: Context) -> int | None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemahub_core.metrics import log_metric
+from schemahub_core.progress import ProgressReporter
 from singer_sdk import typing as th
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import Stream
@@ -14,7 +15,6 @@ from singer_sdk.streams import Stream
 from tap_coinbase.emit import FastTradeWriter, trade_record
 from tap_coinbase.fetcher import fetch_in_order
 from tap_coinbase.planner import Page, plan_pages, trim_page
-from tap_coinbase.progress import ProgressReporter
 from tap_coinbase.search import first_trade_id_at_or_after
 
 # Pages in flight or waiting to be emitted, per concurrent worker: enough to hide latency
@@ -120,7 +120,7 @@ class TradesStream(Stream):
         }
         api = self._tap.api  # type: ignore[attr-defined]
         concurrency = max(1, int(self.config["concurrency"]))
-        progress = ProgressReporter(product_id, newest_id - watermark, self.logger)
+        progress = ProgressReporter(self.name, product_id, watermark + 1, newest_id, self.logger)
         fast = self._fast_writer(extra)
         gap_ids = 0
         emitted = 0
@@ -145,7 +145,7 @@ class TradesStream(Stream):
             else:
                 yield from (trade_record(trade, extra) for trade in result.trades)
             emitted += len(result.trades)
-            progress.advance(page.size)
+            progress.advance_to(page.high)
         progress.finish()
         tags = {"endpoint": "/products/{product_id}/trades", "context": {"product_id": product_id}}
         log_metric(self.metrics_logger, "counter", "gap_trade_ids", gap_ids, tags)

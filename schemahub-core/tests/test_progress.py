@@ -1,0 +1,43 @@
+"""Long backfills log one progress line per partition at a steady cadence."""
+
+from __future__ import annotations
+
+import logging
+
+from schemahub_core.progress import ProgressReporter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_lines_come_every_interval_with_done_total_percent_rate_and_eta(caplog):
+    clock = FakeClock()
+    logger = logging.getLogger("progress-test")
+    reporter = ProgressReporter(
+        "coinbase_trades", "BTC-USD", 1, 100_000, logger, interval=10, clock=clock
+    )
+    with caplog.at_level(logging.INFO, logger="progress-test"):
+        for page in range(1, 41):  # 40 pages of 999 ids, one every 0.5 s: 20 s in all
+            clock.now += 0.5
+            reporter.advance_to(page * 999, source="rest")
+        reporter.finish()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3  # at 10 s, at 20 s, and the final line
+    assert lines[0] == (
+        "coinbase_trades BTC-USD: 19980/100000 trade ids (20.0%) via rest, 1998 ids/s, ETA 40 s"
+    )
+    assert lines[2].endswith("(done)") and "39960/100000" in lines[2]
+
+
+def test_done_never_exceeds_the_range_nor_goes_backwards():
+    reporter = ProgressReporter("binance_trades", "BTCUSDT", 501, 600, logging.getLogger("p"))
+    reporter.advance_to(550)
+    reporter.advance_to(540)
+    assert reporter.done == 50
+    reporter.advance_to(10_000)
+    assert reporter.done == reporter.total == 100
