@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,8 +55,9 @@ def commit_stream(
 ) -> StreamCommit:
     """Commit one stream's pending records to the raw, rejects and unified layers."""
     stream = sink.stream_name
-    records, lines = pending.records, pending.lines
-    joined = b"".join(pending.joined_parts)  # shared by the Arrow parse and the raw layer
+    batch = pending.assemble()
+    records, lines = batch.records, batch.lines
+    joined: bytes | pa.Buffer | None = batch.joined  # for the Arrow parse and the raw layer
     needs_arrow = sink.mapping is not None or validate
     rejected: list[Rejected] = []
     table: pa.Table | None = None
@@ -89,7 +89,7 @@ def commit_stream(
             keep = [i for i in rows if i not in dropped]
     if rejected:
         _write_rejects(storage, stream, ingest_time, received_at, rejected)
-    runs = pending.extracted_runs
+    runs = batch.extracted_runs
     if keep is not None and len(keep) != len(records):
         kept_records = [records[i] for i in keep]
         runs = _runs_for(keep, runs)
@@ -122,7 +122,7 @@ def _apply_mapping(
     stream: str,
     table: pa.Table,
     ingest_time: datetime,
-    records: list[msgspec.Raw],
+    records: Sequence[bytes],
     lines: list[int],
     keep: list[int] | None,
     quarantine: bool,

@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from isal import isal_zlib
 
+from target_s3_parquet.records import record_lengths
 from target_s3_parquet.storage import Storage
 
 # Level 1 compresses these highly repetitive lines ~18x; with ISA-L (python-isal, a standard
@@ -40,10 +40,10 @@ def _suffix(extracted_at: str | None, received_at: str) -> bytes:
 
 
 def jsonl_lines(
-    records: Sequence[msgspec.Raw],
+    records: Sequence[bytes],
     extracted_runs: Sequence[tuple[int, str | None]],
     received_at: str,
-    joined: bytes | None = None,
+    joined: bytes | pa.Buffer | None = None,
 ) -> bytes | pa.Buffer:
     """The JSONL body: records with the `_sdc_` fields appended, one per line.
 
@@ -67,7 +67,7 @@ def jsonl_lines(
 
 def _splice_columnar(
     body: bytes,
-    records: Sequence[msgspec.Raw],
+    records: Sequence[bytes],
     extracted_runs: Sequence[tuple[int, str | None]],
     received_at: str,
 ) -> pa.Buffer | None:
@@ -82,7 +82,7 @@ def _splice_columnar(
     """
     count = len(records)
     data = np.frombuffer(body, dtype=np.uint8)
-    ends = np.cumsum(np.fromiter(map(len, records), dtype=np.int64, count=count) + 1) - 1
+    ends = np.cumsum(record_lengths(records) + 1) - 1
     if int(ends[-1]) + 1 != data.size or np.any(data[ends] != _NEWLINE):
         return None
     starts = np.empty_like(ends)
@@ -115,7 +115,7 @@ def _splice_columnar(
     return t.cast("pa.Buffer", spliced.buffers()[2])[:total]
 
 
-def _one_line(raw: msgspec.Raw, suffix: bytes) -> bytes:
+def _one_line(raw: bytes, suffix: bytes) -> bytes:
     text = bytes(raw).rstrip()
     inner = text[1:-1].strip()
     if not text.startswith(b"{"):

@@ -4,15 +4,16 @@ singer-sdk lets a plugin replace its message reader (`Target.message_reader_clas
 `listen()` and by the SDK's own test runner through `process_lines`). This reader keeps the
 SDK's contract for every message type except RECORD: SCHEMA, STATE, ACTIVATE_VERSION and
 BATCH lines are decoded to dicts and handed to the SDK's callbacks as usual. RECORD messages
-are decoded by msgspec into their envelope only (type, stream, time_extracted), the `record`
-kept as the exact raw JSON bytes, and queued on the stream's sink; the target then decodes
-and validates a whole batch of one stream at once (see records.py).
+are queued on their stream's sink as raw bytes; the target then decodes and validates a
+whole batch of one stream at once (see records.py).
 
-The input is read in blocks of whole lines (input_blocks.py). A block is decoded in ONE
-msgspec call, as a JSON array of envelopes, and its runs of RECORDs of one stream are queued
-with a few list operations each; per-line Python work is what limited the old reader. A
-block that does not decode that way (a blank or malformed line, a line holding two values)
-is read again line by line, which names the exact bad line.
+The input is read in blocks of whole lines (input_blocks.py). Once the reader knows how a
+stream's RECORD lines are laid out, a block of them is checked and queued with a few numpy
+operations and no Python object per record (record_lines.py); its other lines (STATE,
+SCHEMA, ...) are handled one by one. A block that is not laid out that way is decoded in ONE
+msgspec call, as a JSON array of envelopes, and queued run by run. A block that does not
+decode that way either (a blank or malformed line, a line holding two values) is read again
+line by line, which names the exact bad line.
 """
 
 from __future__ import annotations
@@ -28,25 +29,27 @@ from singer_sdk.io_base import GenericSingerReader, SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_s3_parquet.input_blocks import QUIET, line_blocks
+from target_s3_parquet.record_lines import (
+    CutRun,
+    Envelope,
+    Layout,
+    Matched,
+    bad_line,
+    decode_envelope,
+    decode_envelopes,
+    learn_layout,
+    match_lines,
+)
 
 if t.TYPE_CHECKING:
+    from target_s3_parquet.sinks import StreamSink
     from target_s3_parquet.target import TargetS3Parquet
 
 
-class Envelope(msgspec.Struct, gc=False):
-    """The parts of a Singer message the reader needs; `record` stays undecoded."""
-
-    type: str
-    stream: str | None = None
-    record: msgspec.Raw = msgspec.Raw(b"")  # empty: the message had no 'record'
-    time_extracted: str | None = None
-
-
-_decode_envelope = msgspec.json.Decoder(Envelope).decode
-_decode_envelopes = msgspec.json.Decoder(list[Envelope]).decode
 _decode_message = msgspec.json.Decoder(dict).decode
-_NO_RUN = object()  # differs from every time_extracted, even None
 _NEWLINE = 0x0A
+# A block with more lines than this not in the stream's layout is decoded by msgspec instead.
+MAX_OTHER_LINES = 64
 
 
 class BatchedSingerReader(GenericSingerReader[str]):
@@ -56,6 +59,7 @@ class BatchedSingerReader(GenericSingerReader[str]):
         """Bind the reader to the target whose sinks receive the records."""
         super().__init__()
         self.target = target
+        self._layout: Layout | None = None  # of the last RECORD line msgspec decoded
 
     @property
     def default_input(self) -> t.IO[str]:
@@ -103,11 +107,18 @@ class BatchedSingerReader(GenericSingerReader[str]):
         callbacks: dict[str, t.Callable[[dict], None]],
         stats: Counter[str],
     ) -> int:
-        """Handle one block of lines (numbered from `number + 1`); returns the last number."""
-        # numpy counts newlines ~5x faster than bytes.count, on the reader's serial path.
-        count = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == _NEWLINE)) + 1
+        """Handle one block of lines, each ending with a newline, numbered from `number + 1`.
+
+        Returns the number of the block's last line.
+        """
+        data = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(data == _NEWLINE)
+        count = int(ends.size)
+        if self._cut_block(block, data, ends, number, callbacks, stats):
+            return number + count
         try:
-            envelopes = _decode_envelopes(b"[" + block.replace(b"\n", b",") + b"]")
+            body = block.replace(b"\n", b",")
+            envelopes = decode_envelopes(b"".join((b"[", memoryview(body)[:-1], b"]")))
         except msgspec.DecodeError:
             envelopes = None
         if envelopes is None or len(envelopes) != count:
@@ -130,7 +141,91 @@ class BatchedSingerReader(GenericSingerReader[str]):
                     lines = block.split(b"\n")
                 self._dispatch(lines[other], callbacks, stats)
             start = other + 1
+        if count > len(others):  # learn the layout of the last RECORD for the next blocks
+            last = count - 1 - types[::-1].index("RECORD")
+            line_start = int(ends[last - 1]) + 1 if last else 0
+            envelope = envelopes[last]
+            self._layout = learn_layout(
+                block[line_start : int(ends[last])],
+                envelope.stream or "",
+                bytes(envelope.record),
+                envelope.time_extracted,
+            )
         return number + count
+
+    def _cut_block(
+        self,
+        block: bytes,
+        data: np.ndarray,
+        ends: np.ndarray,
+        number: int,
+        callbacks: dict[str, t.Callable[[dict], None]],
+        stats: Counter[str],
+    ) -> bool:
+        """Queue the block's RECORD lines by layout, other lines one by one; False if unfit."""
+        layout = self._layout
+        if layout is None or not ends.size:
+            return False
+        sink = self.target.sink_named(layout.stream)
+        if sink is None:
+            return False
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        matched = match_lines(layout, data, starts, ends)
+        if matched is None:
+            return False
+        others = np.flatnonzero(~matched.ok)
+        if others.size > MAX_OTHER_LINES:
+            return False
+        count = int(ends.size)
+        start = 0
+        for other in [*others.tolist(), count]:
+            if other > start:
+                self._queue_cut(sink, block, starts, ends, matched, start, other, number + 1)
+                stats[SingerMessageType.RECORD] += other - start
+            if other < count:
+                line = block[int(starts[other]) : int(ends[other]) + 1]
+                self._process_line_by_line(line, number + other, callbacks, stats)
+                if self.target.sink_named(layout.stream) is not sink:  # a new SCHEMA
+                    rest = block[int(ends[other]) + 1 :]
+                    self._process_line_by_line(rest, number + other + 1, callbacks, stats)
+                    return True
+            start = other + 1
+        return True
+
+    def _queue_cut(
+        self,
+        sink: StreamSink,
+        block: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        matched: Matched,
+        start: int,
+        stop: int,
+        first_line: int,
+    ) -> None:
+        """Queue lines start..stop-1 of the block (input lines from first_line) as cut runs."""
+        target = self.target
+        while start < stop:
+            if target.queued_records == 0:
+                target.start_batch()
+            end = min(stop, start + target.batch_size_rows - target.queued_records)
+            sink.pending.add_cut(
+                CutRun(
+                    block,
+                    starts[start:end],
+                    ends[start:end],
+                    matched.head,
+                    matched.tail,
+                    first_line + start,
+                    matched.extracted_runs(start, end),
+                )
+            )
+            target.queued_records += end - start
+            start = end
+            if target.queued_records >= target.batch_size_rows:
+                target.commit()
 
     def _process_line_by_line(
         self,
@@ -141,11 +236,11 @@ class BatchedSingerReader(GenericSingerReader[str]):
     ) -> None:
         for offset, line in enumerate(block.split(b"\n"), number + 1):
             try:
-                envelope = _decode_envelope(line)
+                envelope = decode_envelope(line)
             except msgspec.DecodeError as exc:
                 if not line.strip():
                     continue  # blank line between messages
-                raise InvalidInputLine(_bad_line(offset, line, exc)) from exc
+                raise InvalidInputLine(bad_line(offset, line, exc)) from exc
             if envelope.type == "RECORD":
                 self._queue_records([envelope], 0, 1, offset)
                 stats[SingerMessageType.RECORD] += 1
@@ -201,35 +296,9 @@ class BatchedSingerReader(GenericSingerReader[str]):
                 f"input line {missing}: RECORD message of stream {run[0].stream!r} has no "
                 f"'record' key"
             )
-        pending = sink.pending
-        _add_extracted_runs(
-            pending.extracted_runs,
-            len(pending.records),
+        sink.pending.add_decoded(
+            records,
+            list(range(first_line, first_line + len(run))),
             [envelope.time_extracted for envelope in run],
         )
-        pending.records.extend(records)
-        pending.joined_parts += (b"\n".join(records), b"\n")  # while the block is cache-hot
-        pending.lines.extend(range(first_line, first_line + len(run)))
         target.queued_records += len(run)
-
-
-def _add_extracted_runs(
-    runs: list[tuple[int, str | None]], base: int, extracted: list[str | None]
-) -> None:
-    """Append (index, time_extracted) for each change of time_extracted in `extracted`."""
-    last = runs[-1][1] if runs else _NO_RUN
-    first = extracted[0]
-    if first != last:
-        runs.append((base, first))
-    if extracted.count(first) == len(extracted):
-        return  # the usual case: one time_extracted per page or batch of the tap
-    for index in range(1, len(extracted)):
-        if extracted[index] != extracted[index - 1]:
-            runs.append((base + index, extracted[index]))
-
-
-def _bad_line(number: int, line: bytes, exc: Exception) -> str:
-    text = line[:300].decode("utf-8", "replace")
-    if "missing required field `type`" in str(exc):
-        return f"input line {number}: message has no 'type' key: {text}"
-    return f"input line {number}: not a valid Singer message ({exc}): {text}"

@@ -9,12 +9,13 @@ one by one with the SDK's own JSON-schema validator, to name the exact record an
 
 from __future__ import annotations
 
-import io
+import typing as t
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
@@ -27,6 +28,36 @@ _SCALARS = {
     "string": pa.string(),
     "boolean": pa.bool_(),
 }
+
+
+class RecordList(Sequence[bytes]):
+    """The records of a batch as a sequence of bytes, backed by their joined JSONL."""
+
+    def __init__(self, joined: pa.Buffer, lengths: np.ndarray) -> None:
+        """`joined`: every record followed by a newline; `lengths`: each record's length."""
+        self.lengths = lengths
+        self._view = memoryview(joined)
+        self._ends = np.cumsum(lengths + 1) - 1  # the newline after each record
+
+    def __len__(self) -> int:
+        return int(self.lengths.size)
+
+    @t.overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @t.overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        end = int(self._ends[index])
+        return bytes(self._view[end - int(self.lengths[index]) : end])
+
+
+def record_lengths(records: Sequence[bytes]) -> np.ndarray:
+    """The length of each record (known already for a RecordList)."""
+    if isinstance(records, RecordList):
+        return records.lengths
+    return np.fromiter(map(len, records), dtype=np.int64, count=len(records))
 
 
 @dataclass(frozen=True)
@@ -93,7 +124,8 @@ class Rejected:
 
 def record_preview(record: Any) -> str:
     """A record's JSON for an error message, cut at 300 characters."""
-    text = bytes(record).decode("utf-8", "replace") if isinstance(record, msgspec.Raw) else record
+    raw = isinstance(record, (msgspec.Raw, bytes, bytearray, memoryview))
+    text = bytes(record).decode("utf-8", "replace") if raw else record
     text = str(text)
     return text if len(text) <= 300 else text[:300] + "..."
 
@@ -102,12 +134,12 @@ def parse_batch(
     stream: str,
     shape: StreamShape,
     json_schema: dict[str, Any],
-    records: list[msgspec.Raw],
+    records: Sequence[bytes],
     lines: list[int],
     *,
     validate: bool,
     quarantine: bool,
-    joined: bytes | None = None,
+    joined: bytes | pa.Buffer | None = None,
 ) -> tuple[pa.Table, list[int], list[Rejected]]:
     """Decode records to Arrow; returns (table, indices of kept records, rejected records).
 
@@ -164,7 +196,7 @@ def parse_batch(
 
 
 def _arrow_or_none(
-    shape: StreamShape, records: list[msgspec.Raw], joined: bytes | None = None
+    shape: StreamShape, records: Sequence[bytes], joined: bytes | pa.Buffer | None = None
 ) -> pa.Table | None:
     try:
         return _to_arrow(shape, records, joined)
@@ -172,7 +204,7 @@ def _arrow_or_none(
         return None
 
 
-def _arrow_problem(shape: StreamShape, records: list[msgspec.Raw]) -> str:
+def _arrow_problem(shape: StreamShape, records: Sequence[bytes]) -> str:
     try:
         _to_arrow(shape, records)
     except pa.ArrowInvalid as exc:
@@ -181,15 +213,15 @@ def _arrow_problem(shape: StreamShape, records: list[msgspec.Raw]) -> str:
 
 
 def _to_arrow(
-    shape: StreamShape, records: list[msgspec.Raw], joined: bytes | None = None
+    shape: StreamShape, records: Sequence[bytes], joined: bytes | pa.Buffer | None = None
 ) -> pa.Table:
     if not records:
         return shape.arrow_schema.empty_table()
     data = b"\n".join(records) if joined is None else joined
     # One block per ~1 MiB lets pyarrow parse blocks on several threads.
-    block = max(1 << 20, 2 * max(map(len, records)))
+    block = max(1 << 20, 2 * int(record_lengths(records).max()))
     return pa_json.read_json(
-        io.BytesIO(data),
+        pa.BufferReader(data),
         read_options=pa_json.ReadOptions(block_size=block),
         parse_options=pa_json.ParseOptions(
             explicit_schema=shape.arrow_schema, unexpected_field_behavior="ignore"
@@ -219,7 +251,7 @@ def _check_one_by_one(
     stream: str,
     json_schema: dict[str, Any],
     shape: StreamShape,
-    records: list[msgspec.Raw],
+    records: Sequence[bytes],
     lines: list[int],
     quarantine: bool,
     index: list[int] | None = None,

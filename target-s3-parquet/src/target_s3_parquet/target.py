@@ -25,7 +25,8 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.target_base import Target
 
 from target_s3_parquet.pipeline import commit_stream
-from target_s3_parquet.reader import BatchedSingerReader, Envelope
+from target_s3_parquet.reader import BatchedSingerReader
+from target_s3_parquet.record_lines import Envelope
 from target_s3_parquet.sinks import PendingRecords, StreamSink
 from target_s3_parquet.storage import open_storage
 from target_s3_parquet.unified import UnifiedTableWriter
@@ -151,6 +152,10 @@ class TargetS3Parquet(Target):
             )
         return mapping
 
+    def sink_named(self, stream: str) -> StreamSink | None:
+        """The active sink of `stream` (None before its SCHEMA)."""
+        return t.cast("StreamSink | None", self._sinks_active.get(stream))
+
     def sink_for_records(self, envelope: Envelope, line: int) -> StreamSink:
         """The sink queuing records of the envelope's stream (its SCHEMA must have come)."""
         stream = envelope.stream
@@ -198,7 +203,7 @@ class TargetS3Parquet(Target):
             for sink in t.cast(
                 "list[StreamSink]", [*self._sinks_to_clear, *self._sinks_active.values()]
             )
-            if sink.pending.records
+            if sink.pending.count
         ]
         state = self._pending_state
         received_at = self._batch_received_at.isoformat()

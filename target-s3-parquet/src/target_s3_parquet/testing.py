@@ -126,7 +126,8 @@ def run_in_process(config: dict, lines: Iterable[str]) -> list[dict]:
     stdout = io.StringIO()
     target = TargetS3Parquet(config=config)
     with contextlib.redirect_stdout(stdout):
-        target.listen(io.StringIO("".join(f"{line}\n" for line in lines)))
+        # Bytes, read in blocks of many lines as from stdin (a StringIO is read line by line).
+        target.listen(io.BytesIO("".join(f"{line}\n" for line in lines).encode()))
     return [json.loads(line) for line in stdout.getvalue().splitlines() if line.strip()]
 
 
