@@ -18,6 +18,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_s3_parquet import input_blocks
 from target_s3_parquet.reader import BatchedSingerReader
 from target_s3_parquet.record_lines import Layout, learn_layout, match_lines
+from target_s3_parquet.sinks import PendingRecords
 from target_s3_parquet.synthetic import (
     EXTRACTED_AT,
     binance_record,
@@ -168,11 +169,11 @@ def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_lin
     outputs = {}
     states = {}
     cut = []
-    queue_cut = BatchedSingerReader._queue_cut
+    add_cut = PendingRecords.add_cut
 
-    def counting(self, sink, block, starts, ends, matched, start, stop, first_line):
-        cut.append(stop - start)
-        queue_cut(self, sink, block, starts, ends, matched, start, stop, first_line)
+    def counting(self, run):
+        cut.append(len(run))
+        add_cut(self, run)
 
     for name in ("decoded", "cut"):
         root = tmp_path / name
@@ -181,7 +182,7 @@ def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_lin
             if name == "decoded":
                 patch.setattr(BatchedSingerReader, "_cut_block", lambda *args: False)
             else:
-                patch.setattr(BatchedSingerReader, "_queue_cut", counting)
+                patch.setattr(PendingRecords, "add_cut", counting)
             states[name] = run_in_process({**outputs[name].config, "batch_size_rows": 64}, lines)
     assert sum(cut) > 200  # of the 480 records: the cut was used, and not only once
     assert states["cut"] == states["decoded"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,12 +53,19 @@ def commit_stream(
     received_at: str,
     validate: bool,
     quarantine: bool,
+    side: Executor,
 ) -> StreamCommit:
-    """Commit one stream's pending records to the raw, rejects and unified layers."""
+    """Commit one stream's pending records to the raw, rejects and unified layers.
+
+    The raw file of every record is built (spliced and gzipped) on the `side` thread while
+    this one parses and maps the batch; it is used unless some records were rejected.
+    """
     stream = sink.stream_name
     batch = pending.assemble()
     records, lines = batch.records, batch.lines
-    joined: bytes | pa.Buffer | None = batch.joined  # for the Arrow parse and the raw layer
+    raw_all = side.submit(
+        raw_layer.raw_file, records, batch.extracted_runs, received_at, batch.joined
+    )
     needs_arrow = sink.mapping is not None or validate
     rejected: list[Rejected] = []
     table: pa.Table | None = None
@@ -71,7 +79,7 @@ def commit_stream(
             lines,
             validate=validate,
             quarantine=quarantine,
-            joined=joined,
+            joined=batch.joined,
         )
     mapped: pa.Table | None = None
     if sink.mapping is not None and table is not None and table.num_rows:
@@ -89,19 +97,17 @@ def commit_stream(
             keep = [i for i in rows if i not in dropped]
     if rejected:
         _write_rejects(storage, stream, ingest_time, received_at, rejected)
-    runs = batch.extracted_runs
+    raw = raw_all.result()
+    kept: Sequence[bytes] = records
     if keep is not None and len(keep) != len(records):
-        kept_records = [records[i] for i in keep]
-        runs = _runs_for(keep, runs)
-        records = kept_records
-        joined = None
-    if records:
-        body = raw_layer.jsonl_lines(records, runs, received_at, joined)
-        raw_layer.write_raw(storage, "raw", stream, ingest_time, body)
+        kept = [records[i] for i in keep]
+        raw = raw_layer.raw_file(kept, _runs_for(keep, batch.extracted_runs), received_at)
+    if kept:
+        raw_layer.write_raw(storage, "raw", stream, ingest_time, raw)
     results: list[CommitResult] = []
     if mapped is not None and mapped.num_rows:
         results = _commit_unified(unified, mapped)
-    return StreamCommit(stream, len(records), len(rejected), results)
+    return StreamCommit(stream, len(kept), len(rejected), results)
 
 
 def _runs_for(keep: list[int], runs: list[tuple[int, str | None]]) -> list[tuple[int, str | None]]:
@@ -239,7 +245,9 @@ def _write_rejects(
             + json.dumps(item.raw.decode("utf-8", "replace")).encode()
             + b"}\n"
         )
-    key = raw_layer.write_raw(storage, "rejects", stream, ingest_time, b"".join(lines))
+    key = raw_layer.write_raw(
+        storage, "rejects", stream, ingest_time, raw_layer.gzip_bytes(b"".join(lines))
+    )
     logger.warning(
         "Stream %r: %d invalid record(s) quarantined to %s (first: input line %d: %s)",
         stream,

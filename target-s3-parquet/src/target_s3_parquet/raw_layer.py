@@ -129,15 +129,25 @@ def gzip_bytes(body: bytes | pa.Buffer) -> bytes:
     return isal_zlib.compress(body, GZIP_LEVEL, wbits=31)
 
 
+def raw_file(
+    records: Sequence[bytes],
+    extracted_runs: Sequence[tuple[int, str | None]],
+    received_at: str,
+    joined: bytes | pa.Buffer | None = None,
+) -> bytes:
+    """The gzip JSONL file of the raw layer for these records (see `jsonl_lines`)."""
+    return gzip_bytes(jsonl_lines(records, extracted_runs, received_at, joined))
+
+
 def write_raw(
     storage: Storage,
     layer: str,
     stream: str,
     ingest_time: datetime,
-    body: bytes | pa.Buffer,
+    gzipped: bytes,
 ) -> str:
     """Store one gzip JSONL file for `stream` under `layer/` (raw or rejects); returns its key."""
     name = f"{ingest_time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:16]}.jsonl.gz"
     key = f"{layer}/{stream}/ingest_date={ingest_time.date().isoformat()}/{name}"
-    storage.put(key, gzip_bytes(body))
+    storage.put(key, gzipped)
     return key

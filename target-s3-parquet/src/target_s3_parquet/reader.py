@@ -34,7 +34,9 @@ from target_s3_parquet.record_lines import (
     Envelope,
     Layout,
     Matched,
+    Records,
     bad_line,
+    cut_records,
     decode_envelope,
     decode_envelopes,
     learn_layout,
@@ -182,8 +184,14 @@ class BatchedSingerReader(GenericSingerReader[str]):
         start = 0
         for other in [*others.tolist(), count]:
             if other > start:
-                self._queue_cut(sink, block, starts, ends, matched, start, other, number + 1)
-                stats[SingerMessageType.RECORD] += other - start
+                run = slice(start, other)
+                records = cut_records(block, starts[run], ends[run], matched.head, matched.tail)
+                if records is None:  # a record is not one JSON value: the exact path
+                    lines = block[int(starts[start]) : int(ends[other - 1]) + 1]
+                    self._process_line_by_line(lines, number + start, callbacks, stats)
+                else:
+                    self._queue_cut(sink, records, matched, start, other, number + 1)
+                    stats[SingerMessageType.RECORD] += other - start
             if other < count:
                 line = block[int(starts[other]) : int(ends[other]) + 1]
                 self._process_line_by_line(line, number + other, callbacks, stats)
@@ -197,31 +205,34 @@ class BatchedSingerReader(GenericSingerReader[str]):
     def _queue_cut(
         self,
         sink: StreamSink,
-        block: bytes,
-        starts: np.ndarray,
-        ends: np.ndarray,
+        records: Records,
         matched: Matched,
         start: int,
         stop: int,
         first_line: int,
     ) -> None:
-        """Queue lines start..stop-1 of the block (input lines from first_line) as cut runs."""
+        """Queue the records cut from lines start..stop-1 (input lines from first_line)."""
+        for first, end in self._batched(start, stop):
+            sink.pending.add_cut(
+                CutRun(
+                    records.slice(first - start, end - start),
+                    first_line + first,
+                    matched.extracted_runs(first, end),
+                )
+            )
+
+    def _batched(self, start: int, stop: int) -> t.Iterator[tuple[int, int]]:
+        """Split start..stop where the open batch reaches batch_size_rows.
+
+        Each (first, end) is counted as queued once the caller has queued it, and a batch
+        is handed to the commit thread exactly when it is full.
+        """
         target = self.target
         while start < stop:
             if target.queued_records == 0:
                 target.start_batch()
             end = min(stop, start + target.batch_size_rows - target.queued_records)
-            sink.pending.add_cut(
-                CutRun(
-                    block,
-                    starts[start:end],
-                    ends[start:end],
-                    matched.head,
-                    matched.tail,
-                    first_line + start,
-                    matched.extracted_runs(start, end),
-                )
-            )
+            yield start, end
             target.queued_records += end - start
             start = end
             if target.queued_records >= target.batch_size_rows:
@@ -265,10 +276,8 @@ class BatchedSingerReader(GenericSingerReader[str]):
     ) -> None:
         """Queue RECORDs `envelopes[start:end]`; envelope i came from input line first_line+i.
 
-        Runs of one stream are queued with a few list operations each (C loops); a batch
-        is handed to the commit thread exactly when it reaches batch_size_rows.
+        Runs of one stream are queued with a few list operations each (C loops).
         """
-        target = self.target
         streams = [envelope.stream for envelope in envelopes[start:end]]
         if streams.count(streams[0]) == len(streams):
             bounds = [end]
@@ -276,14 +285,9 @@ class BatchedSingerReader(GenericSingerReader[str]):
             bounds = [start + i for i in range(1, len(streams)) if streams[i] != streams[i - 1]]
             bounds.append(end)
         for bound in bounds:
-            while start < bound:
-                if target.queued_records == 0:
-                    target.start_batch()
-                stop = min(bound, start + target.batch_size_rows - target.queued_records)
-                self._queue_run(envelopes[start:stop], first_line + start)
-                start = stop
-                if target.queued_records >= target.batch_size_rows:
-                    target.commit()
+            for first, stop in self._batched(start, bound):
+                self._queue_run(envelopes[first:stop], first_line + first)
+            start = bound
 
     def _queue_run(self, run: list[Envelope], first_line: int) -> None:
         """Queue RECORDs of one stream on its sink (list operations, no per-record Python)."""
@@ -301,4 +305,3 @@ class BatchedSingerReader(GenericSingerReader[str]):
             list(range(first_line, first_line + len(run))),
             [envelope.time_extracted for envelope in run],
         )
-        target.queued_records += len(run)

@@ -8,9 +8,9 @@ timestamp (`gap`). numpy then checks every line of a block in a few operations: 
 with `head`, the record starts with `{`, and it ends with `}` + `gap` + a timestamp of
 printable ASCII without `"` or `\\` (as long as the block's first) + `"}`. Such a line is the
 RECORD of stream `s` with record R = what lies between, and that time_extracted — provided R
-alone is one JSON value. `PendingRecords.assemble` checks that for a whole batch with one
-msgspec call before anything is written; when it fails, the batch's lines are decoded again
-one by one (the exact path), which names a bad line just as the reader would have.
+alone is one JSON value, which `cut_records` checks for a whole run of lines with one msgspec
+call; when that fails, the reader decodes those lines one by one (the exact path), which
+names a bad line just as before.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
-from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 
 class Envelope(msgspec.Struct, gc=False):
@@ -44,6 +43,7 @@ _FORMS = (
     (b'{"type": "RECORD", "stream": %s, "record": ', b', "time_extracted": "'),
 )
 _END = np.frombuffer(b'"}', dtype=np.uint8)
+_decode_values = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _OPEN, _CLOSE = ord("{"), ord("}")
 
 
@@ -141,34 +141,65 @@ def _plain(stamp: bytes) -> bool:
     return stamp.isascii() and stamp.decode().isprintable() and not {34, 92} & set(stamp)
 
 
+def cut_records(
+    block: bytes, starts: np.ndarray, ends: np.ndarray, head: int, tail: int
+) -> Records | None:
+    """The records of lines that have the layout, cut out of the block; None unless each is
+    ONE JSON value (msgspec checks them all in one call, as it checked each line before)."""
+    offsets = np.append(starts, ends[-1] + 1).astype(np.int64)
+    lines = pa.Array.from_buffers(
+        pa.large_binary(), starts.size, [None, pa.py_buffer(offsets), pa.py_buffer(block)]
+    )
+    # Each record and the byte after it, which becomes "," for msgspec, then the newline.
+    cut = pc.binary_slice(lines, head, -tail)
+    cut_offsets = np.frombuffer(cut.buffers()[1], dtype=np.int64)[: starts.size + 1]
+    document = np.empty(int(cut_offsets[-1]) + 1, dtype=np.uint8)
+    document[0] = ord("[")
+    document[1:] = np.frombuffer(cut.buffers()[2], dtype=np.uint8)[: document.size - 1]
+    after = cut_offsets[1:]  # in `document`: the byte after each record
+    document[after] = ord(",")
+    document[-1] = ord("]")
+    try:
+        values = _decode_values(document)
+    except msgspec.DecodeError:
+        return None
+    if len(values) != starts.size:
+        return None
+    document[after] = ord("\n")
+    return Records(document[1:], np.diff(cut_offsets) - 1)
+
+
+@dataclass
+class Records:
+    """Records as JSONL: `joined` holds each record followed by a newline."""
+
+    joined: np.ndarray  # uint8
+    lengths: np.ndarray  # int64, one per record
+
+    def __len__(self) -> int:
+        return int(self.lengths.size)
+
+    def slice(self, start: int, stop: int) -> Records:
+        """Records start..stop-1 (views, no copy)."""
+        first = int(self.lengths[:start].sum()) + start
+        last = first + int(self.lengths[start:stop].sum()) + stop - start
+        return Records(self.joined[first:last], self.lengths[start:stop])
+
+
 @dataclass
 class CutRun:
-    """Consecutive RECORD lines of one block, all with the stream's layout."""
+    """Records the reader cut out of consecutive lines of a block (checked: one value each)."""
 
-    block: bytes
-    starts: np.ndarray  # offset of each line in block
-    ends: np.ndarray  # offset of each line's newline
-    head: int
-    tail: int
+    records: Records
     first_line: int  # input line number of the first
     extracted_runs: list[tuple[int, str | None]]  # (index in this run, time_extracted)
 
     def __len__(self) -> int:
-        return int(self.starts.size)
+        return len(self.records)
 
-    def record_array(self) -> pa.LargeBinaryArray:
-        """The records' bytes, cut out of the block by Arrow (no per-record Python)."""
-        offsets = np.append(self.starts, self.ends[-1] + 1).astype(np.int64)
-        lines = pa.Array.from_buffers(
-            pa.large_binary(),
-            len(self),
-            [None, pa.py_buffer(offsets), pa.py_buffer(self.block)],
-        )
-        return pc.binary_slice(lines, self.head, -(self.tail + 1))
-
-    def line(self, index: int) -> bytes:
-        """Input line `first_line + index`, without its newline."""
-        return self.block[int(self.starts[index]) : int(self.ends[index])]
+    def as_jsonl(self) -> Records:
+        """The records as JSONL."""
+        return self.records
 
 
 @dataclass
@@ -182,37 +213,11 @@ class DecodedRun:
     def __len__(self) -> int:
         return len(self.records)
 
-    def record_array(self) -> pa.LargeBinaryArray:
-        """The records' bytes as an Arrow array."""
-        return pa.array([bytes(record) for record in self.records], pa.large_binary())
-
-
-def exact_parts(parts: list[CutRun | DecodedRun]) -> list[CutRun | DecodedRun]:
-    """The same records with every cut line decoded on its own by msgspec (the exact path).
-
-    Raises `InvalidInputLine` naming the first line that is not a valid Singer message.
-    """
-    exact: list[CutRun | DecodedRun] = []
-    for part in parts:
-        if isinstance(part, DecodedRun):
-            exact.append(part)
-            continue
-        numbers = list(range(part.first_line, part.first_line + len(part)))
-        envelopes = []
-        for index, number in enumerate(numbers):
-            line = part.line(index)
-            try:
-                envelopes.append(decode_envelope(line))
-            except msgspec.DecodeError as exc:
-                raise InvalidInputLine(bad_line(number, line, exc)) from exc
-        exact.append(
-            DecodedRun(
-                [envelope.record for envelope in envelopes],
-                numbers,
-                [envelope.time_extracted for envelope in envelopes],
-            )
-        )
-    return exact
+    def as_jsonl(self) -> Records:
+        """The records as JSONL."""
+        joined = b"\n".join([*self.records, b""])
+        lengths = np.fromiter(map(len, self.records), dtype=np.int64, count=len(self.records))
+        return Records(np.frombuffer(joined, dtype=np.uint8), lengths)
 
 
 def bad_line(number: int, line: bytes, exc: Exception) -> str:

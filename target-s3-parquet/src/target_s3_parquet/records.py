@@ -33,7 +33,7 @@ _SCALARS = {
 class RecordList(Sequence[bytes]):
     """The records of a batch as a sequence of bytes, backed by their joined JSONL."""
 
-    def __init__(self, joined: pa.Buffer, lengths: np.ndarray) -> None:
+    def __init__(self, joined: np.ndarray, lengths: np.ndarray) -> None:
         """`joined`: every record followed by a newline; `lengths`: each record's length."""
         self.lengths = lengths
         self._view = memoryview(joined)

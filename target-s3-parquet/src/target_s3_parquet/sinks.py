@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from singer_sdk.sinks import Sink
 
-from target_s3_parquet.record_lines import CutRun, DecodedRun, exact_parts
+from target_s3_parquet.record_lines import CutRun, DecodedRun
 from target_s3_parquet.records import RecordList, StreamShape, stream_shape
 
 if t.TYPE_CHECKING:
@@ -26,10 +24,6 @@ if t.TYPE_CHECKING:
     from target_s3_parquet.target import TargetS3Parquet
 
 
-_EMPTY = pa.scalar(b"", pa.large_binary())
-_NEWLINE = pa.scalar(b"\n", pa.large_binary())
-_COMMA = pa.scalar(b",", pa.large_binary())
-_decode_values = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _NO_RUN = object()  # differs from every time_extracted, even None
 
 
@@ -38,7 +32,7 @@ class Batch:
     """One stream's records ready to commit: joined as JSONL, with their input lines."""
 
     records: RecordList
-    joined: pa.Buffer  # every record followed by a newline
+    joined: np.ndarray  # every record followed by a newline (uint8)
     lines: list[int]  # the input line of each record
     extracted_runs: list[tuple[int, str | None]]  # (first record, time_extracted) per run
 
@@ -69,18 +63,12 @@ class PendingRecords:
         self.count += len(records)
 
     def assemble(self) -> Batch:
-        """Join the records for the commit (Arrow kernels, no per-record Python).
-
-        Records cut by layout are checked with one msgspec call to be one JSON value each;
-        if any is not, every cut line is decoded again on its own (`exact_parts`).
-        """
-        records = _concat([part.record_array() for part in self.parts])
-        if any(isinstance(part, CutRun) for part in self.parts) and not _one_value_each(records):
-            self.parts = exact_parts(self.parts)
-            records = _concat([part.record_array() for part in self.parts])
-        joined = pc.binary_join_element_wise(records, _EMPTY, _NEWLINE)
-        offsets = np.frombuffer(records.buffers()[1], dtype=np.int64)
-        offsets = offsets[records.offset : records.offset + len(records) + 1]
+        """Join the records for the commit (one copy, no per-record Python)."""
+        parts = [part.as_jsonl() for part in self.parts]
+        joined = parts[0].joined if len(parts) == 1 else np.concatenate([p.joined for p in parts])
+        lengths = (
+            parts[0].lengths if len(parts) == 1 else np.concatenate([p.lengths for p in parts])
+        )
         lines: list[int] = []
         runs: list[tuple[int, str | None]] = []
         base = 0
@@ -94,23 +82,7 @@ class PendingRecords:
                 lines += part.lines
                 add_extracted_runs(runs, base, part.extracted)
             base += len(part)
-        body = t.cast("pa.Buffer", joined.buffers()[2])[: int(offsets[-1] - offsets[0]) + base]
-        return Batch(RecordList(body, np.diff(offsets)), body, lines, runs)
-
-
-def _concat(arrays: list[pa.Array]) -> pa.LargeBinaryArray:
-    return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
-
-
-def _one_value_each(records: pa.LargeBinaryArray) -> bool:
-    """True when every record is exactly one JSON value (msgspec, as the reader checks)."""
-    commas = pc.binary_join_element_wise(records, _EMPTY, _COMMA)
-    size = int(np.frombuffer(commas.buffers()[1], dtype=np.int64)[commas.offset + len(records)])
-    data = memoryview(t.cast("pa.Buffer", commas.buffers()[2]))
-    try:
-        return len(_decode_values(b"".join((b"[", data[: size - 1], b"]")))) == len(records)
-    except msgspec.DecodeError:
-        return False
+        return Batch(RecordList(joined, lengths), joined, lines, runs)
 
 
 def add_extracted_runs(

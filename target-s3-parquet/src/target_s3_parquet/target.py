@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from schemahub_core.mapping import Mapping, load_mappings
@@ -137,6 +138,8 @@ class TargetS3Parquet(Target):
         self._relayed_state: dict | None = None
         self._swept = False
         self._worker = CommitWorker()
+        # Builds each batch's raw file while the commit thread parses and maps the batch.
+        self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-file")
 
     # ------------------------------------------------------------------ streams
     def mapping_for(self, stream: str) -> Mapping | None:
@@ -234,6 +237,7 @@ class TargetS3Parquet(Target):
                 received_at=received_at,
                 validate=validate,
                 quarantine=quarantine,
+                side=self._side,
             )
             self.logger.info(
                 "Committed stream %r: %d raw record(s), %d rejected, %d new trade(s) in "
