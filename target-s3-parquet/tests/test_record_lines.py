@@ -26,6 +26,7 @@ from target_s3_parquet.synthetic import (
     schema_line,
     state_line,
 )
+from target_s3_parquet.target import TargetS3Parquet
 from target_s3_parquet.testing import (
     Output,
     assert_exactly_once,
@@ -147,6 +148,12 @@ def _mixed_input() -> list[str]:
             lines.append(spaced("binance_trades", binance_record("BTCUSDT", trade_id), stamp))
         if trade_id % 13 == 0:
             lines.append(state_line("coinbase_trades", "BTC-USD", trade_id))
+        if trade_id == 200:  # the same SCHEMA again
+            lines.append(schema_line("coinbase_trades"))
+        if trade_id == 300:  # a changed SCHEMA: the SDK replaces the stream's sink
+            message = json.loads(schema_line("coinbase_trades"))
+            message["schema"]["properties"]["note"] = {"type": ["string", "null"]}
+            lines.append(json.dumps(message))
     return lines
 
 
@@ -161,10 +168,10 @@ def _raw_lines(output: Output, stream: str) -> list[dict]:
     return sorted(rows, key=lambda row: row.get("trade_id", row.get("id")))
 
 
-def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_line(
-    tmp_path, monkeypatch
-):
-    lines = _mixed_input()
+def _decoded_and_cut(
+    tmp_path, monkeypatch, lines: list[str]
+) -> tuple[dict[str, Output], dict[str, list[dict]], int]:
+    """Run the target on `lines` with the cut switched off, then on; outputs, STATEs, cut."""
     monkeypatch.setattr(input_blocks, "READ_SIZE", 2048)  # many blocks of a few lines
     outputs = {}
     states = {}
@@ -184,7 +191,22 @@ def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_lin
             else:
                 patch.setattr(PendingRecords, "add_cut", counting)
             states[name] = run_in_process({**outputs[name].config, "batch_size_rows": 64}, lines)
-    assert sum(cut) > 200  # of the 480 records: the cut was used, and not only once
+    return outputs, states, sum(cut)
+
+
+def _assert_same_tables(outputs: dict[str, Output]) -> None:
+    table = read_unified(outputs["cut"])
+    decoded = read_unified(outputs["decoded"])
+    by_trade = [("exchange", "ascending"), ("trade_id", "ascending")]
+    same = [name for name in table.column_names if name != "ingest_ts"]  # the run's clock
+    assert table.select(same).sort_by(by_trade).equals(decoded.select(same).sort_by(by_trade))
+
+
+def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_line(
+    tmp_path, monkeypatch
+):
+    outputs, states, cut = _decoded_and_cut(tmp_path, monkeypatch, _mixed_input())
+    assert cut > 200  # of the 480 records: the cut was used, and not only once
     assert states["cut"] == states["decoded"]
     assert (
         states["cut"][-1]["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"]
@@ -202,14 +224,48 @@ def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_lin
     assert coinbase[60]["_sdc_extracted_at"] is None
     assert coinbase[82]["_sdc_extracted_at"] is None
     assert coinbase[6]["_sdc_extracted_at"] == "2026-06-19T16:01:00.000001+00:00"
-    table = read_unified(outputs["cut"])
-    decoded = read_unified(outputs["decoded"])
-    by_trade = [("exchange", "ascending"), ("trade_id", "ascending")]
-    same = [name for name in table.column_names if name != "ingest_ts"]  # the run's clock
-    assert table.select(same).sort_by(by_trade).equals(decoded.select(same).sort_by(by_trade))
+    _assert_same_tables(outputs)
     assert_exactly_once(
-        table, {("COINBASE", "BTC-USD"): range(1, 401), ("BINANCE", "BTCUSDT"): range(5, 401, 5)}
+        read_unified(outputs["cut"]),
+        {("COINBASE", "BTC-USD"): range(1, 401), ("BINANCE", "BTCUSDT"): range(5, 401, 5)},
     )
+
+
+def test_a_schema_change_inside_a_block_of_cut_lines_moves_the_rest_to_the_new_sink(
+    tmp_path, monkeypatch
+):
+    first, changed = (
+        json.loads(schema_line("coinbase_trades")),
+        json.loads(schema_line("coinbase_trades")),
+    )
+    first["schema"]["properties"]["note"] = {"type": "string"}
+    changed["schema"]["properties"]["note"] = {"type": "integer"}
+    lines = [json.dumps(first)]
+    for trade_id in range(1, 61):
+        # after the change, records carry an integer note: valid for the new SCHEMA only
+        record = {**coinbase_record("BTC-USD", trade_id), **({"note": 5} if trade_id > 15 else {})}
+        lines.append(spaced("coinbase_trades", record))
+        if trade_id in (15, 33):  # inside a block: a changed SCHEMA, then the same again
+            lines.append(json.dumps(changed))
+    switched = []
+    sink_named = TargetS3Parquet.sink_named
+
+    def watching(self, stream):
+        sink = sink_named(self, stream)
+        switched.append(id(sink))
+        return sink
+
+    monkeypatch.setattr(TargetS3Parquet, "sink_named", watching)
+    outputs, _, cut = _decoded_and_cut(tmp_path, monkeypatch, lines)
+    assert cut > 40
+    assert len(set(switched)) >= 2  # the cut path saw the sink being replaced
+    assert _raw_lines(outputs["cut"], "coinbase_trades") == _raw_lines(
+        outputs["decoded"], "coinbase_trades"
+    )
+    assert [row["trade_id"] for row in _raw_lines(outputs["cut"], "coinbase_trades")] == list(
+        range(1, 61)
+    )
+    _assert_same_tables(outputs)
 
 
 @pytest.mark.parametrize(
