@@ -286,3 +286,17 @@ def test_a_line_that_only_looks_like_a_record_is_rejected_naming_its_line(
     with pytest.raises(InvalidInputLine, match="input line 8: not a valid Singer message"):
         run_in_process(local_output.config, lines)
     assert not local_output.keys("unified")
+
+
+def test_records_that_merge_and_split_across_lines_are_still_rejected(local_output, monkeypatch):
+    # Line 23's record ends inside line 24's and line 25's holds two objects: msgspec would
+    # count the right number of values in the run, but each line alone is invalid.
+    monkeypatch.setattr(input_blocks, "READ_SIZE", 4096)
+    good = [spaced("coinbase_trades", coinbase_record("BTC-USD", i)) for i in range(1, 21)]
+    tricky = [
+        f'{SPACED_HEAD.decode()}{record}, "time_extracted": "{EXTRACTED_AT}"}}'
+        for record in ('{"a": [{}', "{}]}", '{"x": 1},{"y": 2}')
+    ]
+    lines = [schema_line("coinbase_trades"), *good, good[0], *tricky, *good]
+    with pytest.raises(InvalidInputLine, match="input line 23: not a valid Singer message"):
+        run_in_process(local_output.config, lines)

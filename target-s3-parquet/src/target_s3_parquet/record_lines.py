@@ -163,10 +163,16 @@ def cut_records(
         values = _decode_values(document)
     except msgspec.DecodeError:
         return None
-    if len(values) != starts.size:
+    lengths = np.diff(cut_offsets) - 1
+    # Value i starts where record i does (a "{"); if it also ends where record i does, for
+    # every i, each record is exactly one value (a count alone could be fooled by one record
+    # ending inside the next and another holding two values).
+    if len(values) != starts.size or not np.array_equal(
+        np.fromiter(map(len, values), dtype=np.int64, count=len(values)), lengths
+    ):
         return None
     document[after] = ord("\n")
-    return Records(document[1:], np.diff(cut_offsets) - 1)
+    return Records(document[1:], lengths)
 
 
 @dataclass
