@@ -158,3 +158,15 @@ def test_trades_arriving_out_of_order_are_stored_sorted_by_trade_ts(local_output
     assert table.column("trade_id").to_pylist() == [str(i) for i in range(1, 401)]
     ts = table.column("trade_ts").to_pylist()
     assert ts == sorted(ts)
+
+
+def test_record_count_metric_counts_every_record_of_each_stream(local_output, caplog):
+    caplog.set_level(logging.INFO, logger="singer_sdk.metrics")
+    run_in_process({**local_output.config, "batch_size_rows": 1000}, _input())
+    counts: dict[str, int] = {}
+    for record in caplog.records:
+        if record.name == "singer_sdk.metrics" and "record_count" in record.getMessage():
+            metric = json.loads(record.getMessage().split("METRIC: ", 1)[1])
+            stream = metric["tags"]["stream"]
+            counts[stream] = counts.get(stream, 0) + metric["value"]
+    assert counts == {"coinbase_trades": len(COINBASE_IDS), "binance_trades": len(BINANCE_IDS)}

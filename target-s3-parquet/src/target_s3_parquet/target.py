@@ -239,6 +239,8 @@ class TargetS3Parquet(Target):
                 quarantine=quarantine,
                 side=self._side,
             )
+            # singer-sdk's record_count metric (the batched reader bypasses its per-record count)
+            sink.record_counter_metric.increment(result.records + result.rejected)
             self.logger.info(
                 "Committed stream %r: %d raw record(s), %d rejected, %d new trade(s) in "
                 "trades_unified, %d already committed (dropped).",
