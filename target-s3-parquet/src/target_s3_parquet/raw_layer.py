@@ -30,6 +30,9 @@ _NEWLINE, _OPEN, _CLOSE = ord("\n"), ord("{"), ord("}")
 # A record whose closing brace follows one of these (`{}`, `{ }`, `{"a": 1 }`) takes the
 # per-record path, which strips whitespace and handles the empty object.
 _BEFORE_CLOSE_SLOW = np.frombuffer(b"{ \t\r", dtype=np.uint8)
+# Up to this many time_extracted runs in a batch, each run is spliced with its own kernel call.
+_FEW_RUNS = 32
+_PAST_END = 1 << 62
 
 
 def _suffix(extracted_at: str | None, received_at: str) -> bytes:
@@ -70,13 +73,15 @@ def _splice_columnar(
     records: Sequence[bytes],
     extracted_runs: Sequence[tuple[int, str | None]],
     received_at: str,
-) -> pa.Buffer | None:
+) -> pa.Buffer | bytes | None:
     """Replace each record's closing brace by the `_sdc_` fields, in Arrow kernels.
 
     `body` is the records each followed by a newline, so the records' lengths give where
     each line ends (cheaper than scanning the whole body for newlines). numpy checks that
-    every line is a non-empty object (`{...x}`), then Arrow cuts the brace and appends the
-    run's suffix column-wise, outside the GIL (bytes.replace held it ~0.7 us per record).
+    every line is a non-empty object (`{...x}`), then Arrow replaces each line's `}` and
+    newline by its run's suffix, outside the GIL (bytes.replace held it ~0.7 us per record):
+    one `binary_replace_slice` per run when there are few runs (one pass over the bytes),
+    else a cut and a join against each record's suffix.
     Returns None when a record does not have that shape; the caller then takes the exact
     per-record path.
     """
@@ -102,17 +107,34 @@ def _splice_columnar(
         pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(body)]
     )
     suffixes = [_suffix(extracted_at, received_at) for _, extracted_at in extracted_runs]
-    if len(suffixes) == 1:
-        suffix: pa.Scalar | pa.Array = pa.scalar(suffixes[0], pa.large_binary())
-    else:
-        run_starts = [start for start, _ in extracted_runs] + [count]
-        which = np.repeat(np.arange(len(suffixes)), np.diff(run_starts))
-        suffix = pa.array(suffixes, pa.large_binary()).take(pa.array(which))
+    run_starts = [start for start, _ in extracted_runs] + [count]
+    if len(suffixes) <= _FEW_RUNS:
+        # "}\n" replaced by the run's suffix: one pass over the bytes, one kernel per run.
+        return _joined_values(
+            [
+                pc.binary_replace_slice(lines.slice(start, end - start), -2, _PAST_END, suffix)
+                for suffix, start, end in zip(
+                    suffixes, run_starts[:-1], run_starts[1:], strict=True
+                )
+            ]
+        )
+    which = np.repeat(np.arange(len(suffixes)), np.diff(run_starts))
     spliced = pc.binary_join_element_wise(
-        pc.binary_slice(lines, 0, -2), suffix, pa.scalar(b"", pa.large_binary())
+        pc.binary_slice(lines, 0, -2),
+        pa.array(suffixes, pa.large_binary()).take(pa.array(which)),
+        pa.scalar(b"", pa.large_binary()),
     )
-    total = int(np.frombuffer(spliced.buffers()[1], dtype=np.int64)[spliced.offset + count])
-    return t.cast("pa.Buffer", spliced.buffers()[2])[:total]
+    return _joined_values([spliced])
+
+
+def _joined_values(arrays: list[pa.Array]) -> pa.Buffer | bytes:
+    """The values of binary arrays, back to back (each array's data buffer, sliced)."""
+    buffers = []
+    for array in arrays:
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
+        first, last = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
+        buffers.append(t.cast("pa.Buffer", array.buffers()[2])[first:last])
+    return buffers[0] if len(buffers) == 1 else b"".join(buffers)
 
 
 def _one_line(raw: bytes, suffix: bytes) -> bytes:
