@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hatchling.builders.wheel import WheelBuilder
+from schemahub_core.testing import install_in_fresh_virtualenv
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = PACKAGE_DIR.parent
@@ -62,17 +63,8 @@ def test_load_mappings_reads_the_packaged_copies_of_an_installed_wheel(wheel, tm
 @pytest.mark.slow
 def test_pip_install_schemahub_core_alone_works_in_a_fresh_virtualenv(tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python, env = venv / "bin" / "python", {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    env.pop("PYTHONPATH", None)
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(PACKAGE_DIR)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert install.returncode == 0, install.stderr
+    bin_dir, env = install_in_fresh_virtualenv(venv, PACKAGE_DIR)
+    python = bin_dir / "python"
     probe = subprocess.run(
         [str(python), "-c", PROBE], env=env, cwd=tmp_path, capture_output=True, text=True
     )
@@ -80,7 +72,7 @@ def test_pip_install_schemahub_core_alone_works_in_a_fresh_virtualenv(tmp_path):
     assert probe.stdout.splitlines()[2] == "['binance_trades', 'coinbase_trades']"
     assert Path(probe.stdout.splitlines()[1]).is_relative_to(venv)
     cli = subprocess.run(
-        [str(venv / "bin" / "schemahub"), "--help"], env=env, capture_output=True, text=True
+        [str(bin_dir / "schemahub"), "--help"], env=env, capture_output=True, text=True
     )
     assert cli.returncode == 0, cli.stderr
     assert "usage: schemahub" in cli.stdout

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from schemahub_core.testing import install_in_fresh_virtualenv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_tap_installs_with_schemahub_core_alone_in_a_fresh_virtualenv(tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    env.pop("PYTHONPATH", None)
-    install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "./schemahub-core",
-         "./tap-binance"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-3000:]
+    bin_dir, env = install_in_fresh_virtualenv(
+        tmp_path / "venv", REPO_ROOT / "schemahub-core", REPO_ROOT / "tap-binance"
+    )
     about = subprocess.run(
-        [str(venv / "bin" / "tap-binance"), "--about", "--format", "json"],
+        [str(bin_dir / "tap-binance"), "--about", "--format", "json"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from coinbase_tapio import parse_messages, tap_config
+from schemahub_core.testing import install_in_fresh_virtualenv
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CORE_DIR = PACKAGE_DIR.parent / "schemahub-core"
@@ -17,27 +16,8 @@ CORE_DIR = PACKAGE_DIR.parent / "schemahub-core"
 
 @pytest.mark.slow
 def test_pip_install_core_and_tap_in_a_fresh_virtualenv_then_about_and_sync(sim_factory, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    env.pop("PYTHONPATH", None)
-    install = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            str(CORE_DIR),
-            str(PACKAGE_DIR),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert install.returncode == 0, install.stderr
-    tap = venv / "bin" / "tap-coinbase"
+    bin_dir, env = install_in_fresh_virtualenv(tmp_path / "venv", CORE_DIR, PACKAGE_DIR)
+    tap = bin_dir / "tap-coinbase"
 
     about = subprocess.run(
         [str(tap), "--about", "--format=json"], env=env, capture_output=True, text=True, timeout=60

@@ -1,4 +1,5 @@
-"""Test helpers shared by every SchemaHub package: free loopback ports, a local moto AWS server.
+"""Test helpers shared by every SchemaHub package: free loopback ports, a local moto AWS server,
+packages installed alone in a new virtualenv.
 
 Needs no pytest. `moto_server` needs moto[server], a test-only dependency (the `test` extra),
 so moto is imported inside it: importing this module never requires moto.
@@ -10,7 +11,10 @@ import contextlib
 import logging
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 # What moto_server puts in the environment: boto3 and pyarrow then never look for real AWS
 # credentials (config files, instance metadata), and every client signs for one region.
@@ -54,3 +58,29 @@ def moto_server() -> Iterator[str]:
         server.stop()
         os.environ.clear()
         os.environ.update(saved)
+
+
+def install_in_fresh_virtualenv(
+    venv: Path, *packages: Path, timeout: float = 900
+) -> tuple[Path, dict[str, str]]:
+    """Create a virtualenv at `venv` and `pip install` only `packages` into it.
+
+    Returns its bin folder and the environment to run its programs with (no PYTHONPATH, so
+    nothing of this checkout leaks in). Raises AssertionError with pip's output on failure.
+    """
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("PYTHONPATH", None)
+    bin_dir = venv / "bin"
+    install = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", *map(str, packages)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if install.returncode != 0:
+        names = " ".join(package.name for package in packages)
+        raise AssertionError(f"pip install {names} failed:\n{install.stderr[-3000:]}")
+    return bin_dir, env
