@@ -24,6 +24,7 @@ from target_s3_parquet.testing import (
     read_unified,
     run_in_process,
     run_target,
+    watermark,
 )
 
 
@@ -43,10 +44,7 @@ def test_malformed_json_exits_non_zero_naming_the_line_and_keeps_committed_data(
     result = run_target(tmp_path, {**local_output.config, "batch_size_rows": 100}, lines)
     assert result.returncode != 0
     assert "input line 303: not a valid Singer message" in result.stderr
-    assert (
-        result.states[-1]["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"]
-        == 300
-    )
+    assert watermark(result.states[-1], "coinbase_trades") == 300
     assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})
 
 
@@ -76,19 +74,13 @@ def _bad_price_record() -> str:
 
 def test_record_breaking_its_schema_fails_with_stream_line_and_problem(local_output):
     config = {**local_output.config, "batch_size_rows": 100}
-    stdout = io.StringIO()
-    with pytest.raises(RecordError) as error, contextlib.redirect_stdout(stdout):
-        TargetS3Parquet(config=config).listen(
-            io.StringIO("\n".join(_committed_then([_bad_price_record()])) + "\n")
-        )
+    relayed: list[dict] = []
+    with pytest.raises(RecordError) as error:
+        run_in_process(config, _committed_then([_bad_price_record()]), states=relayed)
     message = str(error.value)
     assert "stream 'coinbase_trades', input line 303" in message
     assert "63000.5 is not of type 'string'" in message
-    relayed = [json.loads(x) for x in stdout.getvalue().splitlines()]
-    assert relayed and all(
-        s["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"] <= 300
-        for s in relayed
-    )
+    assert relayed and all(watermark(s, "coinbase_trades") <= 300 for s in relayed)
     assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})
 
 
@@ -177,7 +169,5 @@ def test_s3_failing_mid_run_keeps_what_was_committed(moto_endpoint):
         TargetS3Parquet(config=config).listen(lines_then_outage())
     assert "Could not connect" in str(error.value)
     relayed = [json.loads(x) for x in stdout.getvalue().splitlines()]
-    assert (
-        relayed[-1]["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"] == 300
-    )
+    assert watermark(relayed[-1], "coinbase_trades") == 300
     assert_exactly_once(read_unified(output), {("COINBASE", "BTC-USD"): range(1, 301)})

@@ -13,6 +13,7 @@ from target_s3_parquet.testing import (
     read_unified,
     run_in_process,
     target_command,
+    watermark,
     write_config,
 )
 from target_s3_parquet.unified import COMMITS_PREFIX, STAGING_PREFIX, UnifiedTableWriter
@@ -30,9 +31,7 @@ def test_rerun_from_an_earlier_state_writes_no_trade_twice(local_output):
     states = run_in_process(
         config, trade_lines("coinbase_trades", "ETH-USD", 1, 5_000, state_every=500)
     )
-    bookmarks = [
-        s["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"] for s in states
-    ]
+    bookmarks = [watermark(s, "coinbase_trades") for s in states]
     assert bookmarks == sorted(bookmarks) and bookmarks[-1] == 5_000
     # Meltano may have stored only an old state (or none): replay from there, with new trades.
     run_in_process(config, trade_lines("coinbase_trades", "ETH-USD", bookmarks[2] + 1, 6_000))

@@ -4,16 +4,13 @@ clear error naming the stream, line and record."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import io
 import json
 
 import pytest
 from target_s3_parquet.pipeline import MappingMismatchError
 from target_s3_parquet.synthetic import coinbase_record, record_line, state_line, trade_lines
-from target_s3_parquet.target import TargetS3Parquet
-from target_s3_parquet.testing import assert_exactly_once, read_unified, run_in_process
+from target_s3_parquet.testing import assert_exactly_once, read_unified, run_in_process, watermark
 
 
 def _record(trade_id: int, **changes: str) -> str:
@@ -57,9 +54,7 @@ def test_quarantine_of_a_batch_with_only_unmappable_records_commits_nothing(loca
     lines += [_record(i, side="up") for i in range(1, 201)]
     lines.append(state_line("coinbase_trades", "BTC-USD", 200))
     states = run_in_process({**local_output.config, "on_invalid_record": "quarantine"}, lines)
-    assert (
-        states[-1]["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"] == 200
-    )
+    assert watermark(states[-1], "coinbase_trades") == 200
     assert read_unified(local_output).num_rows == 0
     [rejects] = local_output.local_root.glob("rejects/coinbase_trades/*/*.jsonl.gz")
     assert len(gzip.decompress(rejects.read_bytes()).splitlines()) == 200
@@ -73,16 +68,12 @@ def test_fail_mode_names_the_stream_line_and_record_and_keeps_committed_data(loc
         _record(301),
         _record(302, side="sideways"),
     ]
-    stdout = io.StringIO()
-    with pytest.raises(MappingMismatchError) as error, contextlib.redirect_stdout(stdout):
-        TargetS3Parquet(config=config).listen(io.StringIO("\n".join(lines) + "\n"))
+    relayed: list[dict] = []
+    with pytest.raises(MappingMismatchError) as error:
+        run_in_process(config, lines, states=relayed)
     message = str(error.value)
     assert "stream 'coinbase_trades', input line 304" in message
     assert "sideways" in message and '"trade_id": 302' in message
     assert "on_invalid_record: quarantine" in message
-    relayed = [json.loads(x) for x in stdout.getvalue().splitlines()]
-    assert relayed and all(
-        s["bookmarks"]["coinbase_trades"]["partitions"][0]["replication_key_value"] <= 300
-        for s in relayed
-    )
+    assert relayed and all(watermark(s, "coinbase_trades") <= 300 for s in relayed)
     assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})

@@ -116,19 +116,31 @@ def run_target(
     return RunResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_in_process(config: dict, lines: Iterable[str]) -> list[dict]:
+def run_in_process(
+    config: dict, lines: Iterable[str], states: list[dict] | None = None
+) -> list[dict]:
     """Run the target inside this process (fast: no interpreter start); returns the STATEs.
 
-    Errors propagate as the exceptions the target raises.
+    Errors propagate as the exceptions the target raises; `states`, when given, receives the
+    STATEs printed before the error too.
     """
     from target_s3_parquet.target import TargetS3Parquet
 
     stdout = io.StringIO()
+    printed = states if states is not None else []
     target = TargetS3Parquet(config=config)
-    with contextlib.redirect_stdout(stdout):
-        # Bytes, read in blocks of many lines as from stdin (a StringIO is read line by line).
-        target.listen(io.BytesIO("".join(f"{line}\n" for line in lines).encode()))
-    return [json.loads(line) for line in stdout.getvalue().splitlines() if line.strip()]
+    try:
+        with contextlib.redirect_stdout(stdout):
+            # Bytes, read in blocks of many lines as from stdin (a StringIO is read line by line).
+            target.listen(io.BytesIO("".join(f"{line}\n" for line in lines).encode()))
+    finally:
+        printed += [json.loads(line) for line in stdout.getvalue().splitlines() if line.strip()]
+    return printed
+
+
+def watermark(state: dict, stream: str) -> int:
+    """The watermark (replication_key_value) of the first partition of `stream` in a STATE."""
+    return int(state["bookmarks"][stream]["partitions"][0]["replication_key_value"])
 
 
 def read_unified(output: Output) -> pa.Table:
