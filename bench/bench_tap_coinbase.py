@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemahub_core.sim import start_simulator
+from schemahub_core.sim.simulator import Simulator
 
 PRODUCT = "BTC-USD"
 PAGE_SIZE = 1000
@@ -82,6 +83,17 @@ def rate_between(arrivals: list[float], start: float, end: float) -> float:
     return count / (end - start)
 
 
+def tap_config(sim: Simulator, *, max_requests_per_second: float, concurrency: int) -> dict:
+    """tap-coinbase's config for one product of the simulator, in pages of PAGE_SIZE."""
+    return {
+        "api_url": sim.url,
+        "product_ids": [PRODUCT],
+        "max_requests_per_second": max_requests_per_second,
+        "concurrency": concurrency,
+        "page_size": PAGE_SIZE,
+    }
+
+
 def throttled(window: float, warmup: float) -> dict:
     """Real limit and latency: trades/s after warm-up as a share of 10 x page_size."""
     trades_needed = int((window + warmup + 20) * 10 * PAGE_SIZE)
@@ -95,13 +107,7 @@ def throttled(window: float, warmup: float) -> dict:
         latency="uniform:100:300",
     )
     try:
-        config = {
-            "api_url": sim.url,
-            "product_ids": [PRODUCT],
-            "max_requests_per_second": 10,
-            "concurrency": 8,
-            "page_size": PAGE_SIZE,
-        }
+        config = tap_config(sim, max_requests_per_second=10, concurrency=8)
         watermark = sim.oracle.newest_id(PRODUCT) - trades_needed
         arrivals = run_tap(config, watermark, "fast", stop_after=warmup + window + 2)
         first = arrivals[0]
@@ -123,13 +129,7 @@ def unthrottled(fast_trades: int, sdk_trades: int) -> dict:
     """No limit, no latency: RECORD lines/s of the fast path and of singer-sdk's path."""
     sim = start_simulator("coinbase", seed=6, history_trades=fast_trades + 50_000, rate_limit=False)
     try:
-        config = {
-            "api_url": sim.url,
-            "product_ids": [PRODUCT],
-            "max_requests_per_second": 100_000,
-            "concurrency": 4,
-            "page_size": PAGE_SIZE,
-        }
+        config = tap_config(sim, max_requests_per_second=100_000, concurrency=4)
         newest = sim.oracle.newest_id(PRODUCT)
         result = {}
         for mode, trades in (("sdk", sdk_trades), ("fast", fast_trades)):
