@@ -64,7 +64,7 @@ def commit_stream(
     batch = pending.assemble()
     records, lines = batch.records, batch.lines
     raw_all = side.submit(
-        raw_layer.raw_file, records, batch.extracted_runs, received_at, batch.joined
+        raw_layer.raw_file, records, batch.extracted_runs, received_at, records.joined
     )
     needs_arrow = sink.mapping is not None or validate
     rejected: list[Rejected] = []
@@ -79,7 +79,7 @@ def commit_stream(
             lines,
             validate=validate,
             quarantine=quarantine,
-            joined=batch.joined,
+            joined=records.joined,
         )
     mapped: pa.Table | None = None
     if sink.mapping is not None and table is not None and table.num_rows:

@@ -34,7 +34,6 @@ from target_s3_parquet.record_lines import (
     Envelope,
     Layout,
     Matched,
-    Records,
     bad_line,
     cut_records,
     decode_envelope,
@@ -42,6 +41,7 @@ from target_s3_parquet.record_lines import (
     learn_layout,
     match_lines,
 )
+from target_s3_parquet.records import RecordList
 
 if t.TYPE_CHECKING:
     from target_s3_parquet.sinks import StreamSink
@@ -205,7 +205,7 @@ class BatchedSingerReader(GenericSingerReader[str]):
     def _queue_cut(
         self,
         sink: StreamSink,
-        records: Records,
+        records: RecordList,
         matched: Matched,
         start: int,
         stop: int,
@@ -215,7 +215,7 @@ class BatchedSingerReader(GenericSingerReader[str]):
         for first, end in self._batched(start, stop):
             sink.pending.add_cut(
                 CutRun(
-                    records.slice(first - start, end - start),
+                    records.part(first - start, end - start),
                     first_line + first,
                     matched.extracted_runs(first, end),
                 )

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
+from target_s3_parquet.records import RecordList
+
 
 class Envelope(msgspec.Struct, gc=False):
     """The parts of a Singer message the reader needs; `record` stays undecoded."""
@@ -143,7 +145,7 @@ def _plain(stamp: bytes) -> bool:
 
 def cut_records(
     block: bytes, starts: np.ndarray, ends: np.ndarray, head: int, tail: int
-) -> Records | None:
+) -> RecordList | None:
     """The records of lines that have the layout, cut out of the block; None unless each is
     ONE JSON value (msgspec checks them all in one call, as it checked each line before)."""
     offsets = np.append(starts, ends[-1] + 1).astype(np.int64)
@@ -172,38 +174,21 @@ def cut_records(
     ):
         return None
     document[after] = ord("\n")
-    return Records(document[1:], lengths)
-
-
-@dataclass
-class Records:
-    """Records as JSONL: `joined` holds each record followed by a newline."""
-
-    joined: np.ndarray  # uint8
-    lengths: np.ndarray  # int64, one per record
-
-    def __len__(self) -> int:
-        return int(self.lengths.size)
-
-    def slice(self, start: int, stop: int) -> Records:
-        """Records start..stop-1 (views, no copy)."""
-        first = int(self.lengths[:start].sum()) + start
-        last = first + int(self.lengths[start:stop].sum()) + stop - start
-        return Records(self.joined[first:last], self.lengths[start:stop])
+    return RecordList(document[1:], lengths)
 
 
 @dataclass
 class CutRun:
     """Records the reader cut out of consecutive lines of a block (checked: one value each)."""
 
-    records: Records
+    records: RecordList
     first_line: int  # input line number of the first
     extracted_runs: list[tuple[int, str | None]]  # (index in this run, time_extracted)
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def as_jsonl(self) -> Records:
+    def as_jsonl(self) -> RecordList:
         """The records as JSONL."""
         return self.records
 
@@ -219,11 +204,11 @@ class DecodedRun:
     def __len__(self) -> int:
         return len(self.records)
 
-    def as_jsonl(self) -> Records:
+    def as_jsonl(self) -> RecordList:
         """The records as JSONL."""
         joined = b"\n".join([*self.records, b""])
         lengths = np.fromiter(map(len, self.records), dtype=np.int64, count=len(self.records))
-        return Records(np.frombuffer(joined, dtype=np.uint8), lengths)
+        return RecordList(np.frombuffer(joined, dtype=np.uint8), lengths)
 
 
 def bad_line(number: int, line: bytes, exc: Exception) -> str:

@@ -9,6 +9,7 @@ one by one with the SDK's own JSON-schema validator, to name the exact record an
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,13 +32,12 @@ _SCALARS = {
 
 
 class RecordList(Sequence[bytes]):
-    """The records of a batch as a sequence of bytes, backed by their joined JSONL."""
+    """Records as JSONL: `joined` holds each record followed by a newline; a sequence of bytes."""
 
     def __init__(self, joined: np.ndarray, lengths: np.ndarray) -> None:
-        """`joined`: every record followed by a newline; `lengths`: each record's length."""
+        """`joined`: uint8, every record followed by a newline; `lengths`: each record's."""
+        self.joined = joined
         self.lengths = lengths
-        self._view = memoryview(joined)
-        self._ends = np.cumsum(lengths + 1) - 1  # the newline after each record
 
     def __len__(self) -> int:
         return int(self.lengths.size)
@@ -50,7 +50,17 @@ class RecordList(Sequence[bytes]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         end = int(self._ends[index])
-        return bytes(self._view[end - int(self.lengths[index]) : end])
+        return self.joined[end - int(self.lengths[index]) : end].tobytes()
+
+    @functools.cached_property
+    def _ends(self) -> np.ndarray:
+        return np.cumsum(self.lengths + 1) - 1  # the newline after each record
+
+    def part(self, start: int, stop: int) -> RecordList:
+        """Records start..stop-1 (views, no copy)."""
+        first = int(self.lengths[:start].sum()) + start
+        last = first + int(self.lengths[start:stop].sum()) + stop - start
+        return RecordList(self.joined[first:last], self.lengths[start:stop])
 
 
 def record_lengths(records: Sequence[bytes]) -> np.ndarray:

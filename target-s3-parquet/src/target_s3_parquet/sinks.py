@@ -32,7 +32,6 @@ class Batch:
     """One stream's records ready to commit: joined as JSONL, with their input lines."""
 
     records: RecordList
-    joined: np.ndarray  # every record followed by a newline (uint8)
     lines: list[int]  # the input line of each record
     extracted_runs: list[tuple[int, str | None]]  # (first record, time_extracted) per run
 
@@ -82,7 +81,7 @@ class PendingRecords:
                 lines += part.lines
                 add_extracted_runs(runs, base, part.extracted)
             base += len(part)
-        return Batch(RecordList(joined, lengths), joined, lines, runs)
+        return Batch(RecordList(joined, lengths), lines, runs)
 
 
 def add_extracted_runs(
