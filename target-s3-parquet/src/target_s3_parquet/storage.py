@@ -4,13 +4,17 @@ Both backends give the guarantees the commit protocol relies on:
 - a reader never sees a partial object (temp file + fsync + rename locally; one PUT on S3),
 - `put(..., if_absent=True)` creates an object only if the key is free, atomically
   (`link(2)` of a complete temp file locally, `If-None-Match: *` on S3), so two writers
-  racing for the same key cannot both win and nothing is overwritten.
+  racing for the same key cannot both win and nothing is overwritten,
+- a conditional write that finds its key taken tells its own earlier success (a PUT whose
+  response was lost, retried by botocore and answered 412) from another writer's object by
+  comparing content, and `publish` never accepts different content at a final key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -38,12 +42,33 @@ class Storage(ABC):
     def uri(self, key: str) -> str:
         """The full location of `key`, for log lines and error messages."""
 
-    @abstractmethod
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
-        """Write `data` at `key` atomically; with `if_absent`, only if `key` does not exist.
+        """Write `data` at `key` atomically; with `if_absent`, never over an existing object.
 
-        Returns False (and writes nothing) when `if_absent` and the key already exists.
+        With `if_absent`, returns True when `key` now holds exactly `data`, also when it held
+        it already: that is this same write, whose first attempt succeeded but whose response
+        was lost (botocore retried; S3 answered 412). Returns False, writing nothing, when
+        `key` holds other content (another writer's).
         """
+        if not if_absent:
+            return self._store(key, data, if_absent=False)
+        for attempt in range(4):
+            time.sleep(0.5 * attempt * attempt)
+            if self._store(key, data, if_absent=True):
+                return True
+            existing = self.get(key)
+            if existing is not None:
+                return existing == data
+            # Taken yet unreadable: S3's 409 while a conditional PUT of this key is still in
+            # flight (maybe our own lost attempt). Its outcome decides, so ask again.
+        raise StorageError(
+            f"conditional write of {self.uri(key)} kept conflicting with a write in flight "
+            f"that never became readable; nothing after the last STATE printed is lost: rerun"
+        )
+
+    @abstractmethod
+    def _store(self, key: str, data: bytes, *, if_absent: bool) -> bool:
+        """One atomic write; with `if_absent`, False (nothing written) if the key is taken."""
 
     @abstractmethod
     def get(self, key: str) -> bytes | None:
@@ -64,19 +89,29 @@ class Storage(ABC):
     def publish(self, staged_key: str, final_key: str, data: bytes | None = None) -> None:
         """Make the staged object visible at `final_key` with identical content.
 
-        Idempotent: if `final_key` already exists (another process rolled the same commit
-        forward) nothing is written, so a published object is never overwritten.
+        Idempotent: a final object with that content (published by a lost-response attempt
+        or by another process rolling the same commit forward) is kept as it is; different
+        content there is never overwritten and raises.
         """
         if data is None:
-            if self.exists(final_key):
-                return
             data = self.get(staged_key)
             if data is None:
+                if self.exists(final_key):
+                    return  # a staged copy is deleted only after its publish succeeded
                 raise StorageError(
                     f"cannot publish {self.uri(final_key)}: its staged copy "
                     f"{self.uri(staged_key)} is gone and it was never published"
                 )
-        self.put(final_key, data, if_absent=True)
+        if not self.put(final_key, data, if_absent=True):
+            raise self._publish_conflict(staged_key, final_key)
+
+    def _publish_conflict(self, staged_key: str, final_key: str) -> StorageError:
+        return StorageError(
+            f"cannot publish {self.uri(final_key)}: an object with different content is "
+            f"already there and published objects are never overwritten. The committed copy "
+            f"is {self.uri(staged_key)}; the object at the final key is not one this target "
+            f"wrote: move it away, then run again to publish the committed copy."
+        )
 
 
 class LocalStorage(Storage):
@@ -89,7 +124,7 @@ class LocalStorage(Storage):
         """The absolute path of `key`."""
         return str(self.root / key)
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+    def _store(self, key: str, data: bytes, *, if_absent: bool) -> bool:
         """Write a complete temp file (named so no `*.parquet` glob matches it), then rename."""
         path = self.root / key
         directory = path.parent
@@ -161,7 +196,8 @@ class LocalStorage(Storage):
             os.link(self.root / staged_key, final)
             _fsync_dir(final.parent)
         except FileExistsError:
-            return
+            if not _same_content(final, self.root / staged_key):
+                raise self._publish_conflict(staged_key, final_key) from None
         except FileNotFoundError as exc:
             if final.is_file():
                 return  # published meanwhile by another process, which then removed staging
@@ -183,6 +219,13 @@ class LocalStorage(Storage):
                     with contextlib.suppress(FileNotFoundError):
                         if path.stat().st_mtime < older_than:
                             path.unlink()
+
+
+def _same_content(final: Path, staged: Path) -> bool:
+    try:
+        return final.samefile(staged) or final.read_bytes() == staged.read_bytes()
+    except FileNotFoundError:
+        return True  # the staged copy was removed meanwhile, which happens only once published
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -216,7 +259,7 @@ class S3Storage(Storage):
             f"printed was not committed and will be written again by a rerun."
         )
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+    def _store(self, key: str, data: bytes, *, if_absent: bool) -> bool:
         """One PutObject (atomic on S3); `If-None-Match: *` when `if_absent`."""
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -9,7 +9,8 @@ it added, and the data files it published. One commit:
 2. write the Parquet files under `_staging/` (same partition path, same file name);
 3. make sure record k's files are all published (roll it forward from staging if its writer
    died), then create record k+1 *conditionally* (If-None-Match / link); losing that race
-   means another writer committed first: reread, refilter, retry;
+   means another writer committed first: reread, refilter, retry. A record that is already
+   there byte for byte is our own (a PUT whose response was lost and was retried): committed;
 4. publish: link (local) or PUT-if-absent (S3) each file to `unified/...`, delete staging.
 
 A crash before 3 leaves only staging litter (swept later); a crash after 3 leaves a record
@@ -192,6 +193,8 @@ class UnifiedTableWriter:
                 "files": [{k: v for k, v in f.items() if k != "data"} for f in files],
             }
             key = self._record_key(exchange, symbol, head.seq + 1)
+            # True also when a retried PUT finds this very record (its first answer was lost):
+            # the random file names make every attempt's record unique, so equal bytes = ours.
             if self.storage.put(key, json.dumps(record).encode(), if_absent=True):
                 break
             self.logger.info(
