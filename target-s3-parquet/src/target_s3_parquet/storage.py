@@ -62,8 +62,9 @@ class Storage(ABC):
             # Taken yet unreadable: S3's 409 while a conditional PUT of this key is still in
             # flight (maybe our own lost attempt). Its outcome decides, so ask again.
         raise StorageError(
-            f"conditional write of {self.uri(key)} kept conflicting with a write in flight "
-            f"that never became readable; nothing after the last STATE printed is lost: rerun"
+            f"conditional write of {self.uri(key)} kept conflicting with another write of "
+            f"that key in flight (S3 409) and no object appeared. Nothing was deleted: rerun; "
+            f"a commit that did land is then finished, otherwise the batch is written again."
         )
 
     @abstractmethod
