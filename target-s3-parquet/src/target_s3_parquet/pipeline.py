@@ -24,7 +24,8 @@ from target_s3_parquet import raw_layer
 from target_s3_parquet.records import Rejected, parse_batch, record_preview
 from target_s3_parquet.sinks import PendingRecords, StreamSink
 from target_s3_parquet.storage import Storage
-from target_s3_parquet.unified import CommitResult, UnifiedTableWriter
+from target_s3_parquet.tables import UnifiedTable
+from target_s3_parquet.unified import CommitResult
 
 logger = logging.getLogger("target_s3_parquet.pipeline")
 
@@ -48,7 +49,7 @@ def commit_stream(
     pending: PendingRecords,
     *,
     storage: Storage,
-    unified: UnifiedTableWriter,
+    unified: UnifiedTable,
     ingest_time: datetime,
     received_at: str,
     validate: bool,
@@ -204,7 +205,7 @@ def _mismatch(
     )
 
 
-def _commit_unified(unified: UnifiedTableWriter, mapped: pa.Table) -> list[CommitResult]:
+def _commit_unified(unified: UnifiedTable, mapped: pa.Table) -> list[CommitResult]:
     keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
     if keys.num_rows == 1:  # the usual batch (one product): no filtered copy of every column
         return [

@@ -30,7 +30,7 @@ from target_s3_parquet.reader import BatchedSingerReader
 from target_s3_parquet.record_lines import Envelope
 from target_s3_parquet.sinks import PendingRecords, StreamSink
 from target_s3_parquet.storage import open_storage
-from target_s3_parquet.unified import UnifiedTableWriter
+from target_s3_parquet.tables import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, open_unified_table
 from target_s3_parquet.worker import CommitWorker
 
 if t.TYPE_CHECKING:
@@ -110,6 +110,20 @@ class TargetS3Parquet(Target):
             description="Compression codec of the unified Parquet files.",
         ),
         th.Property(
+            "table_format",
+            th.StringType,
+            default=DEFAULT_TABLE_FORMAT,
+            allowed_values=TABLE_FORMATS,
+            description="'iceberg': trades_unified is an Apache Iceberg table in iceberg_catalog. "
+            "'hive': Hive-partitioned Parquet under unified/ with its own commit records.",
+        ),
+        th.Property(
+            "iceberg_catalog",
+            th.ObjectType(additional_properties=True),
+            description='pyiceberg catalog properties, e.g. {"type": "glue"}. Default for '
+            "a local output_uri: a SQLite catalog at <output_uri>/catalog.db; required for s3://.",
+        ),
+        th.Property(
             "on_invalid_record",
             th.StringType,
             default="fail",
@@ -124,8 +138,7 @@ class TargetS3Parquet(Target):
         kwargs.setdefault("message_reader", BatchedSingerReader(self))
         super().__init__(*args, **kwargs)
         self.storage = open_storage(self.config.get("output_uri") or "./output", self.config)
-        compression = self.config.get("parquet_compression") or "zstd"
-        self.unified = UnifiedTableWriter(self.storage, compression=compression)
+        self.unified = open_unified_table(dict(self.config), self.storage)
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
         self._mappings: dict[str, Mapping] = load_mappings(extra)
         self._unmapped_logged: set[str] = set()

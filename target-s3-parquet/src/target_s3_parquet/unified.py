@@ -160,7 +160,7 @@ class UnifiedTableWriter:
     def commit(self, exchange: str, symbol: str, table: pa.Table) -> CommitResult:
         """Write the trades of `table` (one exchange and symbol) not yet in the table."""
         partition = _partition(exchange, symbol)
-        ids = _integer_ids(table, exchange, symbol)
+        ids = integer_ids(table, exchange, symbol)
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
         first = np.ones(sorted_ids.shape, dtype=bool)
@@ -230,7 +230,7 @@ class UnifiedTableWriter:
                 mask = pc.equal(dates, pa.scalar(day, dates.type))
                 day_rows = rows.filter(mask)
                 day_ids = ids[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
-            ordered = _in_time_then_id_order(day_rows, day_ids)
+            ordered = in_time_then_id_order(day_rows, day_ids)
             name = f"{stamp}-{uuid.uuid4().hex[:16]}.parquet"
             relative = f"{partition}/date={day.isoformat()}/{name}"
             data = self._encode(ordered)
@@ -293,7 +293,8 @@ def _exchange_symbol(key: str) -> tuple[str, str] | None:
     return None
 
 
-def _integer_ids(table: pa.Table, exchange: str, symbol: str) -> np.ndarray:
+def integer_ids(table: pa.Table, exchange: str, symbol: str) -> np.ndarray:
+    """The trade ids of `table` as int64 (ranges of committed ids are compared as integers)."""
     try:
         ids = pc.cast(table.column("trade_id"), pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -304,7 +305,7 @@ def _integer_ids(table: pa.Table, exchange: str, symbol: str) -> np.ndarray:
     return np.asarray(ids.to_numpy(), dtype=np.int64)
 
 
-def _in_time_then_id_order(rows: pa.Table, ids: np.ndarray) -> pa.Table:
+def in_time_then_id_order(rows: pa.Table, ids: np.ndarray) -> pa.Table:
     """Rows sorted by trade_ts, then id; taps emit them in that order already, so check first."""
     trade_ts = rows.column("trade_ts")
     micros = np.asarray(pc.cast(trade_ts, pa.int64()).to_numpy(), dtype=np.int64)

@@ -1,0 +1,327 @@
+"""Exactly-once commits into `trades_unified` as an Apache Iceberg table (decisions.md, README).
+
+The cumulative committed trade-id ranges of each (exchange, symbol) live in one table property
+(`schemahub.committed-ids/<exchange>/<symbol>`), changed in the *same* Iceberg commit as the
+appended data files. One commit of one (exchange, symbol):
+
+1. refresh the table; drop rows whose id is in the property's ranges (or repeated in the batch);
+2. write the Parquet data files (partitioned, sorted by trade_ts; kept across retries while
+   nothing more has to be dropped);
+3. one transaction: append the files (snapshot summary: the ranges added + a commit token) and
+   set the merged ranges property. The catalog accepts it only if the table is still at the
+   snapshot read in 1 (optimistic concurrency);
+4. conflict: another writer committed first: back to 1. Any other error has an unknown outcome
+   (a lost response): refresh and look for our commit token before doing anything else.
+
+pyiceberg's own commit retry is off (`commit.retry.num-retries` = 0): it re-applies the same
+append without re-reading the ranges, which duplicates trades when two writers race.
+pyiceberg members used here that are not public API: `_dataframe_to_data_files` (write data
+files once, re-use them on retry).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table.sorting import SortField, SortOrder
+from pyiceberg.transforms import DayTransform, IdentityTransform
+from pyiceberg.types import DoubleType, NestedField, StringType, TimestamptzType
+from schemahub_core import iceberg as catalogs
+from schemahub_core.schema import UNIFIED_SCHEMA
+
+from target_s3_parquet import ranges
+from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.table import Table
+
+RANGES_PROPERTY = "schemahub.committed-ids"
+ADDED_SUMMARY = "schemahub.added-ids"
+TOKEN_SUMMARY = "schemahub.commit-token"
+# A Glue table parameter value holds at most 512,000 characters.
+MAX_RANGES_CHARS = 512_000
+MAX_ATTEMPTS = 30
+_ICEBERG_TYPES = {pa.string(): StringType(), pa.float64(): DoubleType()}
+_CODECS = {"none": "uncompressed"}
+
+
+class IcebergCommitError(RuntimeError):
+    """A commit to the Iceberg table failed for good; names the table and the catalog."""
+
+
+def unified_schema() -> Schema:
+    """The Iceberg schema of `trades_unified`: the unified columns, ids 1.. in order."""
+    fields = []
+    for field_id, field in enumerate(UNIFIED_SCHEMA, start=1):
+        kind = (
+            TimestamptzType() if pa.types.is_timestamp(field.type) else _ICEBERG_TYPES[field.type]
+        )
+        fields.append(NestedField(field_id, field.name, kind, required=not field.nullable))
+    return Schema(*fields)
+
+
+def _field_id(name: str) -> int:
+    return UNIFIED_SCHEMA.names.index(name) + 1
+
+
+PARTITION_SPEC = PartitionSpec(
+    PartitionField(_field_id("exchange"), 1000, IdentityTransform(), "exchange"),
+    PartitionField(_field_id("symbol"), 1001, IdentityTransform(), "symbol"),
+    PartitionField(_field_id("trade_ts"), 1002, DayTransform(), "trade_ts_day"),
+)
+SORT_ORDER = SortOrder(SortField(source_id=_field_id("trade_ts"), transform=IdentityTransform()))
+
+
+def table_properties(compression: str) -> dict[str, str]:
+    """Properties our tables carry (set at creation, and re-set if someone changed them)."""
+    return {
+        "commit.retry.num-retries": "0",  # our own loop re-filters; see the module docstring
+        "write.parquet.compression-codec": _CODECS.get(compression, compression),
+        "commit.manifest-merge.enabled": "true",  # manifests stay few as commits accumulate
+        "write.metadata.delete-after-commit.enabled": "true",
+        "write.metadata.previous-versions-max": "20",
+    }
+
+
+def ranges_key(exchange: str, symbol: str) -> str:
+    """The table property holding the committed id ranges of one (exchange, symbol)."""
+    return f"{RANGES_PROPERTY}/{exchange}/{symbol}"
+
+
+def encode_ranges(committed: ranges.Ranges) -> str:
+    """Ranges as compact text: `lo:hi` or a lone `id`, comma separated."""
+    return ",".join(str(lo) if lo == hi else f"{lo}:{hi}" for lo, hi in committed)
+
+
+def decode_ranges(text: str | None) -> ranges.Ranges:
+    """The ranges written by `encode_ranges` (empty for a missing property)."""
+    if not text:
+        return []
+    result: ranges.Ranges = []
+    for part in text.split(","):
+        lo, _, hi = part.partition(":")
+        result.append((int(lo), int(hi or lo)))
+    return result
+
+
+def committed_ranges(table: Table) -> dict[tuple[str, str], ranges.Ranges]:
+    """Every (exchange, symbol)'s committed id ranges as the table's properties hold them."""
+    prefix = RANGES_PROPERTY + "/"
+    result = {}
+    for key, value in table.properties.items():
+        if key.startswith(prefix):
+            exchange, _, symbol = key[len(prefix) :].partition("/")
+            result[(exchange, symbol)] = decode_ranges(value)
+    return result
+
+
+def open_table(catalog: Catalog, compression: str = "zstd") -> Table:
+    """Load `schemahub.trades_unified`, creating the namespace and table when missing."""
+    try:
+        table = catalog.load_table(catalogs.UNIFIED_IDENTIFIER)
+    except NoSuchTableError:
+        catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
+        table = catalog.create_table_if_not_exists(
+            catalogs.UNIFIED_IDENTIFIER,
+            schema=unified_schema(),
+            partition_spec=PARTITION_SPEC,
+            sort_order=SORT_ORDER,
+            properties={"format-version": "2", **table_properties(compression)},
+        )
+    wanted = table_properties(compression)
+    if table.properties.get("commit.retry.num-retries") != "0":
+        # A table created elsewhere (Athena, terraform): turn pyiceberg's blind retry off first.
+        table.transaction().set_properties(wanted).commit_transaction()
+        table.refresh()
+    return table
+
+
+class IcebergUnifiedTable:
+    """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once into an Iceberg table."""
+
+    def __init__(self, catalog: Catalog, properties: dict[str, str], compression: str) -> None:
+        self.catalog = catalog
+        self.where = (
+            f"table {'.'.join(catalogs.UNIFIED_IDENTIFIER)} in the {catalogs.describe(properties)}"
+        )
+        self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.logger = logging.getLogger("target_s3_parquet.iceberg")
+        try:
+            self.table = open_table(catalog, compression)
+        except Exception as exc:
+            raise IcebergCommitError(
+                f"cannot open or create the {self.where}: {type(exc).__name__}: {exc}. Check "
+                f"that the catalog is reachable and writable (iceberg_catalog setting)."
+            ) from exc
+
+    @classmethod
+    def open(cls, config: dict[str, Any], *, compression: str) -> IcebergUnifiedTable:
+        """The table under the target config's output_uri / iceberg_catalog."""
+        properties = catalog_properties_for_target(config)
+        return cls(catalogs.load_catalog(properties), properties, compression)
+
+    def sweep_staging(self) -> None:
+        """Nothing to finish: a commit is one catalog transaction, never half done.
+
+        Data files of a writer killed before its commit are referenced by no snapshot; they are
+        removed by Iceberg's orphan-file maintenance (never read by any reader meanwhile).
+        """
+
+    def _refresh(self) -> None:
+        for attempt in range(3):  # loads are idempotent; the commit itself is never blind-retried
+            try:
+                self.table.refresh()
+                return
+            except Exception as exc:
+                if attempt == 2:
+                    raise IcebergCommitError(
+                        f"cannot read the {self.where}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                time.sleep(0.5 * (attempt + 1))
+
+    def _landed(self, token: str) -> bool:
+        """After an error of unknown outcome: is the snapshot carrying `token` in the table?"""
+        self._refresh()
+        return any(s.summary[TOKEN_SUMMARY] == token for s in self.table.metadata.snapshots)
+
+    def commit(self, exchange: str, symbol: str, table: pa.Table) -> CommitResult:
+        """Append the trades of `table` (one exchange and symbol) not yet in the table."""
+        ids = integer_ids(table, exchange, symbol)
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        first = np.ones(sorted_ids.shape, dtype=bool)
+        first[1:] = sorted_ids[1:] != sorted_ids[:-1]
+        candidates = order[first]  # one row per distinct id
+        key = ranges_key(exchange, symbol)
+        written: list[DataFile] = []
+        written_rows = -1
+        for attempt in range(MAX_ATTEMPTS):
+            self._refresh()
+            committed = decode_ranges(self.table.properties.get(key))
+            fresh = candidates[~ranges.contains(committed, ids[candidates])]
+            skipped = table.num_rows - fresh.size
+            if fresh.size != written_rows:  # ranges only grow: same size = same rows
+                self._delete(written)
+                written, written_rows = [], int(fresh.size)
+                if fresh.size:
+                    written = self._write(table, ids, fresh)
+            if fresh.size == 0:
+                return CommitResult(exchange, symbol, 0, skipped, ())
+            added = ranges.runs(np.sort(ids[fresh]))
+            merged = encode_ranges(ranges.merge(committed, added))
+            if len(merged) > MAX_RANGES_CHARS:
+                self._delete(written)
+                raise IcebergCommitError(
+                    f"{exchange} {symbol}: the committed trade-id ranges would take "
+                    f"{len(merged):,} characters, over the {MAX_RANGES_CHARS:,} a Glue table "
+                    f"parameter holds ({self.where}); this symbol's ids are too sparse for "
+                    f"range tracking. Nothing was committed for it."
+                )
+            token = f"{self.writer_id}:{uuid.uuid4().hex}"
+            try:
+                self._commit_files(written, key, merged, encode_ranges(added), token)
+            except CommitFailedException:
+                # The catalog refused it (another writer moved the table): it did not land.
+                self.logger.info(
+                    "Another writer committed %s %s first (attempt %d); re-filtering against it.",
+                    exchange,
+                    symbol,
+                    attempt + 1,
+                )
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+                continue
+            except Exception as exc:
+                if self._landed(token):  # the commit landed, only its answer was lost
+                    self.logger.info("Commit of %s %s landed despite %r.", exchange, symbol, exc)
+                else:
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise self._failed(exchange, symbol, exc) from exc
+                    self.logger.warning(
+                        "Commit of %s %s failed (%s: %s); it did not land, retrying.",
+                        exchange,
+                        symbol,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+            return CommitResult(
+                exchange, symbol, int(fresh.size), skipped, tuple(f.file_path for f in written)
+            )
+        raise self._failed(exchange, symbol, CommitFailedException(f"{MAX_ATTEMPTS} conflicts"))
+
+    def _failed(self, exchange: str, symbol: str, exc: Exception) -> IcebergCommitError:
+        return IcebergCommitError(
+            f"{exchange} {symbol}: commit to the {self.where} failed: {type(exc).__name__}: "
+            f"{exc}. Nothing of this batch is in the table and no STATE covering it was "
+            f"emitted; rerun once the catalog accepts commits (it resumes exactly once)."
+        )
+
+    def _write(self, table: pa.Table, ids: np.ndarray, fresh: np.ndarray) -> list[DataFile]:
+        """Write the fresh rows as data files (split by partition, sorted by trade_ts)."""
+        in_order = fresh.size == table.num_rows and bool(np.all(fresh == np.arange(fresh.size)))
+        rows = table if in_order else table.take(pa.array(fresh))
+        rows = in_time_then_id_order(rows, ids[fresh]).cast(UNIFIED_SCHEMA)
+        return list(
+            _dataframe_to_data_files(table_metadata=self.table.metadata, df=rows, io=self.table.io)
+        )
+
+    def _delete(self, files: list[DataFile]) -> None:
+        """Remove data files no snapshot references (written for an attempt that lost)."""
+        for data_file in files:
+            try:
+                self.table.io.delete(data_file.file_path)
+            except OSError as exc:
+                self.logger.warning("Could not delete unused %s: %s", data_file.file_path, exc)
+
+    def _commit_files(
+        self, files: list[DataFile], key: str, merged: str, added: str, token: str
+    ) -> None:
+        """One Iceberg transaction: append `files` and set the merged ranges property."""
+        transaction = self.table.transaction()
+        summary = {ADDED_SUMMARY: f"{key.removeprefix(RANGES_PROPERTY + '/')}={added}"}
+        summary[TOKEN_SUMMARY] = token
+        with transaction.update_snapshot(snapshot_properties=summary).merge_append() as append:
+            for data_file in files:
+                append.append_data_file(data_file)
+        transaction.set_properties({key: merged})
+        transaction.commit_transaction()
+
+
+def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:
+    """The catalog properties from the target settings (output_uri, iceberg_catalog, AWS)."""
+    return catalogs.catalog_properties(
+        config.get("output_uri") or "./output",
+        with_glue_commit_retries_off(config.get("iceberg_catalog")),
+        s3_endpoint_url=config.get("s3_endpoint_url"),
+        aws_region=config.get("aws_region"),
+        aws_access_key_id=config.get("aws_access_key_id"),
+        aws_secret_access_key=config.get("aws_secret_access_key"),
+        aws_session_token=config.get("aws_session_token"),
+    )
+
+
+def with_glue_commit_retries_off(configured: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Glue catalog's client must not retry UpdateTable by itself.
+
+    botocore retrying a commit whose response was lost turns it into a conflict, after which
+    pyiceberg deletes the manifests of a snapshot that did land. With retries off, the error
+    reaches our loop, which first checks whether the commit landed.
+    """
+    if configured and configured.get("type") == "glue":
+        return {"glue.max-retries": "0", **configured}
+    return configured
