@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from schemahub_core.testing import moto_server
-from target_s3_parquet.testing import Output, make_s3_output
+from target_s3_parquet.testing import Output, make_local_output, make_s3_output
 
 # No test may ever reach real AWS: dummy credentials, no config files, no instance metadata,
 # and every AWS endpoint pointed at loopback (the moto fixture overrides it with its port).
@@ -37,15 +37,26 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def local_output(tmp_path: Path) -> Output:
-    """A fresh local output folder."""
-    root = tmp_path / "lake"
-    return Output(str(root), {"output_uri": str(root)}, local_root=root)
+    """A fresh local output folder with a Hive-layout table (tests of that layout's files)."""
+    return make_local_output(tmp_path / "lake", "hive")
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture
+def iceberg_output(tmp_path: Path) -> Output:
+    """A fresh local output folder with an Iceberg table in its default SQLite catalog."""
+    return make_local_output(tmp_path / "lake", "iceberg")
+
+
+@pytest.fixture(params=["hive", "iceberg"])
+def any_output(request: pytest.FixtureRequest, tmp_path: Path) -> Output:
+    """Each test using it runs for both table formats, on a local folder."""
+    return make_local_output(tmp_path / "lake", request.param)
+
+
+@pytest.fixture(params=["local-hive", "s3-hive", "local-iceberg", "s3-iceberg"])
 def output(request: pytest.FixtureRequest, tmp_path: Path) -> Output:
-    """Each test using it runs twice: on a local folder and on a moto S3 bucket."""
-    if request.param == "local":
-        root = tmp_path / "lake"
-        return Output(str(root), {"output_uri": str(root)}, local_root=root)
-    return make_s3_output(request.getfixturevalue("moto_endpoint"))
+    """Each test using it runs four times: both formats, on a local folder and on moto S3."""
+    place, table_format = request.param.split("-")
+    if place == "local":
+        return make_local_output(tmp_path / "lake", table_format)
+    return make_s3_output(request.getfixturevalue("moto_endpoint"), table_format, tmp_path)

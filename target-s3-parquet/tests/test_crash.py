@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 from target_s3_parquet.synthetic import binance_record, record_line, schema_line
 from target_s3_parquet.testing import (
     Output,
@@ -153,3 +154,18 @@ def test_kill_9_anywhere_then_rerun_loses_and_duplicates_nothing_s3(moto_endpoin
     _crash_chain(
         make_s3_output(moto_endpoint), tmp_path, seed=int(os.environ.get("CRASH_SEED", "7"))
     )
+
+
+@pytest.mark.slow
+def test_kill_9_anywhere_then_rerun_loses_and_duplicates_nothing_iceberg_local(
+    iceberg_output, tmp_path
+):
+    _crash_chain(iceberg_output, tmp_path, seed=int(os.environ.get("CRASH_SEED", "8")))
+
+
+@pytest.mark.slow
+def test_kill_9_anywhere_then_rerun_loses_and_duplicates_nothing_iceberg_s3(
+    moto_endpoint, tmp_path
+):
+    output = make_s3_output(moto_endpoint, "iceberg", tmp_path)
+    _crash_chain(output, tmp_path, seed=int(os.environ.get("CRASH_SEED", "9")))

@@ -57,8 +57,15 @@ class Output:
         )
 
 
-def make_s3_output(endpoint: str) -> Output:
-    """A fresh bucket on the moto server."""
+def make_local_output(root: Path, table_format: str = "hive") -> Output:
+    """A local output folder holding the unified table in `table_format`."""
+    return Output(str(root), {"output_uri": str(root), "table_format": table_format}, root)
+
+
+def make_s3_output(
+    endpoint: str, table_format: str = "hive", catalog_dir: Path | None = None
+) -> Output:
+    """A fresh bucket on the moto server (Iceberg: warehouse there, SQLite catalog in `catalog_dir`)."""
     import boto3
 
     bucket = f"test-{uuid.uuid4().hex[:12]}"
@@ -70,7 +77,12 @@ def make_s3_output(endpoint: str) -> Output:
         "aws_region": "us-east-1",
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
+        "table_format": table_format,
     }
+    if table_format == "iceberg":
+        assert catalog_dir is not None, "an Iceberg table on S3 needs a catalog_dir"
+        catalog = catalog_dir / f"catalog-{bucket}.db"
+        config["iceberg_catalog"] = {"type": "sql", "uri": f"sqlite:///{catalog}"}
     return Output(uri, config, endpoint=endpoint)
 
 
@@ -144,7 +156,9 @@ def watermark(state: dict, stream: str) -> int:
 
 
 def read_unified(output: Output) -> pa.Table:
-    """The whole unified table as a hive-partitioned reader sees it (schema + date)."""
+    """The whole unified table as a plain reader sees it (unified columns + date)."""
+    if output.config.get("table_format", "iceberg") == "iceberg":
+        return read_iceberg(output.config)
     fs, root = output.filesystem_and_root
     base = f"{root}/unified/trades_unified"
     files = [
@@ -186,3 +200,20 @@ def assert_exactly_once(table: pa.Table, expected: dict[tuple[str, str], range])
     extra = counts.keys() - want
     assert not missing, f"{len(missing)} missing trades, e.g. {sorted(missing)[:10]}"
     assert not extra, f"{len(extra)} unexpected trades, e.g. {sorted(extra)[:10]}"
+
+
+def read_iceberg(config: dict, snapshot_id: int | None = None) -> pa.Table:
+    """The Iceberg table of a target config, read with plain pyiceberg (plus `date`)."""
+    from pyiceberg.exceptions import NoSuchTableError
+    from schemahub_core import iceberg as catalogs
+    from schemahub_core.schema import partition_dates
+
+    from target_s3_parquet.iceberg_table import catalog_properties_for_target
+
+    catalog = catalogs.load_catalog(catalog_properties_for_target(config))
+    try:
+        table = catalog.load_table(catalogs.UNIFIED_IDENTIFIER).scan(snapshot_id=snapshot_id)
+    except NoSuchTableError:
+        return pa.table({})
+    rows = table.to_arrow()
+    return rows.append_column("date", partition_dates(rows.column("trade_ts")))
