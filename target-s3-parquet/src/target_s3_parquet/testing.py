@@ -65,7 +65,7 @@ def make_local_output(root: Path, table_format: str = "hive") -> Output:
 def make_s3_output(
     endpoint: str, table_format: str = "hive", catalog_dir: Path | None = None
 ) -> Output:
-    """A fresh bucket on the moto server (Iceberg: warehouse there, SQLite catalog in `catalog_dir`)."""
+    """A fresh moto bucket (Iceberg: the warehouse there, a SQLite catalog in `catalog_dir`)."""
     import boto3
 
     bucket = f"test-{uuid.uuid4().hex[:12]}"
