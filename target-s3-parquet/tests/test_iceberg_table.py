@@ -1,0 +1,151 @@
+"""The Iceberg trades_unified: races on the SQL catalog, lost commit responses, time travel."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from pyiceberg.exceptions import CommitFailedException
+from schemahub_core.iceberg import CatalogNotConfiguredError
+from target_s3_parquet import iceberg_table
+from target_s3_parquet.iceberg_table import (
+    IcebergCommitError,
+    IcebergUnifiedTable,
+    committed_ranges,
+    decode_ranges,
+    encode_ranges,
+)
+from target_s3_parquet.synthetic import trade_lines
+from target_s3_parquet.testing import assert_exactly_once, read_iceberg, run_in_process
+
+
+def _mapped(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    from schemahub_core.schema import UNIFIED_SCHEMA
+
+    n = len(ids)
+    return pa.table(
+        {
+            "exchange": ["BINANCE"] * n,
+            "symbol": [symbol] * n,
+            "base_asset": ["BTC"] * n,
+            "quote_asset": ["USDT"] * n,
+            "trade_id": [str(i) for i in ids],
+            "side": ["BUY"] * n,
+            "price": [1.0] * n,
+            "quantity": [2.0] * n,
+            "trade_ts": [start + timedelta(minutes=i) for i in ids],
+            "ingest_ts": [start] * n,
+        },
+        schema=UNIFIED_SCHEMA,
+    )
+
+
+class RacedTable(IcebergUnifiedTable):
+    """Lets a rival writer commit the same ids right before this writer's first commit."""
+
+    rival: IcebergUnifiedTable | None = None
+    rival_rows: pa.Table | None = None
+    conflicts = 0
+
+    def _commit_files(self, *args, **kwargs) -> None:
+        if self.rival is not None and self.rival_rows is not None:
+            rival, self.rival = self.rival, None
+            rival.commit("BINANCE", "BTCUSDT", self.rival_rows)
+        try:
+            super()._commit_files(*args, **kwargs)
+        except CommitFailedException:
+            self.conflicts += 1
+            raise
+
+
+def test_two_writers_racing_on_the_same_ids_commit_each_trade_once(iceberg_output):
+    config = iceberg_output.config
+    writer = RacedTable.open(config, compression="zstd")
+    writer.rival = IcebergUnifiedTable.open(config, compression="zstd")
+    writer.rival_rows = _mapped(range(1, 101))
+    result = writer.commit("BINANCE", "BTCUSDT", _mapped(range(50, 151)))
+    assert writer.conflicts == 1
+    assert (result.rows_written, result.rows_already_committed) == (50, 51)
+    assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 151)})
+    assert committed_ranges(writer.table) == {("BINANCE", "BTCUSDT"): [(1, 150)]}
+
+
+def test_pyiceberg_commit_retry_is_off_on_our_table(iceberg_output):
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    # pyiceberg's retry re-applies the same append without re-reading the ranges.
+    assert writer.table.properties["commit.retry.num-retries"] == "0"
+
+
+def test_a_commit_whose_response_was_lost_counts_once(iceberg_output, monkeypatch):
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    catalog = writer.table.catalog
+    real_commit = catalog.commit_table
+    lost = []
+
+    def commit_then_lose_the_answer(*args, **kwargs):
+        response = real_commit(*args, **kwargs)
+        if not lost:
+            lost.append(True)
+            raise ConnectionError("connection reset while reading the commit response")
+        return response
+
+    monkeypatch.setattr(catalog, "commit_table", commit_then_lose_the_answer)
+    result = writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 101)))
+    assert lost and result.rows_written == 100  # recognised as ours, not "already committed"
+    monkeypatch.undo()
+    assert len(writer.table.refresh().metadata.snapshots) == 1
+    assert_exactly_once(
+        read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 101)}
+    )
+
+
+def test_a_catalog_refusing_commits_fails_naming_table_and_catalog(iceberg_output, monkeypatch):
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    monkeypatch.setattr(iceberg_table, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(iceberg_table.time, "sleep", lambda _s: None)
+
+    def locked(*_args, **_kwargs):
+        raise OSError("database is locked")
+
+    monkeypatch.setattr(writer.table.catalog, "commit_table", locked)
+    with pytest.raises(IcebergCommitError, match=r"schemahub\.trades_unified.*sql catalog"):
+        writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 11)))
+    monkeypatch.undo()
+    assert read_iceberg(iceberg_output.config).num_rows == 0
+
+
+def test_s3_output_without_a_catalog_is_refused_at_start_naming_the_choices():
+    with pytest.raises(CatalogNotConfiguredError, match=r"glue.*rest.*sql.*table_format: hive"):
+        run_in_process({"output_uri": "s3://bucket/lake"}, [])
+
+
+def test_ranges_are_stored_merged_and_compact():
+    text = encode_ranges([(1, 5), (7, 7), (9, 20)])
+    assert text == "1:5,7,9:20"
+    assert decode_ranges(text) == [(1, 5), (7, 7), (9, 20)]
+
+
+def test_ranges_too_large_for_a_glue_parameter_fail_before_committing(iceberg_output, monkeypatch):
+    monkeypatch.setattr(iceberg_table, "MAX_RANGES_CHARS", 20)
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    with pytest.raises(IcebergCommitError, match="too sparse"):
+        writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 40, 2)))
+    assert read_iceberg(iceberg_output.config).num_rows == 0
+
+
+def test_snapshot_summary_carries_only_the_ranges_it_added_and_time_travel_reads_it(
+    iceberg_output,
+):
+    config = {**iceberg_output.config, "batch_size_rows": 10_000}
+    run_in_process(config, trade_lines("binance_trades", "BTCUSDT", 1, 300))
+    run_in_process(config, trade_lines("binance_trades", "BTCUSDT", 200, 500))
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    first, second = writer.table.metadata.snapshots
+    assert first.summary[iceberg_table.ADDED_SUMMARY] == "BINANCE/BTCUSDT=1:300"
+    assert second.summary[iceberg_table.ADDED_SUMMARY] == "BINANCE/BTCUSDT=301:500"
+    assert_exactly_once(
+        read_iceberg(config, snapshot_id=first.snapshot_id), {("BINANCE", "BTCUSDT"): range(1, 301)}
+    )
+    assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 501)})
