@@ -28,7 +28,12 @@ from typing import IO, Any
 
 import duckdb
 
-from schemahub_core.query import UnifiedTableNotFoundError, add_location_arguments, connect
+from schemahub_core.query import (
+    UnifiedTableNotFoundError,
+    add_location_arguments,
+    connect,
+    location_from_args,
+)
 from schemahub_core.schema import UNIFIED_TABLE
 
 DEFAULT_MAX_AGE = "2h"
@@ -149,12 +154,14 @@ def check_unified_table(
     *,
     max_age_seconds: float | None = None,
     now: dt.datetime | None = None,
-    s3_endpoint_url: str | None = None,
-    aws_region: str | None = None,
+    **location: Any,
 ) -> CheckReport:
-    """Compute the quality report of the unified table under ``output_uri``."""
+    """Compute the quality report of the unified table under ``output_uri``.
+
+    ``location``: the keyword arguments of `query.connect` (endpoint, region, format, catalog).
+    """
     now = now or dt.datetime.now(dt.UTC)
-    connection = connect(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
+    connection = connect(output_uri, **location)
     try:
         result = connection.sql(_REPORT_SQL).to_arrow_table().to_pylist()
     finally:
@@ -294,8 +301,7 @@ def run(args: argparse.Namespace) -> int:
         report = check_unified_table(
             args.output_uri,
             max_age_seconds=args.max_age,
-            s3_endpoint_url=args.s3_endpoint_url,
-            aws_region=args.aws_region,
+            **location_from_args(args),
         )
     except (UnifiedTableNotFoundError, ValueError, duckdb.Error, OSError) as exc:
         print(f"schemahub check: cannot read the unified table: {exc}", file=sys.stderr)

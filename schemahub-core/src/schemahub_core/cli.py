@@ -13,6 +13,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("schemahub_core.sim.cli", "run a local exchange simulator (needs schemahub-core[sim])"),
     "check": ("schemahub_core.check", "data-quality report over the unified table (needs [query])"),
     "query": ("schemahub_core.query", "run SQL over the unified table with DuckDB (needs [query])"),
+    "tables": (
+        "schemahub_core.tables",
+        "list the Iceberg tables and their snapshots (needs [query])",
+    ),
+    # Rewrites a table with the target's Iceberg writer, so it lives in target-s3-parquet.
+    "migrate": (
+        "target_s3_parquet.migrate",
+        "turn a Hive-layout trades_unified into an Iceberg table (needs target-s3-parquet)",
+    ),
 }
 
 

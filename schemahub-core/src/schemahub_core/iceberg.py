@@ -9,12 +9,19 @@ file cannot live on S3.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
 if TYPE_CHECKING:
+    import pyarrow.fs as pafs
     from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
 
 CATALOG_NAME = "schemahub"
 NAMESPACE = "schemahub"
@@ -99,3 +106,72 @@ def describe(properties: dict[str, str]) -> str:
     if where:
         where = re.sub(r"//[^/@]*@", "//***@", where)  # a database URI may carry a password
     return f"{kind} catalog {CATALOG_NAME!r}" + (f" at {where}" if where else "")
+
+
+def data_file_dataset(
+    table: Table, snapshot_id: int | None, filesystem: pafs.FileSystem, schema: pa.Schema
+) -> ds.Dataset:
+    """The data files of one snapshot as a pyarrow dataset DuckDB can filter (and prune).
+
+    pyiceberg plans the scan (which files make up the snapshot); each file becomes a fragment
+    whose partition expression states its exchange, symbol, date and trade_ts day. A filter
+    on any of them (pushed down by DuckDB) skips non-matching files without opening them, and
+    `date` is filled from the expression: the Iceberg table has no `date` column.
+    """
+    parquet = ds.ParquetFileFormat()
+    fragments = []
+    for task in table.scan(snapshot_id=snapshot_id).plan_files():
+        if task.delete_files:
+            raise ValueError(
+                f"{task.file.file_path} has row-level deletes, which `schemahub query` does not"
+                f" apply; trades_unified is append-only, so something else changed the table"
+            )
+        spec = table.specs()[task.file.spec_id]
+        values = {field.name: task.file.partition[i] for i, field in enumerate(spec.fields)}
+        if not {"exchange", "symbol", "trade_ts_day"} <= values.keys():
+            raise ValueError(
+                f"{task.file.file_path}: partition spec {spec} is not schemahub's "
+                f"(exchange, symbol, day(trade_ts)); cannot derive `date` for it"
+            )
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(values["trade_ts_day"]))
+        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        expression = (
+            (pc.field("exchange") == values["exchange"])
+            & (pc.field("symbol") == values["symbol"])
+            & (pc.field("date") == pa.scalar(day, pa.date32()))
+            & (pc.field("trade_ts") >= pa.scalar(start, pa.timestamp("us", tz="UTC")))
+            & (
+                pc.field("trade_ts")
+                < pa.scalar(start + dt.timedelta(days=1), pa.timestamp("us", tz="UTC"))
+            )
+        )
+        path = task.file.file_path
+        path = (
+            path.removeprefix("file://")
+            if path.startswith("file://")
+            else path.removeprefix("s3://")
+        )
+        fragments.append(
+            parquet.make_fragment(path, filesystem=filesystem, partition_expression=expression)
+        )
+    return ds.FileSystemDataset(fragments, schema=schema, format=parquet, filesystem=filesystem)
+
+
+def snapshot_as_of(table: Table, as_of: str) -> int:
+    """The snapshot id named by `as_of`: a snapshot id, or the snapshot current at a time."""
+    name = ".".join(table.name())
+    if as_of.isdigit() and table.snapshot_by_id(int(as_of)) is not None:
+        return int(as_of)
+    try:
+        moment = dt.datetime.fromisoformat(as_of)
+    except ValueError:
+        raise ValueError(
+            f"--as-of {as_of!r} is neither a snapshot id of {name} nor an ISO time"
+            f" (e.g. 2026-05-01T12:00:00Z); list snapshots with `schemahub tables`"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    snapshot = table.snapshot_as_of_timestamp(int(moment.timestamp() * 1000))
+    if snapshot is None:
+        raise ValueError(f"{name} had no snapshot yet at {moment.isoformat()}")
+    return snapshot.snapshot_id

@@ -1,11 +1,17 @@
 """`schemahub query "SQL"`: DuckDB over the unified table, exposed as the view `trades_unified`.
 
-The table is hive-partitioned Parquet under ``<output_uri>/unified/trades_unified/``. It is
-opened with pyarrow (local folder or S3 through ``pyarrow.fs.S3FileSystem``) and handed to
-DuckDB as an Arrow dataset: DuckDB pushes its filters down into the dataset scan, so a
-``WHERE exchange = ... AND date = ...`` reads only the matching partitions. DuckDB's own
-``httpfs`` extension is deliberately not used: it is downloaded on first use, which fails
-on offline machines and in locked-down containers.
+`connect()` is the one seam every reader uses (query, check, report). The table is either
+- Iceberg (the target's default): pyiceberg plans the scan of the current (or an `--as-of`)
+  snapshot and the data files become a pyarrow dataset whose fragments carry their partition
+  (exchange, symbol, date, trade_ts day); or
+- Hive-partitioned Parquet under ``<output_uri>/unified/trades_unified/``.
+Either way DuckDB gets an Arrow dataset and pushes its filters into the scan, so a
+``WHERE symbol = ... AND date = ...`` opens only the matching files. `date` (UTC date of
+trade_ts) is a column of both. DuckDB's ``httpfs`` and ``iceberg`` extensions are
+deliberately not used: they are downloaded on first use, which fails offline.
+
+Which format (``--table-format auto``): Iceberg when a catalog is configured
+(``--iceberg-catalog``) or a local output holds the default ``catalog.db``; Hive otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from schemahub_core import iceberg as catalogs
 from schemahub_core.schema import (
     FILE_SCHEMA,
     PARTITION_DATE_TYPE,
@@ -36,8 +43,15 @@ DEFAULT_OUTPUT_URI = "./output"
 UNIFIED_PREFIX = f"unified/{UNIFIED_TABLE}"
 
 
+TABLE_FORMATS = ("auto", "iceberg", "hive")
+
+
 class UnifiedTableNotFoundError(RuntimeError):
     """The output location holds no unified table (nothing ingested there yet, or a wrong URI)."""
+
+
+class CatalogUnavailableError(OSError):
+    """The Iceberg catalog could not be opened or read (unreachable, locked, misconfigured)."""
 
 
 def _partition_schema() -> pa.Schema:
@@ -101,13 +115,77 @@ def locate_unified_table(
     return UnifiedLocation(filesystem=filesystem, path=path, uri=uri)
 
 
-def open_unified_dataset(
-    output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
-) -> ds.Dataset:
-    """Open ``trades_unified`` under ``output_uri`` as a hive-partitioned pyarrow dataset.
+def resolve_table_format(
+    output_uri: str, table_format: str = "auto", iceberg_catalog: dict[str, Any] | None = None
+) -> str:
+    """``iceberg`` or ``hive``: the given one, or the one found under ``output_uri`` (auto)."""
+    if table_format != "auto":
+        return table_format
+    if iceberg_catalog:
+        return "iceberg"
+    local_catalog = not output_uri.startswith("s3://") and os.path.exists(
+        catalogs.default_catalog_path(output_uri)
+    )
+    return "iceberg" if local_catalog else "hive"
 
-    Raises UnifiedTableNotFoundError when the location holds no unified table yet.
+
+def open_iceberg_table(
+    output_uri: str,
+    iceberg_catalog: dict[str, Any] | None = None,
+    *,
+    s3_endpoint_url: str | None = None,
+    aws_region: str | None = None,
+) -> Any:
+    """Load the Iceberg ``schemahub.trades_unified`` of ``output_uri`` (pyiceberg Table)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    properties = catalogs.catalog_properties(
+        output_uri, iceberg_catalog, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
+    )
+    where = catalogs.describe(properties)
+    try:
+        return catalogs.load_catalog(properties).load_table(catalogs.UNIFIED_IDENTIFIER)
+    except (NoSuchTableError, NoSuchNamespaceError) as exc:
+        raise UnifiedTableNotFoundError(
+            f"no table {'.'.join(catalogs.UNIFIED_IDENTIFIER)} in the {where}: nothing has been"
+            f" ingested into {output_uri!r} yet, or the catalog or output URI is wrong"
+        ) from exc
+    except Exception as exc:  # every catalog backend raises its own types
+        raise CatalogUnavailableError(
+            f"cannot read the {where}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def open_unified_dataset(
+    output_uri: str,
+    *,
+    s3_endpoint_url: str | None = None,
+    aws_region: str | None = None,
+    table_format: str = "auto",
+    iceberg_catalog: dict[str, Any] | None = None,
+    as_of: str | None = None,
+) -> ds.Dataset:
+    """Open ``trades_unified`` under ``output_uri`` as a pyarrow dataset (columns + ``date``).
+
+    ``as_of`` (Iceberg only): a snapshot id or an ISO time. Raises UnifiedTableNotFoundError
+    when the location holds no unified table yet.
     """
+    if resolve_table_format(output_uri, table_format, iceberg_catalog) == "iceberg":
+        table = open_iceberg_table(
+            output_uri, iceberg_catalog, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
+        )
+        snapshot_id = catalogs.snapshot_as_of(table, as_of) if as_of else None
+        filesystem: pafs.FileSystem = (
+            _s3_filesystem(s3_endpoint_url, aws_region)
+            if table.location().startswith("s3://")
+            else pafs.LocalFileSystem()
+        )
+        schema = pa.schema(
+            [f.with_nullable(True) for f in UNIFIED_SCHEMA] + [("date", PARTITION_DATE_TYPE)]
+        )
+        return catalogs.data_file_dataset(table, snapshot_id, filesystem, schema)
+    if as_of:
+        raise ValueError("--as-of needs an Iceberg table; a Hive-layout table has no snapshots")
     location = locate_unified_table(
         output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
     )
@@ -128,11 +206,22 @@ def open_unified_dataset(
 
 
 def connect(
-    output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
+    output_uri: str,
+    *,
+    s3_endpoint_url: str | None = None,
+    aws_region: str | None = None,
+    table_format: str = "auto",
+    iceberg_catalog: dict[str, Any] | None = None,
+    as_of: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Return an in-memory DuckDB connection with ``trades_unified`` registered as a view."""
     dataset = open_unified_dataset(
-        output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
+        output_uri,
+        s3_endpoint_url=s3_endpoint_url,
+        aws_region=aws_region,
+        table_format=table_format,
+        iceberg_catalog=iceberg_catalog,
+        as_of=as_of,
     )
     connection = duckdb.connect(":memory:")
     # Minute buckets and dates must not depend on the machine's local time zone.
@@ -141,15 +230,12 @@ def connect(
     return connection
 
 
-def run_query(
-    sql: str,
-    output_uri: str,
-    *,
-    s3_endpoint_url: str | None = None,
-    aws_region: str | None = None,
-) -> pa.Table:
-    """Run one SQL statement against ``trades_unified`` and return the result as Arrow."""
-    connection = connect(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
+def run_query(sql: str, output_uri: str, **location: Any) -> pa.Table:
+    """Run one SQL statement against ``trades_unified`` and return the result as Arrow.
+
+    ``location``: the keyword arguments of `connect` (endpoint, region, format, catalog, as_of).
+    """
+    connection = connect(output_uri, **location)
     try:
         return connection.sql(sql).to_arrow_table()
     finally:
@@ -202,6 +288,44 @@ def add_location_arguments(parser: argparse.ArgumentParser) -> None:
         help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
     )
     parser.add_argument("--aws-region", default=None, help="default: $AWS_REGION")
+    parser.add_argument(
+        "--table-format",
+        choices=TABLE_FORMATS,
+        default=os.environ.get("SCHEMAHUB_TABLE_FORMAT", "auto"),
+        help="auto: Iceberg when a catalog is configured or <output-uri>/catalog.db exists,"
+        " else Hive (default: $SCHEMAHUB_TABLE_FORMAT or auto)",
+    )
+    parser.add_argument(
+        "--iceberg-catalog",
+        type=_catalog_json,
+        default=os.environ.get("SCHEMAHUB_ICEBERG_CATALOG") or None,
+        help='pyiceberg catalog properties as JSON, e.g. \'{"type": "glue"}\' (default:'
+        " $SCHEMAHUB_ICEBERG_CATALOG, else the SQLite catalog <output-uri>/catalog.db)",
+    )
+
+
+def _catalog_json(text: str) -> dict[str, Any]:
+    """Parse --iceberg-catalog (a JSON object of pyiceberg catalog properties)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--iceberg-catalog is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--iceberg-catalog must be a JSON object")
+    return value
+
+
+def location_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The `connect` keyword arguments given by the options of `add_location_arguments`."""
+    catalog = args.iceberg_catalog
+    if isinstance(catalog, str):  # the environment default is not run through `type`
+        catalog = _catalog_json(catalog)
+    return {
+        "s3_endpoint_url": args.s3_endpoint_url,
+        "aws_region": args.aws_region,
+        "table_format": args.table_format,
+        "iceberg_catalog": catalog,
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -213,17 +337,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sql", help=f'e.g. "SELECT count(*) FROM {UNIFIED_TABLE}"')
     add_location_arguments(parser)
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument(
+        "--as-of",
+        default=None,
+        metavar="SNAPSHOT_ID|TIME",
+        help="Iceberg time travel: read the table as of a snapshot id or an ISO time"
+        " (default: the current snapshot)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `schemahub query`; exit 0 on success, 2 when the table or the SQL is unusable."""
     try:
-        result = run_query(
-            args.sql,
-            args.output_uri,
-            s3_endpoint_url=args.s3_endpoint_url,
-            aws_region=args.aws_region,
-        )
+        result = run_query(args.sql, args.output_uri, as_of=args.as_of, **location_from_args(args))
     except (UnifiedTableNotFoundError, ValueError, OSError) as exc:
         print(f"schemahub query: cannot read the unified table: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,110 @@
+"""Reading the Iceberg trades_unified through `schemahub query` / `query.connect`."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from schemahub_core.cli import main
+from schemahub_core.query import connect, run_query
+from target_s3_parquet.iceberg_table import IcebergUnifiedTable
+from target_s3_parquet.synthetic import trade_lines
+from target_s3_parquet.testing import read_iceberg, run_in_process
+
+
+@pytest.fixture
+def two_symbols(iceberg_output):
+    """BTCUSDT and ETHUSDT, each spread over several days (one file per symbol and day)."""
+    config = {**iceberg_output.config, "batch_size_rows": 100_000}
+    # 3,000 trades of synthetic history span ~2 days per symbol.
+    lines = [
+        *trade_lines("binance_trades", "BTCUSDT", 1, 3_000),
+        *trade_lines("binance_trades", "ETHUSDT", 1, 3_000),
+    ]
+    run_in_process(config, lines)
+    return iceberg_output
+
+
+def test_query_auto_detects_iceberg_and_offers_date_derived_from_trade_ts(two_symbols):
+    uri = two_symbols.uri
+    got = run_query(
+        "SELECT count(*) AS n, bool_and(date = CAST(trade_ts AS DATE)) AS same FROM trades_unified",
+        uri,
+    ).to_pylist()
+    assert got == [{"n": 6_000, "same": True}]
+
+
+def test_one_symbol_one_day_query_opens_only_that_partitions_files(two_symbols):
+    uri = two_symbols.uri
+    day = (
+        run_query("SELECT min(date) AS d FROM trades_unified WHERE symbol = 'ETHUSDT'", uri)
+        .column("d")[0]
+        .as_py()
+    )
+    expected = read_iceberg(two_symbols.config)
+    want = sum(
+        1
+        for row in expected.select(["symbol", "date"]).to_pylist()
+        if row["symbol"] == "ETHUSDT" and row["date"] == day
+    )
+    connection = connect(uri)  # the scan is planned here: the file list is fixed
+    files = [
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(two_symbols.local_root / "schemahub")
+        for name in names
+        if name.endswith(".parquet")
+    ]
+    other = [f for f in files if not ("symbol=ETHUSDT" in f and f"trade_ts_day={day}" in f)]
+    assert other and len(other) < len(files)
+    for path in other:  # a query that opened any of these would now fail
+        os.remove(path)
+    one_day = connection.sql(
+        f"SELECT count(*) FROM trades_unified WHERE symbol = 'ETHUSDT' AND date = '{day}'"
+    ).fetchall()
+    assert one_day == [(want,)] and want > 0
+    with pytest.raises(Exception, match=r"(?i)no such file|not found|failed to open"):
+        connection.sql("SELECT count(*) FROM trades_unified").fetchall()
+
+
+def test_query_as_of_reads_an_older_snapshot_and_tables_lists_it(iceberg_output, capsys):
+    config = {**iceberg_output.config, "batch_size_rows": 10_000}
+    run_in_process(config, trade_lines("binance_trades", "BTCUSDT", 1, 100))
+    run_in_process(config, trade_lines("binance_trades", "BTCUSDT", 101, 250))
+    assert main(["tables", "--output-uri", iceberg_output.uri, "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert (entry["table"], entry["snapshots"], entry["rows"]) == (
+        "schemahub.trades_unified",
+        2,
+        250,
+    )
+    first = IcebergUnifiedTable.open(config, compression="zstd").table.metadata.snapshots[0]
+    sql = "SELECT count(*) AS n FROM trades_unified"
+    args = ["query", sql, "--output-uri", iceberg_output.uri, "--format", "json"]
+    assert main([*args, "--as-of", str(first.snapshot_id)]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 100}]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 250}]
+    assert main([*args, "--as-of", "2001-01-01T00:00:00Z"]) == 2
+    assert "had no snapshot yet" in capsys.readouterr().err
+
+
+def test_check_reads_the_iceberg_table(iceberg_output, capsys):
+    run_in_process(iceberg_output.config, trade_lines("coinbase_trades", "BTC-USD", 1, 500))
+    assert main(["check", "--output-uri", iceberg_output.uri, "--max-age", "off", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(s["symbol"], s["rows"], s["duplicate_trade_ids"]) for s in report["symbols"]] == [
+        ("BTC-USD", 500, 0)
+    ]
+
+
+def test_query_on_s3_iceberg_with_the_catalog_given(moto_endpoint, tmp_path, capsys):
+    from target_s3_parquet.testing import make_s3_output
+
+    output = make_s3_output(moto_endpoint, "iceberg", tmp_path)
+    run_in_process(output.config, trade_lines("binance_trades", "BTCUSDT", 1, 300))
+    args = ["query", "SELECT count(*) AS n FROM trades_unified", "--output-uri", output.uri]
+    args += ["--s3-endpoint-url", moto_endpoint, "--format", "json"]
+    args += ["--iceberg-catalog", json.dumps(output.config["iceberg_catalog"])]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 300}]
