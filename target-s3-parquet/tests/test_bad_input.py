@@ -122,6 +122,7 @@ def test_mapping_that_does_not_fit_the_stream_is_named_and_commits_nothing(local
 def test_unreachable_s3_fails_with_a_clear_error_and_prints_no_state(tmp_path):
     config = {
         "output_uri": "s3://nowhere-bucket/lake",
+        "table_format": "hive",  # Iceberg without a catalog is refused before S3 is tried
         "s3_endpoint_url": f"http://127.0.0.1:{free_port()}",
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
