@@ -226,3 +226,29 @@ def test_s3_table_with_duplicates_and_gaps_published_to_cloudwatch(
     assert maximum("MissingTradeIds", dims) == 1
     assert maximum("Rows", dims) == 10
     assert maximum("HealthScore", []) == pytest.approx(expected_score, abs=1e-3)
+
+
+@pytest.mark.parametrize("uri", ["s3://b/q?x=1#f", "s3://b//a//b/", "s3://b/../x"])
+def test_output_uris_the_target_refuses_are_refused_with_the_same_message(
+    uri: str, moto_endpoint: str, capsys
+) -> None:
+    code = main(["check", "--output-uri", uri, "--s3-endpoint-url", moto_endpoint])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot read the unified table: output_uri {uri!r}" in err
+    assert "query string or fragment" in err or "'..' path segment" in err
+
+
+def test_partition_values_read_back_decoded_exactly(tmp_path: Path, capsys) -> None:
+    """Folders hold Hive-style %XX (schemahub_core.paths): `%2D` is a symbol, not a '-'."""
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC%252DUSD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "A%3DB%0A", ids(1, 5), NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0, report["problems"]
+    assert sorted(by_symbol(report)) == [
+        ("COINBASE", "A=B\n"),
+        ("COINBASE", "BTC%2DUSD"),
+        ("COINBASE", "BTC-USD"),
+    ]

@@ -191,3 +191,12 @@ def test_vwap_per_minute_on_s3(moto_endpoint: str, capsys) -> None:
                              "--s3-endpoint-url", moto_endpoint, "--format", "json")  # fmt: skip
     assert code == 0, err
     assert_vwap_rows(out)
+
+
+def test_an_output_uri_with_a_query_string_is_refused_not_misread(
+    moto_endpoint: str, capsys
+) -> None:
+    uri = "s3://bucket/lake?versionId=1"
+    code = main(["query", "SELECT 1", "--output-uri", uri, "--s3-endpoint-url", moto_endpoint])
+    assert code == 2
+    assert "has a query string or fragment" in capsys.readouterr().err

@@ -13,7 +13,8 @@ import boto3
 import duckdb
 import pytest
 from schemahub_core.cli import main as schemahub
-from schemahub_core.paths import PathSegmentError
+from schemahub_core.paths import OutputUriError, PathSegmentError
+from target_s3_parquet.storage import StorageError, open_storage
 from target_s3_parquet.synthetic import (
     binance_record,
     record_line,
@@ -23,6 +24,7 @@ from target_s3_parquet.synthetic import (
 from target_s3_parquet.testing import (
     Output,
     assert_exactly_once,
+    make_s3_output,
     read_unified,
     run_in_process,
 )
@@ -169,3 +171,22 @@ def test_symbol_too_long_for_a_file_name_is_a_clear_error(output):
     ):
         run_in_process(output.config, trade_lines("binance_trades", symbol, 1, 3))
     assert output.keys("unified") == []
+
+
+@pytest.mark.parametrize("path", ["q?x=1#f", "/a//b/", "../x"])
+def test_output_uris_schemahub_check_cannot_read_are_refused_before_writing(moto_endpoint, path):
+    output = make_s3_output(moto_endpoint)
+    bucket = output.uri.removeprefix("s3://").split("/")[0]
+    config = {**output.config, "output_uri": f"s3://{bucket}/{path}"}
+    with pytest.raises(OutputUriError, match=r"query string or fragment|'\.\.' path segment"):
+        run_in_process(config, trade_lines("binance_trades", "BTCUSDT", 1, 3))
+    listed = boto3.client("s3", endpoint_url=moto_endpoint).list_objects_v2(Bucket=bucket)
+    assert listed.get("Contents", []) == []
+
+
+def test_storage_refuses_a_key_that_would_leave_the_root(output):
+    storage = open_storage(output.uri, output.config)
+    for key in ("../escaped", "raw/../../escaped", "/escaped", "raw//x", "raw/./x"):
+        with pytest.raises(StorageError, match="could point outside output_uri"):
+            storage.put(key, b"data")
+    assert output.keys() == []
