@@ -14,6 +14,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from schemahub_core.cli import main
+from schemahub_core.paths import partition_path
 from schemahub_core.schema import FILE_SCHEMA
 
 UTC = dt.UTC
@@ -48,7 +49,8 @@ def write_trades(
         },
         schema=FILE_SCHEMA,
     )
-    folder = f"{base}/unified/trades_unified/exchange={exchange}/symbol={symbol}/date={day}"
+    partition = partition_path(("exchange", exchange), ("symbol", symbol), ("date", day))
+    folder = f"{base}/unified/trades_unified/{partition}"
     filesystem.create_dir(folder, recursive=True)
     pq.write_table(table, f"{folder}/{name}", filesystem=filesystem)
 
