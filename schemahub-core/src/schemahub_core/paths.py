@@ -11,7 +11,7 @@ equivalent URI decoder:
 - The whole segments `.` and `..` become `%2E` and `%2E%2E`.
 - `%` itself is encoded, so decoding is exact: `BTC%2DUSD` is stored as `BTC%252DUSD`.
 
-DuckDB's `hive_partitioning` (checked with 2.0) and pyarrow's `HivePartitioning` with
+DuckDB's `hive_partitioning` (from 1.1 on; tested with 2.0) and pyarrow's `HivePartitioning` with
 `segment_encoding="uri"` (its default) both decode `%XX` and nothing else (`+` stays `+`),
 which is exactly `urllib.parse.unquote`: they read back the value that was encoded.
 
