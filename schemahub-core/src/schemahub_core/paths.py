@@ -123,7 +123,6 @@ def partition_values(path: str) -> dict[str, str]:
 class OutputLocation:
     """A parsed `output_uri`: an S3 bucket and key prefix, or an absolute local folder."""
 
-    uri: str
     bucket: str = ""  # empty for a local folder
     prefix: str = ""  # S3 key prefix without leading or trailing '/'; '' is the bucket root
     folder: str = ""  # absolute local folder; empty on S3
@@ -155,7 +154,7 @@ def parse_output_uri(uri: str) -> OutputLocation:
     if scheme is None:
         if uri.lower().startswith("s3:"):
             raise OutputUriError(f"output_uri {uri!r}: write an S3 location as s3://bucket/prefix")
-        return OutputLocation(uri, folder=os.path.abspath(uri))
+        return OutputLocation(folder=os.path.abspath(uri))
     if scheme.group(1).lower() != "s3":
         raise OutputUriError(
             f"output_uri {uri!r}: only s3://bucket/prefix and local folders are supported"
@@ -179,4 +178,4 @@ def parse_output_uri(uri: str) -> OutputLocation:
             f"literally but file-system tools collapse: write the prefix without '//', '.' "
             f"and '..' segments (e.g. s3://{bucket}/lake)"
         )
-    return OutputLocation(uri, bucket=bucket, prefix=prefix)
+    return OutputLocation(bucket=bucket, prefix=prefix)
