@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from schemahub_core.check import check_unified_table, parse_duration
 from schemahub_core.cli import main
+from schemahub_core.paths import partition_path
 from schemahub_core.schema import FILE_SCHEMA
 
 UTC = dt.UTC
@@ -44,7 +45,8 @@ def write_trades(
         schema=FILE_SCHEMA,
     )
     day = last_ts.date().isoformat()
-    folder = f"{base}/unified/trades_unified/exchange={exchange}/symbol={symbol}/date={day}"
+    partition = partition_path(("exchange", exchange), ("symbol", symbol), ("date", day))
+    folder = f"{base}/unified/trades_unified/{partition}"
     filesystem.create_dir(folder, recursive=True)
     pq.write_table(table, f"{folder}/{name}", filesystem=filesystem)
 
@@ -226,3 +228,29 @@ def test_s3_table_with_duplicates_and_gaps_published_to_cloudwatch(
     assert maximum("MissingTradeIds", dims) == 1
     assert maximum("Rows", dims) == 10
     assert maximum("HealthScore", []) == pytest.approx(expected_score, abs=1e-3)
+
+
+@pytest.mark.parametrize("uri", ["s3://b/q?x=1#f", "s3://b//a//b/", "s3://b/../x"])
+def test_output_uris_the_target_refuses_are_refused_with_the_same_message(
+    uri: str, moto_endpoint: str, capsys
+) -> None:
+    code = main(["check", "--output-uri", uri, "--s3-endpoint-url", moto_endpoint])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot read the unified table: output_uri {uri!r}" in err
+    assert "query string or fragment" in err or "'..' path segment" in err
+
+
+def test_partition_values_read_back_decoded_exactly(tmp_path: Path, capsys) -> None:
+    """Folders hold Hive-style %XX (schemahub_core.paths): `%2D` in a symbol is not a '-'."""
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC%2DUSD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "A=B\n", ids(1, 5), NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0, report["problems"]
+    assert sorted(by_symbol(report)) == [
+        ("COINBASE", "A=B\n"),
+        ("COINBASE", "BTC%2DUSD"),
+        ("COINBASE", "BTC-USD"),
+    ]

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from schemahub_core.paths import parse_output_uri
 from schemahub_core.schema import (
     FILE_SCHEMA,
     PARTITION_DATE_TYPE,
@@ -86,19 +87,16 @@ class UnifiedLocation:
 def locate_unified_table(
     output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
 ) -> UnifiedLocation:
-    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to the unified table's root."""
-    if output_uri.startswith("s3://"):
-        bucket_and_prefix = output_uri[len("s3://") :].strip("/")
-        if not bucket_and_prefix:
-            raise ValueError(f"output URI {output_uri!r} names no bucket: use s3://bucket/prefix")
+    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to the unified table's root.
+
+    Parsed by `schemahub_core.paths.parse_output_uri`, as the target parses its output_uri.
+    """
+    location = parse_output_uri(output_uri)
+    path = location.path_of(UNIFIED_PREFIX)
+    if location.is_s3:
         filesystem: pafs.FileSystem = _s3_filesystem(s3_endpoint_url, aws_region)
-        path = f"{bucket_and_prefix}/{UNIFIED_PREFIX}"
-        uri = f"s3://{path}"
-    else:
-        filesystem = pafs.LocalFileSystem()
-        path = os.path.join(os.path.abspath(output_uri), *UNIFIED_PREFIX.split("/"))
-        uri = path
-    return UnifiedLocation(filesystem=filesystem, path=path, uri=uri)
+        return UnifiedLocation(filesystem=filesystem, path=path, uri=f"s3://{path}")
+    return UnifiedLocation(filesystem=pafs.LocalFileSystem(), path=path, uri=path)
 
 
 def open_unified_dataset(
@@ -118,12 +116,14 @@ def open_unified_dataset(
             f" {output_uri!r} yet (run `meltano run ingest-all`), or the output URI is wrong"
         )
     # Files starting with "." or "_" (local temporaries, markers) are ignored by default.
+    # segment_encoding="uri" decodes the %XX of schemahub_core.paths.encode_segment, so each
+    # exchange and symbol reads back exactly as the tap sent it.
     return ds.dataset(
         location.path,
         filesystem=location.filesystem,
         format="parquet",
         schema=reader_schema(),
-        partitioning=ds.partitioning(_partition_schema(), flavor="hive"),
+        partitioning=ds.HivePartitioning(_partition_schema(), segment_encoding="uri"),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
+from schemahub_core.paths import encode_segment
 from singer_sdk.sinks import Sink
 
 from target_s3_parquet.record_lines import CutRun, DecodedRun
@@ -110,6 +111,9 @@ class StreamSink(Sink):
         key_properties: t.Sequence[str] | None,
     ) -> None:
         """Register the stream: derive its bulk-validation shape and find its mapping."""
+        # The name becomes the raw/ and rejects/ folder: refuse one that cannot (empty, a
+        # null byte, too long) at its SCHEMA, before any of its records is queued.
+        encode_segment(stream_name, "stream name")
         super().__init__(target, stream_name, schema, key_properties)
         self._target = target
         self.shape: StreamShape = stream_shape(self.original_schema, key_properties or ())
