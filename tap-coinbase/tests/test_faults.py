@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
+import time
 
 import pytest
 import tap_coinbase.client
 from coinbase_tapio import bookmark, run_tap, state_at, tap_config
+from schemahub_core.testing import free_port
 
 # Each fault runs under one reading of `after`, alternating, to keep the suite short; both
 # readings are covered fault-free in test_incremental.py.
@@ -87,3 +92,21 @@ def test_a_streak_of_server_errors_opens_the_breaker_then_recovers(
     assert any("-> open" in line for line in transitions), transitions
     assert any("-> closed" in line for line in transitions), transitions
     assert out.as_served("BTC-USD") == oracle.trades("BTC-USD", start + 1)
+
+
+def test_api_url_with_nothing_listening_fails_within_seconds_naming_the_url(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"api_url": url, "product_ids": ["BTC-USD"]}))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_coinbase.tap", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert time.monotonic() - started < 10
+    assert result.returncode != 0
+    assert f"Cannot connect to GET {url}/" in result.stderr
+    assert "api_url" in result.stderr
