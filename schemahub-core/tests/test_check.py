@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -100,6 +102,23 @@ def test_injected_duplicates_fail_the_check(tmp_path: Path, capsys) -> None:
     assert entry["health_score"] == pytest.approx(100 * 20 / 23, abs=1e-3)
     assert report["ok"] is False
     assert any("3 trade ids appear more than once" in p for p in report["problems"])
+
+
+def test_reader_closing_the_pipe_early_ends_quietly_with_exit_141(tmp_path: Path) -> None:
+    # `schemahub check --json | head -1`: head exits before the report is written.
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "BTC-USD", ids(1, 5), NOW)
+    schemahub = str(Path(sys.executable).with_name("schemahub"))
+    process = subprocess.Popen(
+        [schemahub, "check", "--json", "--output-uri", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first byte
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""
 
 
 def test_duplicates_are_counted_per_exchange_and_symbol(tmp_path: Path, capsys) -> None:

@@ -181,6 +181,15 @@ def test_bad_sql_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert "query failed" in err and "nope" in err
 
 
+@pytest.mark.parametrize("sql", ["", "   ", "-- only a comment", "/* nothing */ ;"])
+def test_sql_without_a_statement_is_a_clear_error(tmp_path: Path, capsys, sql: str) -> None:
+    write_vwap_fixture(pafs.LocalFileSystem(), str(tmp_path))
+    code, out, err = run_cli(capsys, "query", sql, "--output-uri", str(tmp_path))
+    assert code == 2
+    assert out == ""
+    assert "no result to show" in err and "SELECT" in err
+
+
 def test_vwap_per_minute_on_s3(moto_endpoint: str, capsys) -> None:
     boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket="query-bucket")
     filesystem = pafs.S3FileSystem(

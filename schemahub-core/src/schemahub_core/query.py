@@ -41,6 +41,10 @@ class UnifiedTableNotFoundError(RuntimeError):
     """The output location holds no unified table (nothing ingested there yet, or a wrong URI)."""
 
 
+class NoResultError(ValueError):
+    """The SQL gives no result set: it is empty, only a comment, or not a query."""
+
+
 def _partition_schema() -> pa.Schema:
     """Return the types of the hive partition keys as they appear in the paths."""
     types = {f.name: f.type for f in UNIFIED_SCHEMA} | {"date": PARTITION_DATE_TYPE}
@@ -151,7 +155,13 @@ def run_query(
     """Run one SQL statement against ``trades_unified`` and return the result as Arrow."""
     connection = connect(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
     try:
-        return connection.sql(sql).to_arrow_table()
+        relation = connection.sql(sql)
+        if relation is None:  # DuckDB's answer to "", a lone comment, or a SET/PRAGMA
+            raise NoResultError(
+                f"the SQL {sql!r} gives no result to show: it is empty, only a comment, or not "
+                f'a query. Give one SELECT, e.g. "SELECT count(*) FROM {UNIFIED_TABLE}".'
+            )
+        return relation.to_arrow_table()
     finally:
         connection.close()
 
@@ -224,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
             s3_endpoint_url=args.s3_endpoint_url,
             aws_region=args.aws_region,
         )
+    except NoResultError as exc:
+        print(f"schemahub query: {exc}", file=sys.stderr)
+        return 2
     except (UnifiedTableNotFoundError, ValueError, OSError) as exc:
         print(f"schemahub query: cannot read the unified table: {exc}", file=sys.stderr)
         return 2
