@@ -31,6 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from schemahub_core import iceberg as catalogs
+from schemahub_core.paths import parse_output_uri
 from schemahub_core.schema import (
     FILE_SCHEMA,
     PARTITION_DATE_TYPE,
@@ -52,6 +53,10 @@ class UnifiedTableNotFoundError(RuntimeError):
 
 class CatalogUnavailableError(OSError):
     """The Iceberg catalog could not be opened or read (unreachable, locked, misconfigured)."""
+
+
+class NoResultError(ValueError):
+    """The SQL gives no result set: it is empty, only a comment, or not a query."""
 
 
 def _partition_schema() -> pa.Schema:
@@ -100,19 +105,16 @@ class UnifiedLocation:
 def locate_unified_table(
     output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
 ) -> UnifiedLocation:
-    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to the unified table's root."""
-    if output_uri.startswith("s3://"):
-        bucket_and_prefix = output_uri[len("s3://") :].strip("/")
-        if not bucket_and_prefix:
-            raise ValueError(f"output URI {output_uri!r} names no bucket: use s3://bucket/prefix")
+    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to the unified table's root.
+
+    Parsed by `schemahub_core.paths.parse_output_uri`, as the target parses its output_uri.
+    """
+    location = parse_output_uri(output_uri)
+    path = location.path_of(UNIFIED_PREFIX)
+    if location.is_s3:
         filesystem: pafs.FileSystem = _s3_filesystem(s3_endpoint_url, aws_region)
-        path = f"{bucket_and_prefix}/{UNIFIED_PREFIX}"
-        uri = f"s3://{path}"
-    else:
-        filesystem = pafs.LocalFileSystem()
-        path = os.path.join(os.path.abspath(output_uri), *UNIFIED_PREFIX.split("/"))
-        uri = path
-    return UnifiedLocation(filesystem=filesystem, path=path, uri=uri)
+        return UnifiedLocation(filesystem=filesystem, path=path, uri=f"s3://{path}")
+    return UnifiedLocation(filesystem=pafs.LocalFileSystem(), path=path, uri=path)
 
 
 def resolve_table_format(
@@ -196,12 +198,14 @@ def open_unified_dataset(
             f" {output_uri!r} yet (run `meltano run ingest-all`), or the output URI is wrong"
         )
     # Files starting with "." or "_" (local temporaries, markers) are ignored by default.
+    # segment_encoding="uri" decodes the %XX of schemahub_core.paths.encode_segment, so each
+    # exchange and symbol reads back exactly as the tap sent it.
     return ds.dataset(
         location.path,
         filesystem=location.filesystem,
         format="parquet",
         schema=reader_schema(),
-        partitioning=ds.partitioning(_partition_schema(), flavor="hive"),
+        partitioning=ds.HivePartitioning(_partition_schema(), segment_encoding="uri"),
     )
 
 
@@ -237,7 +241,13 @@ def run_query(sql: str, output_uri: str, **location: Any) -> pa.Table:
     """
     connection = connect(output_uri, **location)
     try:
-        return connection.sql(sql).to_arrow_table()
+        relation = connection.sql(sql)
+        if relation is None:  # DuckDB's answer to "", a lone comment, or a SET/PRAGMA
+            raise NoResultError(
+                f"the SQL {sql!r} gives no result to show: it is empty, only a comment, or not "
+                f'a query. Give one SELECT, e.g. "SELECT count(*) FROM {UNIFIED_TABLE}".'
+            )
+        return relation.to_arrow_table()
     finally:
         connection.close()
 
@@ -350,6 +360,9 @@ def run(args: argparse.Namespace) -> int:
     """Run `schemahub query`; exit 0 on success, 2 when the table or the SQL is unusable."""
     try:
         result = run_query(args.sql, args.output_uri, as_of=args.as_of, **location_from_args(args))
+    except NoResultError as exc:
+        print(f"schemahub query: {exc}", file=sys.stderr)
+        return 2
     except (UnifiedTableNotFoundError, ValueError, OSError) as exc:
         print(f"schemahub query: cannot read the unified table: {exc}", file=sys.stderr)
         return 2

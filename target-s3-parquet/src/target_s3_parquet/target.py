@@ -18,6 +18,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from schemahub_core.log_redaction import protect_secrets, secret_settings
 from schemahub_core.mapping import Mapping, load_mappings
 from singer_sdk import typing as th
 from singer_sdk.exceptions import RecordsWithoutSchemaException
@@ -137,6 +138,7 @@ class TargetS3Parquet(Target):
         """Set up storage, mappings and the unified writer; finish crashed commits."""
         kwargs.setdefault("message_reader", BatchedSingerReader(self))
         super().__init__(*args, **kwargs)
+        protect_secrets(secret_settings(self.config, self.config_jsonschema))
         self.storage = open_storage(self.config.get("output_uri") or "./output", self.config)
         self.unified = open_unified_table(dict(self.config), self.storage)
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []

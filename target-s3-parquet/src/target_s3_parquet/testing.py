@@ -170,9 +170,10 @@ def read_unified(output: Output) -> pa.Table:
         files,
         filesystem=fs,
         format="parquet",
-        partitioning=ds.partitioning(
+        # "uri": decode the %XX of schemahub_core.paths.partition_path, as every reader must.
+        partitioning=ds.HivePartitioning(
             pa.schema([("exchange", pa.string()), ("symbol", pa.string()), ("date", pa.date32())]),
-            flavor="hive",
+            segment_encoding="uri",
         ),
         partition_base_dir=base,
     )

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from schemahub_core.paths import partition_path, partition_values
 from schemahub_core.schema import FILE_SCHEMA, UNIFIED_TABLE, partition_dates
 
 from target_s3_parquet import ranges
@@ -77,12 +78,7 @@ class CommitResult:
 
 
 def _partition(exchange: str, symbol: str) -> str:
-    for name, value in (("exchange", exchange), ("symbol", symbol)):
-        if not value or "/" in value or value in (".", ".."):
-            raise ValueError(
-                f"{name} value {value!r} cannot be a partition folder name (empty, '/', '.')"
-            )
-    return f"exchange={exchange}/symbol={symbol}"
+    return partition_path(("exchange", exchange), ("symbol", symbol))
 
 
 class UnifiedTableWriter:
@@ -287,7 +283,7 @@ class UnifiedTableWriter:
 
 
 def _exchange_symbol(key: str) -> tuple[str, str] | None:
-    parts = dict(p.split("=", 1) for p in key.split("/") if "=" in p)
+    parts = partition_values(key)
     if "exchange" in parts and "symbol" in parts:
         return parts["exchange"], parts["symbol"]
     return None
