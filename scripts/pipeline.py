@@ -199,7 +199,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_code = schemahub("check", "--output-uri", output, "--max-age", "10m")
     schemahub("query", SUMMARY_SQL, "--output-uri", output)
     schemahub("query", VWAP_SQL, "--output-uri", output)
-    print(f"\nDemo finished; the data is in {output}/ (raw/ and unified/).")
+    schemahub("tables", "--output-uri", output)
+    print(
+        f"\nDemo finished; the data is in {output}/: raw/ (the JSONL audit trail) and the"
+        f" Iceberg table schemahub.trades_unified (catalog {output}/catalog.db, files under"
+        f" {output}/schemahub/). Read it with\n"
+        f'  schemahub query "SELECT * FROM trades_unified LIMIT 10" --output-uri {output}\n'
+        f"or with pyiceberg (target-s3-parquet/README.md), or time travel with --as-of."
+    )
     return check_code
 
 

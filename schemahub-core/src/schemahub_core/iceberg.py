@@ -89,6 +89,11 @@ def catalog_properties(
     return properties
 
 
+def table_location(properties: dict[str, str], identifier: tuple[str, str]) -> str:
+    """Where a table's files live: ``<warehouse>/<namespace>/<table>``, whatever the catalog."""
+    return "/".join([properties["warehouse"].rstrip("/"), *identifier])
+
+
 def load_catalog(properties: dict[str, str]) -> Catalog:
     """Open the catalog; the SQLite file of a SQL catalog is created if missing."""
     from pyiceberg.catalog import load_catalog as pyiceberg_load_catalog
@@ -96,7 +101,10 @@ def load_catalog(properties: dict[str, str]) -> Catalog:
     uri = properties.get("uri", "")
     if properties.get("type") == "sql" and uri.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(uri[len("sqlite:///") :]), exist_ok=True)
-    return pyiceberg_load_catalog(CATALOG_NAME, **properties)
+    typed: dict[str, Any] = dict(properties)
+    if "glue.max-retries" in typed:  # pyiceberg hands it to botocore as is: must be an int
+        typed["glue.max-retries"] = int(typed["glue.max-retries"])
+    return pyiceberg_load_catalog(CATALOG_NAME, **typed)
 
 
 def describe(properties: dict[str, str]) -> str:

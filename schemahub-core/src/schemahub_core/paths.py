@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import quote_plus, unquote
 
 NAME_MAX_BYTES = 255
 HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -111,6 +111,19 @@ def partition_path(*pairs: tuple[str, str]) -> str:
             )
         folders.append(_checked(f"{key}={_encode(value, key)}", value, key))
     return "/".join(folders)
+
+
+def check_iceberg_partition_values(*pairs: tuple[str, str]) -> None:
+    """Refuse the values `partition_path` refuses, and any too long for pyiceberg's folders.
+
+    pyiceberg names an Iceberg table's partition folders itself, `key=` + `quote_plus(value)`
+    (every byte but letters, digits and `_.-~` as `%XX`, so nothing can leave the table's
+    folder); that expands non-ASCII three-fold, so its length is checked too. The same
+    values are refused in both table formats, so a table can move between them.
+    """
+    partition_path(*pairs)
+    for key, value in pairs:
+        _checked(f"{key}={quote_plus(value, safe='')}", value, key)
 
 
 def partition_values(path: str) -> dict[str, str]:

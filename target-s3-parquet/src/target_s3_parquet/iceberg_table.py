@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -39,6 +39,7 @@ from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import DoubleType, NestedField, StringType, TimestamptzType
 from schemahub_core import iceberg as catalogs
+from schemahub_core.paths import check_iceberg_partition_values
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import ranges
@@ -134,9 +135,15 @@ def open_table(catalog: Catalog, compression: str = "zstd") -> Table:
     try:
         table = catalog.load_table(catalogs.UNIFIED_IDENTIFIER)
     except NoSuchTableError:
-        catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
+        try:
+            catalog.load_namespace_properties(catalogs.NAMESPACE)
+        except NoSuchNamespaceError:
+            # Only then: a deployment's role may lack CreateDatabase (terraform made it).
+            catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
         table = catalog.create_table_if_not_exists(
             catalogs.UNIFIED_IDENTIFIER,
+            # <output_uri>/schemahub/trades_unified with every catalog (Glue would add `.db`).
+            location=catalogs.table_location(catalog.properties, catalogs.UNIFIED_IDENTIFIER),
             schema=unified_schema(),
             partition_spec=PARTITION_SPEC,
             sort_order=SORT_ORDER,
@@ -200,6 +207,7 @@ class IcebergUnifiedTable:
 
     def commit(self, exchange: str, symbol: str, table: pa.Table) -> CommitResult:
         """Append the trades of `table` (one exchange and symbol) not yet in the table."""
+        check_iceberg_partition_values(("exchange", exchange), ("symbol", symbol))
         ids = integer_ids(table, exchange, symbol)
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]

@@ -86,6 +86,17 @@ def make_s3_output(
     return Output(uri, config, endpoint=endpoint)
 
 
+def make_glue_output(endpoint: str) -> Output:
+    """A fresh moto bucket holding the warehouse, the Iceberg table in moto's Glue catalog."""
+    output = make_s3_output(endpoint, "hive")
+    catalog = {"type": "glue", "glue.endpoint": endpoint, "glue.region": "us-east-1"}
+    return Output(
+        output.uri,
+        {**output.config, "table_format": "iceberg", "iceberg_catalog": catalog},
+        endpoint=endpoint,
+    )
+
+
 @dataclass
 class RunResult:
     """A finished target process."""
