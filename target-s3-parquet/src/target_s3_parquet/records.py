@@ -10,6 +10,7 @@ one by one with the SDK's own JSON-schema validator, to name the exact record an
 from __future__ import annotations
 
 import functools
+import json
 import typing as t
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,6 +141,73 @@ def record_preview(record: Any) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
+def invalid_utf8(records: RecordList) -> list[tuple[int, str]]:
+    """(index, problem) of each record that is not valid UTF-8 (JSON text must be).
+
+    One pass over the batch: numpy finds no byte above 0x7F (the usual all-ASCII batch), or
+    Arrow validates the whole buffer as UTF-8; only a batch that fails is checked record by
+    record. Arrow's JSON parser would copy such bytes into a string column as they are, and
+    the Parquet file holding them is unreadable (DuckDB: "Invalid string encoding").
+    """
+    joined = records.joined
+    if not joined.size or int(joined.max()) < 0x80:
+        return []
+    whole = pa.Array.from_buffers(
+        pa.large_string(),
+        1,
+        [None, pa.py_buffer(np.array([0, joined.size], np.int64)), pa.py_buffer(joined)],
+    )
+    try:
+        whole.validate(full=True)
+        return []
+    except pa.ArrowInvalid:
+        pass
+    bad = []
+    for index, raw in enumerate(records):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append((index, _utf8_problem(raw)))
+    return bad
+
+
+def _utf8_problem(raw: bytes) -> str:
+    """Which field of a record holds the bytes that are not UTF-8, for the error message."""
+    text = raw.decode("utf-8", "surrogateescape")  # each bad byte becomes a lone surrogate
+    try:
+        path = _bad_string_path(json.loads(text), "")
+    except ValueError:
+        path = None
+    where = f"field {path!r}" if path else "the record"
+    return f"{where} is not valid UTF-8 (fix the tap's text encoding)"
+
+
+def _bad_string_path(value: Any, path: str) -> str | None:
+    """The path of the first field name or string in `value` that is not UTF-8."""
+    if isinstance(value, str):
+        return None if _is_utf8(value) else path or "(the record)"
+    if isinstance(value, dict):
+        items = [(f"{path}.{key}" if path else key, key, item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{path}[{i}]", "", item) for i, item in enumerate(value)]
+    else:
+        return None
+    for item_path, key, item in items:
+        if not _is_utf8(key):
+            return item_path
+        if found := _bad_string_path(item, item_path):
+            return found
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a byte that was not UTF-8, or "\ud800"
+        return False
+    return True
+
+
 def parse_batch(
     stream: str,
     shape: StreamShape,
@@ -150,18 +218,27 @@ def parse_batch(
     validate: bool,
     quarantine: bool,
     joined: bytes | pa.Buffer | None = None,
+    keep: list[int] | None = None,
 ) -> tuple[pa.Table, list[int], list[Rejected]]:
     """Decode records to Arrow; returns (table, indices of kept records, rejected records).
 
     Raises `RecordError` / `MissingKeyPropertiesError` on the first bad record unless
     `quarantine`, in which case bad records are returned as `Rejected` and left out.
     `joined` may pass the records joined by newlines (each ending with one) when the caller
-    has it already.
+    has it already; `keep` the indices of the records to parse (default: all).
     """
-    keep = list(range(len(records)))
+    keep = list(range(len(records))) if keep is None else keep
     rejected: list[Rejected] = []
     if validate and not shape.flat:
-        keep, rejected = _check_one_by_one(stream, json_schema, shape, records, lines, quarantine)
+        keep, rejected = _check_one_by_one(
+            stream,
+            json_schema,
+            shape,
+            [records[i] for i in keep],
+            [lines[i] for i in keep],
+            quarantine,
+            index=keep,
+        )
     if len(keep) == len(records):
         table = _arrow_or_none(shape, records, joined)
     else:
