@@ -1,11 +1,13 @@
 """Turn a batch of one stream's raw JSON records into an Arrow table, validating in bulk.
 
-Flat schemas (top-level integer/number/string/boolean properties, the shape of every trade
-stream) are parsed by `pyarrow.json` with an explicit schema derived from the JSON schema:
-that one call both decodes and type-checks the whole batch. Only when it reports a problem,
-or for properties Arrow cannot check (nested objects, arrays, unions), are records checked
-one by one with the SDK's own JSON-schema validator, to name the exact record and line.
-"""
+Flat schemas (top-level integer/number/string/boolean properties using only the keywords
+schema_rules.py checks in bulk: the shape of every trade stream) are parsed by
+`pyarrow.json` with an explicit schema derived from the JSON schema: that one call decodes
+and type-checks the whole batch, then a few Arrow kernels pick out the rows that may break
+a bound, a length, an enum or `required`. Only those rows, every row when the parse
+reports a problem, and every row of a stream whose SCHEMA is not flat, are checked one by
+one with the SDK's own JSON-schema validator, which decides and names the exact record and
+line. A batch is also checked to be UTF-8 (`invalid_utf8`), validated or not."""
 
 from __future__ import annotations
 
@@ -19,17 +21,11 @@ from typing import Any
 import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pa_json
 from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-_SCALARS = {
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "string": pa.string(),
-    "boolean": pa.bool_(),
-}
+from target_s3_parquet.schema_rules import StreamShape, missing_keys, suspect_rows
 
 
 class RecordList(Sequence[bytes]):
@@ -69,45 +65,6 @@ def record_lengths(records: Sequence[bytes]) -> np.ndarray:
     if isinstance(records, RecordList):
         return records.lengths
     return np.fromiter(map(len, records), dtype=np.int64, count=len(records))
-
-
-@dataclass(frozen=True)
-class StreamShape:
-    """What bulk validation needs to know about one stream's JSON schema."""
-
-    arrow_schema: pa.Schema  # the scalar top-level properties, as Arrow checks them
-    required: tuple[str, ...]
-    key_properties: tuple[str, ...]
-    flat: bool  # every property is a checkable scalar: no per-record validation needed
-
-
-def stream_shape(json_schema: dict[str, Any], key_properties: Sequence[str]) -> StreamShape:
-    """Derive the Arrow schema and checks for a stream from its SCHEMA message."""
-    fields = []
-    flat = True
-    for name, spec in (json_schema.get("properties") or {}).items():
-        arrow_type = _scalar_type(spec)
-        if arrow_type is None:
-            flat = False
-        else:
-            fields.append(pa.field(name, arrow_type))
-    return StreamShape(
-        pa.schema(fields),
-        tuple(json_schema.get("required") or ()),
-        tuple(key_properties or ()),
-        flat,
-    )
-
-
-def _scalar_type(spec: Any) -> pa.DataType | None:
-    if not isinstance(spec, dict) or any(k in spec for k in ("anyOf", "oneOf", "allOf")):
-        return None
-    declared = spec.get("type")
-    types = [declared] if isinstance(declared, str) else list(declared or [])
-    non_null = [t for t in types if t != "null"]
-    if len(non_null) != 1:
-        return None
-    return _SCALARS.get(non_null[0])
 
 
 class RecordError(InvalidRecord):
@@ -239,10 +196,12 @@ def parse_batch(
             quarantine,
             index=keep,
         )
+    # With additionalProperties: false the parse itself refuses unknown fields.
+    closed = validate and shape.flat and shape.closed
     if len(keep) == len(records):
-        table = _arrow_or_none(shape, records, joined)
+        table = _arrow_or_none(shape, records, joined, closed=closed)
     else:
-        table = _arrow_or_none(shape, [records[i] for i in keep])
+        table = _arrow_or_none(shape, [records[i] for i in keep], closed=closed)
     if table is None:
         keep, more = _check_one_by_one(
             stream,
@@ -252,6 +211,7 @@ def parse_batch(
             [lines[i] for i in keep],
             quarantine,
             index=keep,
+            validate=validate,
         )
         rejected += more
         table = _arrow_or_none(shape, [records[i] for i in keep])
@@ -262,31 +222,40 @@ def parse_batch(
                 _arrow_problem(shape, [records[i] for i in keep]),
                 records[keep[0]] if keep else b"",
             )
-    bad_rows = _missing(table, shape)
-    if bad_rows:
-        if not quarantine:
-            row, problem, key_error = bad_rows[0]
-            if key_error:
-                raise MissingKeyPropertiesError(
-                    f"stream {stream!r}, input line {lines[keep[row]]}: {problem}. "
-                    f"Record: {record_preview(records[keep[row]])}"
-                )
-            raise RecordError(stream, lines[keep[row]], problem, records[keep[row]])
-        drop = {row for row, _, _ in bad_rows}
-        for row, problem, _ in bad_rows:
-            if all(r.line != lines[keep[row]] for r in rejected):
-                rejected.append(Rejected(lines[keep[row]], bytes(records[keep[row]]), problem))
-        mask = pa.array([i not in drop for i in range(table.num_rows)])
-        table = table.filter(mask)
-        keep = [k for i, k in enumerate(keep) if i not in drop]
+    # Rows the bulk checks cannot clear (a key missing or null, always; with validation,
+    # rows that may break the SCHEMA) are decided one by one, by the SDK's validator.
+    suspects = {row for row, _ in missing_keys(table, shape)}
+    if validate and shape.flat:
+        suspects.update(suspect_rows(table, shape))
+    if suspects:
+        rows = sorted(suspects)
+        valid, more = _check_one_by_one(
+            stream,
+            json_schema,
+            shape,
+            [records[keep[row]] for row in rows],
+            [lines[keep[row]] for row in rows],
+            quarantine,
+            index=rows,
+            validate=validate,
+        )
+        rejected += more
+        drop = suspects.difference(valid)
+        if drop:
+            table = table.filter(pa.array([i not in drop for i in range(table.num_rows)]))
+            keep = [k for i, k in enumerate(keep) if i not in drop]
     return table, keep, rejected
 
 
 def _arrow_or_none(
-    shape: StreamShape, records: Sequence[bytes], joined: bytes | pa.Buffer | None = None
+    shape: StreamShape,
+    records: Sequence[bytes],
+    joined: bytes | pa.Buffer | None = None,
+    *,
+    closed: bool = False,
 ) -> pa.Table | None:
     try:
-        return _to_arrow(shape, records, joined)
+        return _to_arrow(shape, records, joined, closed=closed)
     except pa.ArrowInvalid:
         return None
 
@@ -300,7 +269,11 @@ def _arrow_problem(shape: StreamShape, records: Sequence[bytes]) -> str:
 
 
 def _to_arrow(
-    shape: StreamShape, records: Sequence[bytes], joined: bytes | pa.Buffer | None = None
+    shape: StreamShape,
+    records: Sequence[bytes],
+    joined: bytes | pa.Buffer | None = None,
+    *,
+    closed: bool = False,
 ) -> pa.Table:
     if not records:
         return shape.arrow_schema.empty_table()
@@ -311,27 +284,10 @@ def _to_arrow(
         pa.BufferReader(data),
         read_options=pa_json.ReadOptions(block_size=block),
         parse_options=pa_json.ParseOptions(
-            explicit_schema=shape.arrow_schema, unexpected_field_behavior="ignore"
+            explicit_schema=shape.arrow_schema,
+            unexpected_field_behavior="error" if closed else "ignore",
         ),
     ).select(shape.arrow_schema.names)
-
-
-def _missing(table: pa.Table, shape: StreamShape) -> list[tuple[int, str, bool]]:
-    """Rows where a key property or a required property is absent (or null)."""
-    problems: list[tuple[int, str, bool]] = []
-    checks = [(name, True) for name in shape.key_properties] + [
-        (name, False) for name in shape.required if name not in shape.key_properties
-    ]
-    for name, is_key in checks:
-        if name not in table.column_names:
-            continue  # not a scalar column: checked one by one by the JSON-schema validator
-        column = table.column(name)
-        if column.null_count == 0:
-            continue
-        for row in pc.indices_nonzero(pc.is_null(column)).to_pylist():
-            what = "key property" if is_key else "required property"
-            problems.append((row, f"{what} {name!r} is missing or null", is_key))
-    return sorted(problems)
 
 
 def _check_one_by_one(
@@ -342,30 +298,32 @@ def _check_one_by_one(
     lines: list[int],
     quarantine: bool,
     index: list[int] | None = None,
+    *,
+    validate: bool = True,
 ) -> tuple[list[int], list[Rejected]]:
-    """The slow path: the SDK's JSON-schema validator, record by record."""
-    validator = JSONSchemaValidator(json_schema)
+    """The slow path: key properties and (if `validate`) the SDK's validator, one by one."""
+    validator = JSONSchemaValidator(json_schema) if validate else None
     keep: list[int] = []
     rejected: list[Rejected] = []
     for position, (raw, line) in enumerate(zip(records, lines, strict=True)):
-        record = msgspec.json.decode(raw)
         problem = None
-        if not isinstance(record, dict):
+        try:
+            record = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:  # e.g. a lone surrogate escape such as "\ud800"
+            record, problem = None, f"not a valid JSON record ({exc})"
+        if problem is None and not isinstance(record, dict):
             problem = f"a record must be a JSON object, got {type(record).__name__}"
-        else:
-            missing_keys = [k for k in shape.key_properties if k not in record]
-            if missing_keys:
+        elif problem is None:
+            missing = [k for k in shape.key_properties if record.get(k) is None]
+            if missing:
                 if not quarantine:
                     raise MissingKeyPropertiesError(
                         f"stream {stream!r}, input line {line}: record lacks key "
-                        f"properties {missing_keys}. Record: {record_preview(raw)}"
+                        f"properties {missing} (missing or null). Record: {record_preview(raw)}"
                     )
-                problem = f"key properties {missing_keys} are missing"
+                problem = f"key properties {missing} are missing or null"
             else:
-                try:
-                    validator.validate(record)
-                except InvalidRecord as exc:
-                    problem = str(exc.args[0]) if exc.args else str(exc)
+                problem = _schema_problem(validator, record)
                 if problem is None and shape.flat and _arrow_or_none(shape, [raw]) is None:
                     problem = _arrow_problem(shape, [raw])
         if problem is None:
@@ -375,3 +333,16 @@ def _check_one_by_one(
         else:
             rejected.append(Rejected(line, bytes(raw), problem))
     return keep, rejected
+
+
+def _schema_problem(validator: JSONSchemaValidator | None, record: dict) -> str | None:
+    """The SDK validator's verdict on one record, prefixed with the field it is about."""
+    if validator is None:
+        return None
+    try:
+        validator.validate(record)
+    except InvalidRecord as exc:
+        message = str(exc.args[0]) if exc.args else str(exc)
+        path = getattr(exc.__cause__, "json_path", "$")
+        return message if path == "$" else f"field {path.removeprefix('$.')!r}: {message}"
+    return None
