@@ -12,6 +12,7 @@ import json
 import pytest
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks.core import JSONSchemaValidator
+from target_s3_parquet.records import RecordError
 from target_s3_parquet.testing import Output, run_in_process
 
 # (schema properties, required, additionalProperties, records). Every record also gets an
@@ -136,6 +137,12 @@ CORPUS: dict[str, tuple[dict, list[str], bool | None, list[dict]]] = {
             {"a": 1, "c": 2},
             {"zzz": None},
         ],
+    ),
+    "required_but_not_declared": (
+        {"a": {"type": "integer"}},
+        ["zz"],
+        None,
+        [{"a": 1, "zz": [1]}, {"a": 1}],
     ),
     # Keywords Arrow cannot mirror exactly: the target checks these streams one by one.
     "pattern": (
@@ -297,3 +304,21 @@ def test_integers_an_int64_column_cannot_hold_as_written_are_rejected_with_the_r
     entries = [json.loads(x) for x in gzip.decompress(path.read_bytes()).splitlines()]
     assert [e["input_line"] for e in entries] == [2, 3, 4]
     assert all("cannot be converted to the stream's column types" in e["reason"] for e in entries)
+
+
+def test_a_record_the_bulk_checks_flag_fails_naming_its_line_field_and_the_sdk_message(
+    local_output,
+):
+    schema = _schema("enums")
+    lines = [json.dumps({"type": "SCHEMA", "stream": "s", "schema": schema, "key_properties": []})]
+    lines += [
+        json.dumps({"type": "RECORD", "stream": "s", "record": {"n": n, "side": "buy"}})
+        for n in range(150)
+    ]
+    lines[120] = lines[120].replace('"buy"', '"BUY"')
+    relayed: list[dict] = []
+    with pytest.raises(RecordError) as error:
+        run_in_process({**local_output.config, "batch_size_rows": 100}, lines, states=relayed)
+    message = str(error.value)
+    assert "stream 's', input line 121" in message
+    assert "field 'side': 'BUY' is not one of ['buy', 'sell']" in message

@@ -342,7 +342,9 @@ def _schema_problem(validator: JSONSchemaValidator | None, record: dict) -> str 
     try:
         validator.validate(record)
     except InvalidRecord as exc:
-        message = str(exc.args[0]) if exc.args else str(exc)
-        path = getattr(exc.__cause__, "json_path", "$")
+        # jsonschema's own error (the SDK wraps it with a prefix) knows the field's path.
+        cause = exc.__cause__
+        message = getattr(cause, "message", None) or (str(exc.args[0]) if exc.args else str(exc))
+        path = getattr(cause, "json_path", "$")
         return message if path == "$" else f"field {path.removeprefix('$.')!r}: {message}"
     return None
