@@ -129,7 +129,7 @@ def _column_rule(
         return None
     numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
     is_string = pa.types.is_string(arrow_type)
-    bounds = []
+    bounds: list[tuple[str, int | float]] = []
     for keyword in _BOUNDS:
         limit = spec.get(keyword)
         if limit is None:
@@ -197,7 +197,7 @@ def suspect_rows(table: pa.Table, shape: StreamShape) -> list[int]:
     for mask in masks[1:]:
         suspect = pc.or_kleene(suspect, mask)
     suspect = pc.fill_null(suspect, False)
-    return pc.indices_nonzero(suspect).to_pylist()  # type: ignore[no-any-return]
+    return pc.indices_nonzero(suspect).to_pylist()
 
 
 def missing_keys(table: pa.Table, shape: StreamShape) -> list[tuple[int, str]]:
