@@ -7,7 +7,6 @@ import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
-import pytest
 from singer_sdk import Stream, Tap
 from target_s3_parquet.synthetic import COINBASE_SCHEMA, coinbase_record
 from target_s3_parquet.testing import run_target
@@ -51,7 +50,6 @@ def _tap_output_in_batch_mode(batches: Path) -> list[str]:
     return stdout.getvalue().splitlines()
 
 
-@pytest.mark.slow
 def test_a_batch_message_stops_the_target_before_any_state_covering_it(local_output, tmp_path):
     lines = _tap_output_in_batch_mode(tmp_path / "batches")
     kinds = [json.loads(line)["type"] for line in lines]
