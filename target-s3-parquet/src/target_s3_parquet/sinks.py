@@ -18,7 +18,8 @@ from schemahub_core.paths import encode_segment
 from singer_sdk.sinks import Sink
 
 from target_s3_parquet.record_lines import CutRun, DecodedRun
-from target_s3_parquet.records import RecordList, StreamShape, stream_shape
+from target_s3_parquet.records import RecordList
+from target_s3_parquet.schema_rules import StreamShape, stream_shape
 
 if t.TYPE_CHECKING:
     from schemahub_core.mapping import Mapping
