@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_s3_parquet import input_blocks
+from target_s3_parquet.batching import PendingRecords
 from target_s3_parquet.reader import BatchedSingerReader
 from target_s3_parquet.record_lines import Layout, learn_layout, match_lines
-from target_s3_parquet.sinks import PendingRecords
 from target_s3_parquet.synthetic import (
     EXTRACTED_AT,
     binance_record,

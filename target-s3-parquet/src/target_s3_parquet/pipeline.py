@@ -1,5 +1,7 @@
 """One commit of one stream: validate in bulk, write raw (and rejects), map, commit unified.
 
+`StreamSink.write_batch` (sinks.py) runs it; `Destination` is what every sink writes to.
+
 The raw layer is written before the unified commit, so every trade in `trades_unified` is
 also in the raw audit trail (which holds each record at least once).
 """
@@ -10,7 +12,7 @@ import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import raw_layer
 from target_s3_parquet.records import (
+    Batch,
     RecordError,
     RecordList,
     Rejected,
@@ -29,7 +32,7 @@ from target_s3_parquet.records import (
     parse_batch,
     record_preview,
 )
-from target_s3_parquet.sinks import PendingRecords, StreamSink
+from target_s3_parquet.schema_rules import StreamShape
 from target_s3_parquet.storage import Storage
 from target_s3_parquet.tables import UnifiedTable
 from target_s3_parquet.unified import CommitResult
@@ -39,6 +42,36 @@ logger = logging.getLogger("target_s3_parquet.pipeline")
 
 class MappingMismatchError(ValueError):
     """A stream's records do not fit its mapping to `trades_unified`."""
+
+
+@dataclass
+class Destination:
+    """Where and how every sink writes: the store, trades_unified, the mappings, the settings.
+
+    The target builds one from its settings; each sink finds it on the target.
+    """
+
+    storage: Storage
+    unified: UnifiedTable
+    mappings: dict[str, Mapping]
+    validate: bool  # validate_records
+    quarantine: bool  # on_invalid_record == "quarantine"
+    side: Executor  # builds each batch's raw file while the commit thread parses the batch
+    log: logging.Logger
+    _unmapped_logged: set[str] = field(default_factory=set)
+
+    def mapping_for(self, stream: str) -> Mapping | None:
+        """The mapping of `stream` to trades_unified, or None (logged once) for raw only."""
+        mapping = self.mappings.get(stream)
+        if mapping is None and stream not in self._unmapped_logged:
+            self._unmapped_logged.add(stream)
+            self.log.info(
+                "Stream %r has no mapping to trades_unified: its records go to the raw layer "
+                "only (mappings exist for %s).",
+                stream,
+                sorted(self.mappings),
+            )
+        return mapping
 
 
 @dataclass
@@ -52,36 +85,35 @@ class StreamCommit:
 
 
 def commit_stream(
-    sink: StreamSink,
-    pending: PendingRecords,
+    stream: str,
+    shape: StreamShape,
+    schema: dict,
+    mapping: Mapping | None,
+    batch: Batch,
+    destination: Destination,
     *,
-    storage: Storage,
-    unified: UnifiedTable,
     ingest_time: datetime,
     received_at: str,
-    validate: bool,
-    quarantine: bool,
-    side: Executor,
 ) -> StreamCommit:
-    """Commit one stream's pending records to the raw, rejects and unified layers.
+    """Commit one stream's batch (`schema`, its `shape`) to the raw, rejects and unified layers.
 
-    The raw file of every record is built (spliced and gzipped) on the `side` thread while
+    The raw file of every record is built (spliced and gzipped) on the side thread while
     this one parses and maps the batch; it is used unless some records were rejected.
     """
-    stream = sink.stream_name
-    batch = pending.assemble()
+    storage, unified = destination.storage, destination.unified
+    validate, quarantine = destination.validate, destination.quarantine
     records, lines = batch.records, batch.lines
-    raw_all = side.submit(
+    raw_all = destination.side.submit(
         raw_layer.raw_file, records, batch.extracted_runs, received_at, records.joined
     )
-    needs_arrow = sink.mapping is not None or validate
+    needs_arrow = mapping is not None or validate
     keep, rejected = _set_aside_invalid_utf8(stream, records, lines, quarantine)
     table: pa.Table | None = None
     if needs_arrow:
         table, keep, more = parse_batch(
             stream,
-            sink.shape,
-            sink.original_schema,
+            shape,
+            schema,
             records,
             lines,
             validate=validate,
@@ -91,9 +123,9 @@ def commit_stream(
         )
         rejected += more
     mapped: pa.Table | None = None
-    if sink.mapping is not None and table is not None and table.num_rows:
+    if mapping is not None and table is not None and table.num_rows:
         mapped, unmappable = _apply_mapping(
-            sink.mapping, stream, table, ingest_time, records, lines, keep, quarantine
+            mapping, stream, table, ingest_time, records, lines, keep, quarantine
         )
         if unmappable:
             # Rows the mapping rejected leave the batch like schema-invalid ones: rejects only.

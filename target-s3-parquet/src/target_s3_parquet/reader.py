@@ -4,8 +4,11 @@ singer-sdk lets a plugin replace its message reader (`Target.message_reader_clas
 `listen()` and by the SDK's own test runner through `process_lines`). This reader keeps the
 SDK's contract for every message type except RECORD: SCHEMA, STATE, ACTIVATE_VERSION and
 BATCH lines are decoded to dicts and handed to the SDK's callbacks as usual. RECORD messages
-are queued on their stream's sink as raw bytes; the target then decodes and validates a
-whole batch of one stream at once (see records.py).
+are handed, as raw bytes and a run of one stream at a time, to the batching layer
+(`Batches`, batching.py) with the sink of their stream; the sink later decodes and
+validates a whole batch of its stream at once (see sinks.py and records.py).
+The reader knows nothing of the target: the target gives it the batches, a way to find the
+active sink of a stream, and what to do when the input turns out bad.
 
 The input is read in blocks of whole lines (input_blocks.py). Once the reader knows how a
 stream's RECORD lines are laid out, a block of them is checked and queued with a few numpy
@@ -25,15 +28,15 @@ from collections import Counter
 
 import msgspec
 import numpy as np
+from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.io_base import GenericSingerReader, SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from target_s3_parquet.batching import Batches, CutRun, DecodedRun
 from target_s3_parquet.input_blocks import QUIET, line_blocks
 from target_s3_parquet.record_lines import (
-    CutRun,
     Envelope,
     Layout,
-    Matched,
     bad_line,
     cut_records,
     decode_envelope,
@@ -41,11 +44,9 @@ from target_s3_parquet.record_lines import (
     learn_layout,
     match_lines,
 )
-from target_s3_parquet.records import RecordList
 
 if t.TYPE_CHECKING:
     from target_s3_parquet.sinks import StreamSink
-    from target_s3_parquet.target import TargetS3Parquet
 
 
 _decode_message = msgspec.json.Decoder(dict).decode
@@ -55,12 +56,20 @@ MAX_OTHER_LINES = 64
 
 
 class BatchedSingerReader(GenericSingerReader[str]):
-    """A Singer reader that queues RECORD messages on their sinks without decoding them."""
+    """A Singer reader that queues RECORD messages for their sinks without decoding them."""
 
-    def __init__(self, target: TargetS3Parquet) -> None:
-        """Bind the reader to the target whose sinks receive the records."""
+    def __init__(
+        self,
+        batches: Batches,
+        sink_named: t.Callable[[str], StreamSink | None],
+        on_input_error: t.Callable[[], None],
+    ) -> None:
+        """Queue records on `batches`, for the sink `sink_named(stream)` (None before its
+        SCHEMA); call `on_input_error` before raising on bad input."""
         super().__init__()
-        self.target = target
+        self.batches = batches
+        self.sink_named = sink_named
+        self.on_input_error = on_input_error
         self._layout: Layout | None = None  # of the last RECORD line msgspec decoded
 
     @property
@@ -86,20 +95,19 @@ class BatchedSingerReader(GenericSingerReader[str]):
             return self._process_lines(file_input or self.default_input, callbacks)
         except Exception:
             # Everything before the bad line is good: let handed-over commits finish.
-            self.target.finish_commits_after_input_error()
+            self.on_input_error()
             raise
 
     def _process_lines(
         self, source: t.IO[t.Any], callbacks: dict[str, t.Callable[[dict], None]]
     ) -> t.Counter[str]:
         stats: Counter[str] = Counter()
-        target = self.target
+        batches = self.batches
         number = 0  # input lines before the current block
-        for block in line_blocks(source, target):
+        for block in line_blocks(source, batches):
             if block is not QUIET:
                 number = self._process_block(block, number, callbacks, stats)
-            if target.batch_is_stale(time.monotonic()):
-                target.commit()
+            batches.commit_if_stale(time.monotonic())
         return stats
 
     def _process_block(
@@ -168,7 +176,7 @@ class BatchedSingerReader(GenericSingerReader[str]):
         layout = self._layout
         if layout is None or not ends.size:
             return False
-        sink = self.target.sink_named(layout.stream)
+        sink = self.sink_named(layout.stream)
         if sink is None:
             return False
         starts = np.empty_like(ends)
@@ -190,53 +198,19 @@ class BatchedSingerReader(GenericSingerReader[str]):
                     lines = block[int(starts[start]) : int(ends[other - 1]) + 1]
                     self._process_line_by_line(lines, number + start, callbacks, stats)
                 else:
-                    self._queue_cut(sink, records, matched, start, other, number + 1)
+                    first_line = number + 1 + start
+                    extracted = matched.extracted_runs(start, other)
+                    self.batches.add(sink, CutRun(records, first_line, extracted))
                     stats[SingerMessageType.RECORD] += other - start
             if other < count:
                 line = block[int(starts[other]) : int(ends[other]) + 1]
                 self._process_line_by_line(line, number + other, callbacks, stats)
-                if self.target.sink_named(layout.stream) is not sink:  # a new SCHEMA
+                if self.sink_named(layout.stream) is not sink:  # a new SCHEMA
                     rest = block[int(ends[other]) + 1 :]
                     self._process_line_by_line(rest, number + other + 1, callbacks, stats)
                     return True
             start = other + 1
         return True
-
-    def _queue_cut(
-        self,
-        sink: StreamSink,
-        records: RecordList,
-        matched: Matched,
-        start: int,
-        stop: int,
-        first_line: int,
-    ) -> None:
-        """Queue the records cut from lines start..stop-1 (input lines from first_line)."""
-        for first, end in self._batched(start, stop):
-            sink.pending.add_cut(
-                CutRun(
-                    records.part(first - start, end - start),
-                    first_line + first,
-                    matched.extracted_runs(first, end),
-                )
-            )
-
-    def _batched(self, start: int, stop: int) -> t.Iterator[tuple[int, int]]:
-        """Split start..stop where the open batch reaches batch_size_rows.
-
-        Each (first, end) is counted as queued once the caller has queued it, and a batch
-        is handed to the commit thread exactly when it is full.
-        """
-        target = self.target
-        while start < stop:
-            if target.queued_records == 0:
-                target.start_batch()
-            end = min(stop, start + target.batch_size_rows - target.queued_records)
-            yield start, end
-            target.queued_records += end - start
-            start = end
-            if target.queued_records >= target.batch_size_rows:
-                target.commit()
 
     def _process_line_by_line(
         self,
@@ -285,23 +259,40 @@ class BatchedSingerReader(GenericSingerReader[str]):
             bounds = [start + i for i in range(1, len(streams)) if streams[i] != streams[i - 1]]
             bounds.append(end)
         for bound in bounds:
-            for first, stop in self._batched(start, bound):
-                self._queue_run(envelopes[first:stop], first_line + first)
+            self._queue_run(envelopes[start:bound], first_line + start)
             start = bound
 
     def _queue_run(self, run: list[Envelope], first_line: int) -> None:
-        """Queue RECORDs of one stream on its sink (list operations, no per-record Python)."""
-        target = self.target
-        sink = target.sink_for_records(run[0], first_line)
+        """Queue RECORDs of one stream for its sink (list operations, no per-record Python)."""
+        sink = self._sink_for(run[0], first_line)
         records = [envelope.record for envelope in run]
-        if not all(records):
-            missing = first_line + next(i for i, record in enumerate(records) if not record)
-            raise InvalidInputLine(
-                f"input line {missing}: RECORD message of stream {run[0].stream!r} has no "
-                f"'record' key"
-            )
-        sink.pending.add_decoded(
+        missing = (
+            None if all(records) else next(i for i, record in enumerate(records) if not record)
+        )
+        decoded = DecodedRun(
             records,
             list(range(first_line, first_line + len(run))),
             [envelope.time_extracted for envelope in run],
         )
+        if missing is not None:
+            # The records before it are queued (and committed if they fill the batch).
+            if missing:
+                self.batches.add(sink, decoded.part(0, missing))
+            raise InvalidInputLine(
+                f"input line {first_line + missing}: RECORD message of stream "
+                f"{run[0].stream!r} has no 'record' key"
+            )
+        self.batches.add(sink, decoded)
+
+    def _sink_for(self, envelope: Envelope, line: int) -> StreamSink:
+        """The sink of the envelope's stream (its SCHEMA must have come)."""
+        stream = envelope.stream
+        if stream is None:
+            raise InvalidInputLine(f"input line {line}: RECORD message has no 'stream' key")
+        sink = self.sink_named(stream)
+        if sink is None:
+            raise RecordsWithoutSchemaException(
+                f"input line {line}: a RECORD for stream '{stream}' was encountered before a "
+                f"corresponding SCHEMA message. Check that the tap emits SCHEMA first."
+            )
+        return sink

@@ -177,40 +177,6 @@ def cut_records(
     return RecordList(document[1:], lengths)
 
 
-@dataclass
-class CutRun:
-    """Records the reader cut out of consecutive lines of a block (checked: one value each)."""
-
-    records: RecordList
-    first_line: int  # input line number of the first
-    extracted_runs: list[tuple[int, str | None]]  # (index in this run, time_extracted)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def as_jsonl(self) -> RecordList:
-        """The records as JSONL."""
-        return self.records
-
-
-@dataclass
-class DecodedRun:
-    """RECORDs msgspec decoded one by one (or the SDK handed over): their exact bytes."""
-
-    records: list[msgspec.Raw]
-    lines: list[int]
-    extracted: list[str | None]
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def as_jsonl(self) -> RecordList:
-        """The records as JSONL."""
-        joined = b"\n".join([*self.records, b""])
-        lengths = np.fromiter(map(len, self.records), dtype=np.int64, count=len(self.records))
-        return RecordList(np.frombuffer(joined, dtype=np.uint8), lengths)
-
-
 def bad_line(number: int, line: bytes, exc: Exception) -> str:
     """The error message for input line `number`, which msgspec could not decode."""
     text = line[:300].decode("utf-8", "replace")

@@ -60,6 +60,15 @@ class RecordList(Sequence[bytes]):
         return RecordList(self.joined[first:last], self.lengths[start:stop])
 
 
+@dataclass
+class Batch:
+    """One stream's records ready to commit: joined as JSONL, with their input lines."""
+
+    records: RecordList
+    lines: list[int]  # the input line of each record
+    extracted_runs: list[tuple[int, str | None]]  # (first record, time_extracted) per run
+
+
 def record_lengths(records: Sequence[bytes]) -> np.ndarray:
     """The length of each record (known already for a RecordList)."""
     if isinstance(records, RecordList):

@@ -1,117 +1,46 @@
-"""One sink per stream: its schema, its mapping (if any) and the records awaiting commit.
+"""The sink layer: one sink per stream, and how it writes a batch of its records.
 
-Records arrive in bulk from `BatchedSingerReader` (whole runs of lines, see record_lines.py),
-or one at a time through the SDK's `process_record` hook; either way they wait here, as raw
-JSON bytes, until the target commits every sink at once and relays the STATE that the commit
-covers.
+A sink holds what the target learned from the stream's SCHEMA: the bulk-validation shape and
+the mapping to trades_unified (if any). It does not queue records: the reader hands them to
+the batching layer (batching.py), and the target's commit thread hands each sink its batch
+(`write_batch`): validate, write raw (and rejects), map, commit to the table (pipeline.py).
+The SDK's per-record and drain hooks are bypassed on purpose and raise if ever called.
 """
 
 from __future__ import annotations
 
 import json
 import typing as t
-from dataclasses import dataclass, field
 
-import msgspec
-import numpy as np
 from schemahub_core.paths import encode_segment
 from singer_sdk.sinks import Sink
 
-from target_s3_parquet.record_lines import CutRun, DecodedRun
-from target_s3_parquet.records import RecordList
+from target_s3_parquet.pipeline import Destination, StreamCommit, commit_stream
 from target_s3_parquet.schema_rules import StreamShape, stream_shape
 
 if t.TYPE_CHECKING:
+    from datetime import datetime
+
     from schemahub_core.mapping import Mapping
+    from singer_sdk.target_base import Target
 
-    from target_s3_parquet.target import TargetS3Parquet
-
-
-_NO_RUN = object()  # differs from every time_extracted, even None
+    from target_s3_parquet.records import Batch
 
 
 class UnmappableFieldTypeError(ValueError):
     """A SCHEMA gives a field that a mapping reads a type the mapping engine cannot read."""
 
 
-@dataclass
-class Batch:
-    """One stream's records ready to commit: joined as JSONL, with their input lines."""
-
-    records: RecordList
-    lines: list[int]  # the input line of each record
-    extracted_runs: list[tuple[int, str | None]]  # (first record, time_extracted) per run
-
-
-@dataclass
-class PendingRecords:
-    """Records of one stream not yet committed, in input order, as the reader queued them."""
-
-    parts: list[CutRun | DecodedRun] = field(default_factory=list)
-    count: int = 0
-
-    def add_cut(self, run: CutRun) -> None:
-        """Queue lines whose records the reader cut by the stream's layout."""
-        self.parts.append(run)
-        self.count += len(run)
-
-    def add_decoded(
-        self, records: list[msgspec.Raw], lines: list[int], extracted: list[str | None]
-    ) -> None:
-        """Queue records msgspec decoded (each with its input line and time_extracted)."""
-        last = self.parts[-1] if self.parts else None
-        if not isinstance(last, DecodedRun):
-            last = DecodedRun([], [], [])
-            self.parts.append(last)
-        last.records += records
-        last.lines += lines
-        last.extracted += extracted
-        self.count += len(records)
-
-    def assemble(self) -> Batch:
-        """Join the records for the commit (one copy, no per-record Python)."""
-        parts = [part.as_jsonl() for part in self.parts]
-        joined = parts[0].joined if len(parts) == 1 else np.concatenate([p.joined for p in parts])
-        lengths = (
-            parts[0].lengths if len(parts) == 1 else np.concatenate([p.lengths for p in parts])
-        )
-        lines: list[int] = []
-        runs: list[tuple[int, str | None]] = []
-        base = 0
-        for part in self.parts:
-            if isinstance(part, CutRun):
-                lines.extend(range(part.first_line, part.first_line + len(part)))
-                for index, extracted in part.extracted_runs:
-                    if not runs or runs[-1][1] != extracted:
-                        runs.append((base + index, extracted))
-            else:
-                lines += part.lines
-                add_extracted_runs(runs, base, part.extracted)
-            base += len(part)
-        return Batch(RecordList(joined, lengths), lines, runs)
-
-
-def add_extracted_runs(
-    runs: list[tuple[int, str | None]], base: int, extracted: list[str | None]
-) -> None:
-    """Append (base + index, time_extracted) for each change of time_extracted in `extracted`."""
-    last = runs[-1][1] if runs else _NO_RUN
-    first = extracted[0]
-    if first != last:
-        runs.append((base, first))
-    if extracted.count(first) == len(extracted):
-        return  # the usual case: one time_extracted per page or batch of the tap
-    for index in range(1, len(extracted)):
-        if extracted[index] != extracted[index - 1]:
-            runs.append((base + index, extracted[index]))
+class BypassedHookError(NotImplementedError):
+    """An SDK hook this target replaces on purpose was called (a bug, or a changed SDK)."""
 
 
 class StreamSink(Sink):
-    """Holds a stream's pending records; the target commits all sinks together."""
+    """One stream: its SCHEMA's shape and mapping; writes the batches the target hands it."""
 
     def __init__(
         self,
-        target: TargetS3Parquet,
+        target: Target,
         stream_name: str,
         schema: dict,
         key_properties: t.Sequence[str] | None,
@@ -121,11 +50,10 @@ class StreamSink(Sink):
         # null byte, too long) at its SCHEMA, before any of its records is queued.
         encode_segment(stream_name, "stream name")
         super().__init__(target, stream_name, schema, key_properties)
-        self._target = target
+        self.destination = _destination_of(target)
         self.shape: StreamShape = stream_shape(self.original_schema, key_properties or ())
-        self.mapping: Mapping | None = target.mapping_for(stream_name)
+        self.mapping: Mapping | None = self.destination.mapping_for(stream_name)
         self._check_mapped_field_types()
-        self.pending = PendingRecords()
 
     def _check_mapped_field_types(self) -> None:
         """Refuse a SCHEMA giving a mapped field a type other than one scalar (a union...)."""
@@ -151,20 +79,58 @@ class StreamSink(Sink):
         """The raw layer adds its own two `_sdc_` fields; the SDK's set is not used."""
         return False
 
-    def add(self, record: msgspec.Raw, line: int, time_extracted: str | None) -> None:
-        """Queue one record (its exact JSON bytes)."""
-        self.pending.add_decoded([record], [line], [time_extracted])
-        self._target.count_queued_record()
-
-    def take_pending(self) -> PendingRecords:
-        """Hand the queued records to a commit and start a new, empty queue."""
-        taken, self.pending = self.pending, PendingRecords()
-        return taken
+    def write_batch(self, batch: Batch, ingest_time: datetime, received_at: str) -> StreamCommit:
+        """Commit a batch of this stream's records (runs on the target's commit thread)."""
+        result = commit_stream(
+            self.stream_name,
+            self.shape,
+            self.original_schema,
+            self.mapping,
+            batch,
+            self.destination,
+            ingest_time=ingest_time,
+            received_at=received_at,
+        )
+        # singer-sdk's record_count metric (the batched reader bypasses its per-record count)
+        self.record_counter_metric.increment(result.records + result.rejected)
+        self.logger.info(
+            "Committed stream %r: %d raw record(s), %d rejected, %d new trade(s) in "
+            "trades_unified, %d already committed (dropped).",
+            result.stream,
+            result.records,
+            result.rejected,
+            sum(r.rows_written for r in result.unified),
+            sum(r.rows_already_committed for r in result.unified),
+        )
+        return result
 
     def process_record(self, record: dict, context: dict) -> None:
-        """SDK per-record hook: queue the (already decoded) record like a bulk one."""
-        self.add(msgspec.Raw(msgspec.json.encode(record)), 0, None)
+        """Bypassed: the reader hands RECORDs in bulk to the batching layer, never one by one."""
+        raise BypassedHookError(
+            f"stream {self.stream_name!r}: StreamSink.process_record was called, but "
+            f"target-s3-parquet queues records through its own reader (BatchedSingerReader) "
+            f"so that a batch is validated, written and committed as a whole. A record "
+            f"reaching this hook would never be committed: this is a bug in the target or a "
+            f"singer-sdk change it does not support; please report it."
+        )
 
     def process_batch(self, context: dict) -> None:
-        """SDK drain hook: commit everything pending (all streams, as one commit)."""
-        self._target.commit()
+        """Bypassed: the target commits all streams at once (`write_batch`), not per-sink drains."""
+        raise BypassedHookError(
+            f"stream {self.stream_name!r}: StreamSink.process_batch (singer-sdk's drain) was "
+            f"called, but target-s3-parquet commits every stream's batch together and then "
+            f"relays the STATE; draining one sink alone could relay a STATE before its data "
+            f"is written. This is a bug in the target or an unsupported singer-sdk change; "
+            f"please report it."
+        )
+
+
+def _destination_of(target: Target) -> Destination:
+    """The `Destination` the target set up for its sinks."""
+    destination = getattr(target, "destination", None)
+    if not isinstance(destination, Destination):
+        raise TypeError(
+            f"StreamSink needs a target with a `destination` (target-s3-parquet's "
+            f"TargetS3Parquet), not {type(target).__name__}"
+        )
+    return destination

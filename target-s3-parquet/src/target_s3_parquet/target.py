@@ -1,13 +1,17 @@
-"""target-s3-parquet: the singer-sdk Target, its settings, commit cadence and STATE relay.
+"""target-s3-parquet: the singer-sdk Target — settings, wiring of the layers, commits and STATE.
 
-How it hooks into singer-sdk (kept to documented extension points where they exist):
-- `message_reader_class`-style reader (`BatchedSingerReader`) replaces per-record decoding;
-  SCHEMA/STATE/... still go through the SDK's callbacks, so sinks, schema changes and the
-  SDK's exceptions behave as in any SDK target.
-- `_process_state_message` keeps the latest STATE aside (instead of the SDK's
-  `_latest_state`, which `drain_all` would print without our commit) and `commit()` relays it
-  with the SDK's `_write_state_message` right after the data it covers is committed.
-- `process_endofpipe` commits what is left; `_handle_termination` exits without committing.
+The layers below only point down (see `target_s3_parquet.LAYERS` and docs/architecture.md):
+input (`BatchedSingerReader`) → batching (`Batches`) → sink (`StreamSink.write_batch`) →
+table (raw layer, `trades_unified`, storage). This module builds them from the settings,
+hands the reader its batches and a sink lookup, and owns the STATE: `commit` takes the full
+(or stale) batch of every sink and hands it, with the latest STATE, to the commit thread,
+which has each sink write its batch and then relays the STATE.
+
+How it hooks into singer-sdk:
+- the reader replaces per-record decoding; SCHEMA/STATE/... still go through the SDK's
+  callbacks, so sinks, schema changes and the SDK's exceptions behave as in any SDK target;
+- the SDK's per-record and drain hooks are bypassed and raise if called (sinks.py);
+- the private SDK members used are all in the section "SDK internals used" at the end.
 """
 
 from __future__ import annotations
@@ -19,21 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from schemahub_core.log_redaction import protect_secrets, secret_settings
-from schemahub_core.mapping import Mapping, load_mappings
+from schemahub_core.mapping import load_mappings
 from singer_sdk import typing as th
-from singer_sdk.exceptions import (
-    ConfigValidationError,
-    FatalSyncError,
-    RecordsWithoutSchemaException,
-)
+from singer_sdk.exceptions import ConfigValidationError, FatalSyncError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
-from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.target_base import Target
 
-from target_s3_parquet.pipeline import commit_stream
+from target_s3_parquet.batching import Batches, ClosedBatch
+from target_s3_parquet.pipeline import Destination
 from target_s3_parquet.reader import BatchedSingerReader
-from target_s3_parquet.record_lines import Envelope
-from target_s3_parquet.sinks import PendingRecords, StreamSink
+from target_s3_parquet.sinks import BypassedHookError, StreamSink
 from target_s3_parquet.storage import open_storage
 from target_s3_parquet.tables import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, open_unified_table
 from target_s3_parquet.worker import CommitWorker
@@ -190,8 +189,7 @@ class TargetS3Parquet(Target):
         (batch_size_rows, validate_records) are declared above, the others are refused."""
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """Set up storage, mappings and the unified writer; finish crashed commits."""
-        kwargs.setdefault("message_reader", BatchedSingerReader(self))
+        """Wire the layers from the settings: storage and table, sinks' destination, batches."""
         # The SDK's mapper reads stream_maps/flattening settings: refuse those first.
         setup_mapper = kwargs.pop("setup_mapper", True)
         super().__init__(*args, setup_mapper=False, **kwargs)
@@ -199,22 +197,34 @@ class TargetS3Parquet(Target):
         self._refuse_unsupported_settings()
         if setup_mapper:
             self.setup_mapper()
-        self.storage = open_storage(self.config.get("output_uri") or "./output", self.config)
-        self.unified = open_unified_table(dict(self.config), self.storage)
+        storage = open_storage(self.config.get("output_uri") or "./output", self.config)
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
-        self._mappings: dict[str, Mapping] = load_mappings(extra)
-        self._unmapped_logged: set[str] = set()
-        self.batch_size_rows = int(self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS)
-        self._max_age = float(self.config.get("max_batch_age_seconds") or 60)
-        self.queued_records = 0
-        self._batch_started = 0.0
-        self._batch_received_at = datetime.now(UTC)
+        self.destination = Destination(
+            storage=storage,
+            unified=open_unified_table(dict(self.config), storage),
+            mappings=load_mappings(extra),
+            validate=bool(self.config.get("validate_records", True)),
+            quarantine=self.config.get("on_invalid_record") == "quarantine",
+            # Builds each batch's raw file while the commit thread parses and maps the batch.
+            side=ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-file"),
+            log=self.logger,
+        )
+        self.batches = Batches(
+            int(self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS),
+            float(self.config.get("max_batch_age_seconds") or 60),
+            commit=self.commit,
+        )
         self._pending_state: dict | None = None
         self._relayed_state: dict | None = None
         self._swept = False
         self._worker = CommitWorker()
-        # Builds each batch's raw file while the commit thread parses and maps the batch.
-        self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-file")
+        self.message_reader = BatchedSingerReader(
+            self.batches,
+            self.sink_named,
+            # Bad input: everything before it is good, let commits already handed over
+            # finish (and relay their STATE) before the error stops the run.
+            on_input_error=self._worker.wait,
+        )
 
     def _refuse_unsupported_settings(self) -> None:
         """Stop at start-up on an SDK setting this target would otherwise silently ignore."""
@@ -228,118 +238,75 @@ class TargetS3Parquet(Target):
         if errors:
             raise ConfigValidationError("Unsupported settings", errors=errors)
 
-    # ------------------------------------------------------------------ streams
-    def mapping_for(self, stream: str) -> Mapping | None:
-        """The mapping of `stream` to trades_unified, or None (logged once) for raw only."""
-        mapping = self._mappings.get(stream)
-        if mapping is None and stream not in self._unmapped_logged:
-            self._unmapped_logged.add(stream)
-            self.logger.info(
-                "Stream %r has no mapping to trades_unified: its records go to the raw layer "
-                "only (mappings exist for %s).",
-                stream,
-                sorted(self._mappings),
-            )
-        return mapping
+    # ------------------------------------------------------------------ commit + STATE
+    def commit(self) -> None:
+        """Hand the open batch of every sink, and the latest STATE, to one commit.
+
+        The commit runs on the worker thread, in order with earlier ones; the STATE is
+        relayed there once the records before it are committed.
+        """
+        closed = self.batches.take()
+        state = self._pending_state
+        self._forget_replaced_sinks()  # the batch holds those with records still to write
+        self._worker.submit(lambda: self._write(closed, state))
+
+    def _write(self, closed: ClosedBatch, state: dict | None) -> None:
+        """Worker thread: each sink writes its batch (raw, rejects, unified), then STATE."""
+        if not self._swept:
+            self.destination.unified.sweep_staging()
+            self._swept = True
+        ingest_time = datetime.now(UTC)
+        received_at = closed.received_at.isoformat()
+        for sink, pending in closed.streams:
+            sink.write_batch(pending.assemble(), ingest_time, received_at)
+        if state is not None and state != self._relayed_state:
+            self._relay_state(state)
+            self._relayed_state = state
+
+    def process_endofpipe(self) -> None:
+        """End of input: commit what is queued, wait for it, relay the final STATE."""
+        self.commit()
+        self._worker.finish()
+        for sink in self._active_sinks():
+            sink.clean_up()
+
+    # ------------------------------------------------------------------ SDK internals used
+    # Every private singer-sdk member this target uses or overrides is in this section, so
+    # that an SDK upgrade breaks here (and the SDK seam of schemahub-core can take them).
+    # The reader also uses GenericSingerReader._process_unknown_message (reader.py).
 
     def sink_named(self, stream: str) -> StreamSink | None:
         """The active sink of `stream` (None before its SCHEMA)."""
         return t.cast("StreamSink | None", self._sinks_active.get(stream))
 
-    def sink_for_records(self, envelope: Envelope, line: int) -> StreamSink:
-        """The sink queuing records of the envelope's stream (its SCHEMA must have come)."""
-        stream = envelope.stream
-        if stream is None:
-            raise InvalidInputLine(f"input line {line}: RECORD message has no 'stream' key")
-        sink = self._sinks_active.get(stream)
-        if sink is None:
-            raise RecordsWithoutSchemaException(
-                f"input line {line}: a RECORD for stream '{stream}' was encountered before a "
-                f"corresponding SCHEMA message. Check that the tap emits SCHEMA first."
-            )
-        return t.cast("StreamSink", sink)
+    def _active_sinks(self) -> list[StreamSink]:
+        return t.cast("list[StreamSink]", list(self._sinks_active.values()))
 
-    # ------------------------------------------------------------------ cadence
-    def start_batch(self) -> None:
-        """The first record of a new batch was queued: start its age clock."""
-        self._batch_started = time.monotonic()
-        self._batch_received_at = datetime.now(UTC)
-
-    def count_queued_record(self) -> None:
-        """One record was queued on a sink (the reader does the same inline)."""
-        if self.queued_records == 0:
-            self.start_batch()
-        self.queued_records += 1
-
-    def seconds_until_stale(self, now: float) -> float | None:
-        """Seconds until the queued records reach max_batch_age_seconds (None: none queued)."""
-        if self.queued_records == 0:
-            return None
-        return max(0.0, self._batch_started + self._max_age - now)
-
-    def batch_is_stale(self, now: float) -> bool:
-        """True when queued records have waited longer than max_batch_age_seconds."""
-        return self.queued_records > 0 and now - self._batch_started >= self._max_age
-
-    # ------------------------------------------------------------------ commit + STATE
-    def commit(self) -> None:
-        """Hand every queued record of every stream, and the latest STATE, to one commit.
-
-        The commit runs on the worker thread, in order with earlier ones; the STATE is
-        relayed there once the records before it are committed.
-        """
-        batches = [
-            (sink, sink.take_pending())
-            for sink in t.cast(
-                "list[StreamSink]", [*self._sinks_to_clear, *self._sinks_active.values()]
-            )
-            if sink.pending.count
-        ]
-        state = self._pending_state
-        received_at = self._batch_received_at.isoformat()
+    def _forget_replaced_sinks(self) -> None:
+        """Drop the SDK's list of sinks replaced by a new SCHEMA (it drains them otherwise)."""
         self._sinks_to_clear = []
-        self.queued_records = 0
-        self._worker.submit(lambda: self._commit_batches(batches, state, received_at))
 
-    def _commit_batches(
-        self,
-        batches: list[tuple[StreamSink, PendingRecords]],
-        state: dict | None,
-        received_at: str,
-    ) -> None:
-        """Worker thread: write raw, rejects and unified for each stream, then relay STATE."""
-        if not self._swept:
-            self.unified.sweep_staging()
-            self._swept = True
-        ingest_time = datetime.now(UTC)
-        validate = bool(self.config.get("validate_records", True))
-        quarantine = self.config.get("on_invalid_record") == "quarantine"
-        for sink, pending in batches:
-            result = commit_stream(
-                sink,
-                pending,
-                storage=self.storage,
-                unified=self.unified,
-                ingest_time=ingest_time,
-                received_at=received_at,
-                validate=validate,
-                quarantine=quarantine,
-                side=self._side,
-            )
-            # singer-sdk's record_count metric (the batched reader bypasses its per-record count)
-            sink.record_counter_metric.increment(result.records + result.rejected)
-            self.logger.info(
-                "Committed stream %r: %d raw record(s), %d rejected, %d new trade(s) in "
-                "trades_unified, %d already committed (dropped).",
-                result.stream,
-                result.records,
-                result.rejected,
-                sum(r.rows_written for r in result.unified),
-                sum(r.rows_already_committed for r in result.unified),
-            )
-        if state is not None and state != self._relayed_state:
-            self._write_state_message(state)
-            self._relayed_state = state
+    def _relay_state(self, state: dict) -> None:
+        self._write_state_message(state)
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Keep the STATE; relay it at once if everything before it is already committed.
+
+        Replaces the SDK's `_latest_state`, which `drain_all` would print without our commit.
+        """
+        self._assert_line_requires(message_dict, requires={"value"})
+        self._pending_state = message_dict["value"]
+        if self.batches.queued == 0 or self.batches.is_stale(time.monotonic()):
+            self.commit()
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        """Bypassed: BatchedSingerReader queues RECORDs in bulk and never calls this."""
+        raise BypassedHookError(
+            f"a RECORD of stream {message_dict.get('stream')!r} reached the SDK's per-record "
+            f"callback, but target-s3-parquet reads RECORDs with its own reader "
+            f"(BatchedSingerReader); a record here would never be committed. This is a bug "
+            f"in the target or an unsupported singer-sdk change; please report it."
+        )
 
     def _process_batch_message(self, message_dict: dict) -> None:
         """Stop on a BATCH message: skipping its files would relay STATEs past lost records."""
@@ -352,30 +319,12 @@ class TargetS3Parquet(Target):
             f"sends RECORD messages, and rerun from the last STATE printed."
         )
 
-    def _process_state_message(self, message_dict: dict) -> None:
-        """Keep the STATE; relay it at once if everything before it is already committed."""
-        self._assert_line_requires(message_dict, requires={"value"})
-        self._pending_state = message_dict["value"]
-        if self.queued_records == 0 or self.batch_is_stale(time.monotonic()):
-            self.commit()
-
-    def process_endofpipe(self) -> None:
-        """End of input: commit what is queued, wait for it, relay the final STATE."""
-        self.commit()
-        self._worker.finish()
-        for sink in self._sinks_active.values():
-            sink.clean_up()
-
-    def finish_commits_after_input_error(self) -> None:
-        """Bad input: let commits already handed over finish (and relay their STATE)."""
-        self._worker.wait()
-
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM/SIGINT stop at once: queued records are replayed from the last STATE."""
         self.logger.warning(
             "Received signal %d: exiting without committing the %d queued record(s); a rerun "
             "from the last STATE printed replays them (committed trades are not duplicated).",
             signum,
-            self.queued_records,
+            self.batches.queued,
         )
         sys.exit(128 + signum)
