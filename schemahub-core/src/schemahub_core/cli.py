@@ -13,6 +13,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("schemahub_core.sim.cli", "run a local exchange simulator (needs schemahub-core[sim])"),
     "check": ("schemahub_core.check", "data-quality report over the unified table (needs [query])"),
     "query": ("schemahub_core.query", "run SQL over the unified table with DuckDB (needs [query])"),
+    "report": (
+        "schemahub_core.report",
+        "HTML page of charts over the unified table (needs [report])",
+    ),
 }
 
 

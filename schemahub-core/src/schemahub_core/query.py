@@ -74,6 +74,15 @@ def _s3_filesystem(endpoint_url: str | None, region: str | None) -> pafs.S3FileS
     return pafs.S3FileSystem(**options)
 
 
+def output_root(
+    output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
+) -> tuple[pafs.FileSystem, str]:
+    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to a filesystem and its root."""
+    if output_uri.startswith("s3://"):
+        return _s3_filesystem(s3_endpoint_url, aws_region), output_uri[len("s3://") :].strip("/")
+    return pafs.LocalFileSystem(), os.path.abspath(output_uri)
+
+
 @dataclass(frozen=True)
 class UnifiedLocation:
     """Where the unified table lives: a pyarrow filesystem and the table's root path on it."""
