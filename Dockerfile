@@ -25,6 +25,7 @@ WORKDIR /project
 # Sources stay root-owned and read-only for the runtime user; only .meltano/ is writable.
 COPY meltano.yml ./
 COPY mappings/ mappings/
+COPY logging/ logging/
 COPY schemahub-core/ schemahub-core/
 COPY tap-coinbase/ tap-coinbase/
 COPY tap-binance/ tap-binance/

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
 from schemahub_core.cli import main
+from schemahub_core.report import write_report
 from schemahub_core.report.history import ingest_history, storage_usage
 from target_s3_parquet.synthetic import trade_lines
 from target_s3_parquet.testing import run_in_process
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by `make browser` (a `make test` step)
+# Offline and quiet: no sandbox (root in CI), no GPU, no network of chromium's own.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",  # console messages, uncaught errors included, go to stderr
+    "--v=0",
+    "--virtual-time-budget=5000",  # let every Plotly.newPlot finish before the DOM is dumped
+    "--dump-dom",
+]
 # One chart per kind, plus one price chart per symbol (two symbols below).
 CHART_IDS = [
     "trades",
@@ -95,3 +113,29 @@ def test_report_filters_to_one_symbol(lake: Path, tmp_path: Path) -> None:
     assert 'id="price-0"' in page and 'id="price-1"' not in page
     assert "BINANCE BTCUSDT: price and volume" in page
     assert "COINBASE BTC-USD" not in page
+
+
+@pytest.mark.slow
+def test_report_page_draws_every_chart_in_a_headless_browser(lake: Path, tmp_path: Path) -> None:
+    assert CHROMIUM.exists(), "Debian's chromium is missing: run `make browser` (as root)"
+    page = tmp_path / "report.html"
+    write_report(str(lake), page)
+    browser = subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    errors = [line for line in browser.stderr.splitlines() if "CONSOLE" in line]
+    assert errors == []
+    # Each chart's section of the rendered DOM (after the inlined plotly.js in the head).
+    sections = {
+        re.search(r'<div id="([^"]+)"', section).group(1): section  # type: ignore[union-attr]
+        for section in browser.stdout.split("<section>")[1:]
+    }
+    assert sorted(sections) == sorted(CHART_IDS)
+    for chart_id, section in sections.items():
+        assert 'class="main-svg"' in section, f"{chart_id} has no plot"
+        drawn = 'class="trace' in section or ('class="hm"' in section and "<image" in section)
+        assert drawn, f"{chart_id} drew no data"

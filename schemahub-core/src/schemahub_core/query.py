@@ -146,6 +146,8 @@ def connect(
     connection = duckdb.connect(":memory:")
     # Minute buckets and dates must not depend on the machine's local time zone.
     connection.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on the terminal for long scans: noise in `check`/`report`.
+    connection.execute("SET enable_progress_bar = false")
     connection.register(UNIFIED_TABLE, dataset)
     return connection
 

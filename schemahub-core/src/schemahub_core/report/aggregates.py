@@ -72,15 +72,15 @@ def aggregate_trades(connection: duckdb.DuckDBPyConnection, now: dt.datetime) ->
     """Compute every table-based figure of the report from the view ``report_trades``."""
     completeness.materialise_trade_ids(connection, REPORT_TRADES)
     interval = "hour" if _span(connection) <= HOURLY_UP_TO else "day"
+    # time_bucket: several times faster than date_trunc on TIMESTAMPTZ (no calendar per row).
     per_interval = connection.sql(
         f"""
-        SELECT exchange, symbol, date_trunc($interval, trade_ts) AS bucket,
+        SELECT exchange, symbol, time_bucket(INTERVAL 1 {interval}, trade_ts) AS bucket,
                count(*)::BIGINT AS trades, sum(quantity) AS volume,
                sum(price * quantity) / nullif(sum(quantity), 0) AS vwap
         FROM {REPORT_TRADES}
         GROUP BY ALL ORDER BY ALL
-        """,
-        params={"interval": interval},
+        """
     ).to_arrow_table()
     freshness = connection.sql(
         f"""
