@@ -5,7 +5,8 @@ run   checks that both exchanges answer, installs the plugins, runs `ingest-all`
       `make demo` (a stack trace from deep inside a tap is no way to learn "no internet").
 demo  starts both exchange simulators on loopback, runs `ingest-all` in the `demo`
       environment twice (cold start, then incremental from the saved state), runs
-      `schemahub check` and a sample query, prints a short summary, stops the simulators.
+      `schemahub check`, a sample query and `schemahub report`, stops the simulators and ends
+      with "Explore:" and the commands to look at the data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -193,8 +195,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_code = schemahub("check", "--output-uri", output, "--max-age", "10m")
     schemahub("query", SUMMARY_SQL, "--output-uri", output)
     schemahub("query", VWAP_SQL, "--output-uri", output)
+    schemahub("report", "--output-uri", output, "--out", f"{output}/report.html")
     print(f"\nDemo finished; the data is in {output}/ (raw/ and unified/).")
+    print(explore_commands(output))
     return check_code
+
+
+def explore_commands(output: str) -> str:
+    """The closing lines of the demo: commands that work when pasted in the repository root."""
+    command = os.path.relpath(schemahub_executable(), ROOT)
+    if os.sep not in command:  # found on PATH, not beside this interpreter
+        command = "schemahub"
+    return "\n".join(
+        [
+            "Explore:",
+            f"  {command} check --output-uri {output} --max-age off",
+            f"  {command} query {shlex.quote(SUMMARY_SQL)} --output-uri {output}",
+            f"  {command} report --output-uri {output} --out {output}/report.html"
+            f"   # then open {output}/report.html in a browser",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -304,3 +304,21 @@ def test_text_output_shows_the_worst_gaps_and_the_backfill_that_fills_them(
         " tap-binance target-s3-parquet"
     ) in out
     assert "OK: no duplicate trade ids, every symbol fresh, 2 gaps" in out
+
+
+def test_without_output_uri_after_a_demo_check_says_where_the_demo_data_is(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCHEMAHUB_OUTPUT_URI", raising=False)
+    write_trades(
+        pafs.LocalFileSystem(), str(tmp_path / "output" / "demo"), "BINANCE", "X", ids(1, 2), NOW
+    )
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "no unified table" in err
+    assert (
+        "`make demo` wrote its data to output/demo: schemahub check --output-uri output/demo" in err
+    )
+    # ... and the command it names works.
+    assert main(["check", "--output-uri", "output/demo", "--max-age", "off"]) == 0

@@ -42,6 +42,7 @@ from schemahub_core.query import UnifiedTableNotFoundError, add_location_argumen
 
 DEFAULT_MAX_AGE = "2h"
 DEFAULT_NAMESPACE = "SchemaHub"
+DEMO_OUTPUT = os.path.join("output", "demo")  # where `make demo` writes (meltano.yml, demo env)
 WORST_GAPS_SHOWN = 5  # the text output's share; --json lists every gap
 
 # Per symbol, from the distinct ids of completeness.materialise_trade_ids; missing ids are
@@ -397,6 +398,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except (UnifiedTableNotFoundError, ValueError, duckdb.Error, OSError) as exc:
         print(f"schemahub check: cannot read the unified table: {exc}", file=sys.stderr)
+        if isinstance(exc, UnifiedTableNotFoundError) and os.path.isdir(DEMO_OUTPUT):
+            print(
+                f"`make demo` wrote its data to {DEMO_OUTPUT}: schemahub check --output-uri"
+                f" {DEMO_OUTPUT}",
+                file=sys.stderr,
+            )
         return 2
     if args.json:
         json.dump({**asdict(report), "ok": report.ok}, sys.stdout, indent=2)
