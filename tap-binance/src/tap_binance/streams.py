@@ -6,10 +6,11 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import pyarrow as pa
-from schemahub_core.progress import ProgressReporter
+from schemahub_core.progress import ProgressReporter, StreamProgress
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 
@@ -71,6 +72,11 @@ class TradesStream(BinanceStream):
         th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS (id space)"),
     ).to_dict()
 
+    @cached_property
+    def stream_progress(self) -> StreamProgress:
+        """The totals across every partition of this run, shared by their progress lines."""
+        return StreamProgress()
+
     @property
     def partitions(self) -> list[dict]:
         """One partition per resolved symbol (names and glob patterns from `symbols`)."""
@@ -116,7 +122,15 @@ class TradesStream(BinanceStream):
         )
         constants = self._constants(symbol)
         fast = fast_path_allowed(self)
-        progress = ProgressReporter(self.name, symbol, first_id, last_id, self.logger, interval=5.0)
+        progress = ProgressReporter(
+            self.name,
+            symbol,
+            first_id,
+            last_id,
+            self.logger,
+            interval=5.0,
+            stream_progress=self.stream_progress,
+        )
         try:
             for chunk in extractor.chunks(first_id, last_id, newest_time_ms):
                 if isinstance(chunk, pa.RecordBatch):

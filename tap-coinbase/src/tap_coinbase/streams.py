@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from schemahub_core.metrics import log_metric
-from schemahub_core.progress import ProgressReporter
+from schemahub_core.progress import ProgressReporter, StreamProgress
 from singer_sdk import typing as th
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import Stream
@@ -76,6 +77,11 @@ class TradesStream(Stream):
         th.Property("quote_asset", th.StringType),
     ).to_dict()
 
+    @cached_property
+    def stream_progress(self) -> StreamProgress:
+        """The totals across every partition of this run, shared by their progress lines."""
+        return StreamProgress()
+
     @property
     def partitions(self) -> list[dict]:
         """One partition per resolved product id."""
@@ -120,7 +126,14 @@ class TradesStream(Stream):
         }
         api = self._tap.api  # type: ignore[attr-defined]
         concurrency = max(1, int(self.config["concurrency"]))
-        progress = ProgressReporter(self.name, product_id, watermark + 1, newest_id, self.logger)
+        progress = ProgressReporter(
+            self.name,
+            product_id,
+            watermark + 1,
+            newest_id,
+            self.logger,
+            stream_progress=self.stream_progress,
+        )
         fast = self._fast_writer(extra)
         gap_ids = 0
         emitted = 0
