@@ -22,7 +22,11 @@ from tap_binance.symbols import resolve_symbols
 
 
 class SymbolsStream(BinanceStream):
-    """Every symbol of the exchange, from /api/v3/exchangeInfo."""
+    """Every symbol of the exchange, from /api/v3/exchangeInfo.
+
+    The schema declares every field exchangeInfo documents for a symbol: an undeclared one is
+    dropped by singer-sdk with a warning on every run.
+    """
 
     name = "binance_symbols"
     primary_keys: ClassVar[list[str]] = ["symbol"]
@@ -35,13 +39,22 @@ class SymbolsStream(BinanceStream):
         th.Property("quoteAsset", th.StringType),
         th.Property("quotePrecision", th.IntegerType),
         th.Property("quoteAssetPrecision", th.IntegerType),
+        th.Property("baseCommissionPrecision", th.IntegerType),
+        th.Property("quoteCommissionPrecision", th.IntegerType),
         th.Property("orderTypes", th.ArrayType(th.StringType)),
         th.Property("icebergAllowed", th.BooleanType),
         th.Property("ocoAllowed", th.BooleanType),
+        th.Property("otoAllowed", th.BooleanType),
+        th.Property("quoteOrderQtyMarketAllowed", th.BooleanType),
+        th.Property("allowTrailingStop", th.BooleanType),
+        th.Property("cancelReplaceAllowed", th.BooleanType),
         th.Property("isSpotTradingAllowed", th.BooleanType),
         th.Property("isMarginTradingAllowed", th.BooleanType),
         th.Property("filters", th.ArrayType(th.ObjectType(additional_properties=True))),
         th.Property("permissions", th.ArrayType(th.StringType)),
+        th.Property("permissionSets", th.ArrayType(th.ArrayType(th.StringType))),
+        th.Property("defaultSelfTradePreventionMode", th.StringType),
+        th.Property("allowedSelfTradePreventionModes", th.ArrayType(th.StringType)),
         th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS"),
     ).to_dict()
 
