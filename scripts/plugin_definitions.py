@@ -52,7 +52,8 @@ def definition(entry: dict[str, Any]) -> dict[str, Any]:
         "name": name,
         "variant": VARIANT,
         "namespace": entry["namespace"],
-        **HUB_FIELDS[name],
+        # A plugin added to meltano.yml later gets a plain label until it is given one here.
+        **HUB_FIELDS.get(name, {"label": f"{name} (SchemaHub)", "description": name}),
         "repo": REPO,
         "docs": f"{REPO}/tree/main/{name}#readme",
         "pip_url": git_pip_url(name),
