@@ -32,11 +32,11 @@ from typing import IO, Any
 import duckdb
 
 from schemahub_core.completeness import (
-    TRADE_IDS,
+    ID_DAYS,
     backfill_command,
     daily_completeness,
     gaps,
-    materialise_trade_ids,
+    materialise_id_days,
 )
 from schemahub_core.query import UnifiedTableNotFoundError, add_location_arguments, connect
 
@@ -45,22 +45,22 @@ DEFAULT_NAMESPACE = "SchemaHub"
 DEMO_OUTPUT = os.path.join("output", "demo")  # where `make demo` writes (meltano.yml, demo env)
 WORST_GAPS_SHOWN = 5  # the text output's share; --json lists every gap
 
-# Per symbol, from the distinct ids of completeness.materialise_trade_ids; missing ids are
+# Per symbol, from the per-day figures of completeness.materialise_id_days; missing ids are
 # NULL where the exchange's rule (sparse ids) or non-integer ids rule out counting gaps.
 _REPORT_SQL = f"""
 SELECT exchange, symbol,
-       sum(n)::BIGINT AS rows,
-       count(*)::BIGINT AS distinct_trade_ids,
-       (count(*) FILTER (WHERE n > 1))::BIGINT AS duplicate_trade_ids,
-       (sum(n) - count(*))::BIGINT AS duplicate_rows,
+       sum(rows)::BIGINT AS rows,
+       sum(rows - duplicate_rows)::BIGINT AS distinct_trade_ids,
+       sum(duplicate_trade_ids)::BIGINT AS duplicate_trade_ids,
+       sum(duplicate_rows)::BIGINT AS duplicate_rows,
        min(first_ts) AS first_trade_ts,
        max(last_ts) AS last_trade_ts,
-       bool_and(id IS NOT NULL) AS ids_numeric,
+       bool_and(ids_numeric) AS ids_numeric,
        bool_and(gappable) AS gappable,
-       min(id) AS min_trade_id,
-       max(id) AS max_trade_id,
-       coalesce(sum(missing_before), 0)::BIGINT AS missing_trade_ids
-FROM {TRADE_IDS}
+       min(min_id) AS min_trade_id,
+       max(max_id) AS max_trade_id,
+       sum(missing_ids)::BIGINT AS missing_trade_ids
+FROM {ID_DAYS}
 GROUP BY exchange, symbol
 ORDER BY exchange, symbol
 """
@@ -182,7 +182,7 @@ def check_unified_table(
     now = now or dt.datetime.now(dt.UTC)
     connection = connect(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
     try:
-        materialise_trade_ids(connection)
+        materialise_id_days(connection)
         result = connection.sql(_REPORT_SQL).to_arrow_table().to_pylist()
         gap_rows = gaps(connection).to_pylist()
         daily_rows = daily_completeness(connection).to_pylist()

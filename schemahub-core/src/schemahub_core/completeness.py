@@ -4,9 +4,11 @@ Each exchange has a completeness rule (``EXCHANGE_RULES``, the one place to add 
 ``dense`` ids count up by one per trade, so every id between two stored ids that is not
 stored is a gap; ``sparse`` ids (Kraken) skip numbers by nature, so missing ids are not gaps.
 
-Everything is computed in DuckDB. ``materialise_trade_ids`` makes one pass over the trades
-(one row per distinct id, with the number of ids missing just before it, by a window over
-trade_id); the gap list, the per-day completeness and the per-symbol figures read that.
+Everything is computed in DuckDB, in one pass: ``materialise_id_days`` orders each symbol's
+rows by trade id (a window), notes how many ids are missing before each row and whether it
+repeats the previous id, and keeps one row per (exchange, symbol, UTC day) with the counts and
+the list of gaps ending that day. The per-symbol figures, the gap list and the per-day
+completeness read that small table; no table of all ids is ever stored.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow as pa
 
 from schemahub_core.schema import UNIFIED_TABLE
 
-TRADE_IDS = "trade_ids"  # the temporary table materialise_trade_ids creates
+ID_DAYS = "id_days"  # the temporary table materialise_id_days creates
 
 
 @dataclass(frozen=True)
@@ -50,60 +52,64 @@ def _sparse_exchanges() -> list[str]:
     return sorted(name for name, r in EXCHANGE_RULES.items() if r.ids == "sparse")
 
 
-# NULLS LAST keeps the integer ids of a symbol consecutive in the window even when some ids are
-# not integers; `gappable` is false for such symbols and for sparse exchanges.
+# Rows of a symbol in id order (ids that are not integers last, by their text), so a repeated
+# id is the row after its first. A gap counts against the day of the trade that ends it.
 _MATERIALISE_SQL = """
-CREATE OR REPLACE TEMP TABLE {trade_ids} AS
-WITH per_id AS (
-    SELECT exchange, symbol, trade_id, TRY_CAST(trade_id AS BIGINT) AS id,
-           count(*) AS n, min(trade_ts) AS first_ts, max(trade_ts) AS last_ts
+CREATE OR REPLACE TEMP TABLE {id_days} AS
+WITH typed AS (
+    SELECT exchange, symbol, trade_id, trade_ts, TRY_CAST(trade_id AS BIGINT) AS id
     FROM {source}
-    GROUP BY exchange, symbol, trade_id
-), judged AS (
-    SELECT *,
-           NOT list_contains($sparse, exchange)
-           AND bool_and(id IS NOT NULL) OVER (PARTITION BY exchange, symbol) AS gappable,
+), stepped AS (
+    SELECT exchange, symbol, trade_ts, id,
+           trade_id = lag(trade_id) OVER w AS repeated,
+           trade_id = lag(trade_id) OVER w
+               AND trade_id IS DISTINCT FROM lag(trade_id, 2) OVER w AS first_repeat,
            id - lag(id) OVER w - 1 AS missing_before,
-           lag(first_ts) OVER w AS previous_ts
-    FROM per_id
-    WINDOW w AS (PARTITION BY exchange, symbol ORDER BY id NULLS LAST)
+           lag(trade_ts) OVER w AS previous_ts
+    FROM typed
+    WINDOW w AS (PARTITION BY exchange, symbol ORDER BY id NULLS LAST, trade_id)
+), days AS (
+    SELECT exchange, symbol, CAST(trade_ts AS DATE) AS date,
+           count(*)::BIGINT AS rows,
+           (count(*) FILTER (WHERE repeated))::BIGINT AS duplicate_rows,
+           (count(*) FILTER (WHERE first_repeat))::BIGINT AS duplicate_trade_ids,
+           bool_and(id IS NOT NULL) AS ids_numeric,
+           min(id) AS min_id, max(id) AS max_id,
+           min(trade_ts) AS first_ts, max(trade_ts) AS last_ts,
+           coalesce(sum(missing_before) FILTER (WHERE missing_before > 0), 0)::BIGINT
+               AS missing_ids,
+           list({{'first_missing_id': id - missing_before, 'last_missing_id': id - 1,
+                  'missing_ids': missing_before, 'window_start': previous_ts,
+                  'window_end': trade_ts}}) FILTER (WHERE missing_before > 0) AS gaps
+    FROM stepped
+    GROUP BY ALL
 )
-SELECT * REPLACE (CASE WHEN gappable THEN missing_before END AS missing_before)
-FROM judged
+SELECT *, NOT list_contains($sparse, exchange)
+          AND bool_and(ids_numeric) OVER (PARTITION BY exchange, symbol) AS gappable
+FROM days
 """
 
 _GAPS_SQL = f"""
-SELECT exchange, symbol,
-       id - missing_before AS first_missing_id,
-       id - 1 AS last_missing_id,
-       missing_before AS missing_ids,
-       previous_ts AS window_start,
-       first_ts AS window_end
-FROM {TRADE_IDS}
-WHERE missing_before > 0
+SELECT *
+FROM (SELECT exchange, symbol, unnest(gaps, recursive := true) FROM {ID_DAYS} WHERE gappable)
 ORDER BY missing_ids DESC, exchange, symbol, first_missing_id
 """
 
-# A gap counts against the day of the trade that ends it.
 _DAILY_SQL = f"""
-SELECT exchange, symbol, CAST(first_ts AS DATE) AS date,
-       count(*)::BIGINT AS distinct_trade_ids,
-       CASE WHEN bool_and(gappable) THEN coalesce(sum(missing_before), 0) END::BIGINT
-           AS missing_trade_ids,
-       CASE WHEN bool_and(gappable)
-            THEN 100.0 * count(*) / (count(*) + coalesce(sum(missing_before), 0)) END
+SELECT exchange, symbol, date,
+       rows - duplicate_rows AS distinct_trade_ids,
+       CASE WHEN gappable THEN missing_ids END AS missing_trade_ids,
+       CASE WHEN gappable
+            THEN 100.0 * (rows - duplicate_rows) / (rows - duplicate_rows + missing_ids) END
            AS completeness_percent
-FROM {TRADE_IDS}
-GROUP BY ALL
+FROM {ID_DAYS}
 ORDER BY exchange, symbol, date
 """
 
 
-def materialise_trade_ids(
-    connection: duckdb.DuckDBPyConnection, source: str = UNIFIED_TABLE
-) -> None:
-    """Create the temp table ``trade_ids``: one row per distinct id with the gap before it."""
-    sql = _MATERIALISE_SQL.format(trade_ids=TRADE_IDS, source=source)
+def materialise_id_days(connection: duckdb.DuckDBPyConnection, source: str = UNIFIED_TABLE) -> None:
+    """Create the temp table ``id_days``: per symbol and UTC day, id counts, gaps, duplicates."""
+    sql = _MATERIALISE_SQL.format(id_days=ID_DAYS, source=source)
     connection.execute(sql, {"sparse": _sparse_exchanges()})
 
 

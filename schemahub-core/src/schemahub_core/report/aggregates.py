@@ -1,7 +1,7 @@
 """The figures behind `schemahub report`, aggregated in DuckDB: the page never sees a trade.
 
 Every query reads the view ``report_trades`` (trades_unified with the report's filters) or the
-distinct-id table of ``completeness.materialise_trade_ids``; each returns at most one row per
+per-day id figures of ``completeness.materialise_id_days``; each returns at most one row per
 symbol and interval, so the page stays small whatever the table's size.
 """
 
@@ -63,14 +63,14 @@ def create_report_view(connection: duckdb.DuckDBPyConnection, where: ReportFilte
 
 def _span(connection: duckdb.DuckDBPyConnection) -> dt.timedelta:
     [(first, last)] = connection.sql(
-        f"SELECT min(first_ts), max(last_ts) FROM {completeness.TRADE_IDS}"
+        f"SELECT min(first_ts), max(last_ts) FROM {completeness.ID_DAYS}"
     ).fetchall()
     return (last - first) if first and last else dt.timedelta(0)
 
 
 def aggregate_trades(connection: duckdb.DuckDBPyConnection, now: dt.datetime) -> TradeAggregates:
     """Compute every table-based figure of the report from the view ``report_trades``."""
-    completeness.materialise_trade_ids(connection, REPORT_TRADES)
+    completeness.materialise_id_days(connection, REPORT_TRADES)
     interval = "hour" if _span(connection) <= HOURLY_UP_TO else "day"
     # time_bucket: several times faster than date_trunc on TIMESTAMPTZ (no calendar per row).
     per_interval = connection.sql(
@@ -84,9 +84,9 @@ def aggregate_trades(connection: duckdb.DuckDBPyConnection, now: dt.datetime) ->
     ).to_arrow_table()
     freshness = connection.sql(
         f"""
-        SELECT exchange, symbol, sum(n)::BIGINT AS rows, max(last_ts) AS last_trade_ts,
+        SELECT exchange, symbol, sum(rows)::BIGINT AS rows, max(last_ts) AS last_trade_ts,
                greatest(epoch($now::TIMESTAMPTZ) - epoch(max(last_ts)), 0) AS age_seconds
-        FROM {completeness.TRADE_IDS}
+        FROM {completeness.ID_DAYS}
         GROUP BY exchange, symbol ORDER BY exchange, symbol
         """,
         params={"now": now},
