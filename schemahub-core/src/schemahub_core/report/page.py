@@ -56,7 +56,7 @@ def _symbols(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
 def _trades_chart(data: TradeAggregates) -> Chart:
     figure = go.Figure(layout=_LAYOUT)
     for label, rows in _symbols(data.per_interval):
-        figure.add_scatter(x=rows["bucket"], y=rows["trades"], name=label, mode="lines")
+        figure.add_scatter(x=rows["bucket"], y=rows["trades"], name=label, mode="lines+markers")
     gaps = data.gaps.slice(0, GAP_MARKERS_SHOWN)
     if gaps.num_rows:
         # A marker at each gap's window (a few seconds is invisible as a band on a day axis).
@@ -97,9 +97,16 @@ def _trades_chart(data: TradeAggregates) -> Chart:
 
 def _freshness_chart(data: TradeAggregates) -> Chart:
     labels = _labels(data.freshness)
-    minutes = [a / 60 for a in data.freshness["age_seconds"].to_pylist()]
-    figure = go.Figure(go.Bar(x=labels, y=minutes, text=[f"{m:.1f}" for m in minutes]), _LAYOUT)
-    figure.update_layout(yaxis_title="minutes since the newest trade")
+    ages = data.freshness["age_seconds"].to_pylist()
+    # Minutes for a running schedule, hours or days for an old or stopped one.
+    unit, seconds = next(
+        (u, s)
+        for u, s in (("days", 86400), ("hours", 3600), ("minutes", 60))
+        if max(ages, default=0) >= 3 * s or u == "minutes"
+    )
+    values = [a / seconds for a in ages]
+    figure = go.Figure(go.Bar(x=labels, y=values, text=[f"{v:.1f}" for v in values]), _LAYOUT)
+    figure.update_layout(yaxis_title=f"{unit} since the newest trade")
     caption = "Age of each symbol's newest trade when the report was written."
     return Chart("freshness", "Freshness", caption, figure)
 
@@ -111,7 +118,7 @@ def _price_charts(data: TradeAggregates) -> list[Chart]:
         figure.update_layout(**_LAYOUT)
         figure.add_bar(x=rows["bucket"], y=rows["volume"], name="volume", opacity=0.4)
         figure.add_scatter(
-            x=rows["bucket"], y=rows["vwap"], name="VWAP", mode="lines", secondary_y=True
+            x=rows["bucket"], y=rows["vwap"], name="VWAP", mode="lines+markers", secondary_y=True
         )
         figure.update_yaxes(title_text="volume (base asset)", secondary_y=False)
         figure.update_yaxes(title_text="VWAP", secondary_y=True)
@@ -124,14 +131,22 @@ def _heat_map(table: pa.Table, value: str, title: str, colors: str) -> go.Figure
     """A symbol-by-day heat map of ``value`` (columns exchange, symbol, date, value)."""
     labels = sorted(set(_labels(table)))
     days = sorted(set(table["date"].to_pylist()))
+    # Days as text on a category axis: one cell per day, however few days there are.
     cells: dict[tuple[str, object], float] = {
         (f"{e} {s}", d): v for e, s, d, v in _tuples(table, "exchange", "symbol", "date", value)
     }
     z = [[cells.get((label, day)) for day in days] for label in labels]
     figure = go.Figure(
-        go.Heatmap(x=days, y=labels, z=z, colorscale=colors, colorbar={"title": title}), _LAYOUT
+        go.Heatmap(
+            x=[str(day) for day in days],
+            y=labels,
+            z=z,
+            colorscale=colors,
+            colorbar={"title": title},
+        ),
+        _LAYOUT,
     )
-    figure.update_layout(height=max(200, 80 + 40 * len(labels)))
+    figure.update_layout(height=max(200, 80 + 40 * len(labels)), xaxis_type="category")
     return figure
 
 
