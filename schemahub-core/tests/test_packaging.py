@@ -1,4 +1,4 @@
-"""The schemahub-core wheel carries the root mappings, and installs alone in a new virtualenv."""
+"""The schemahub-core wheel carries the root mappings; installs alone (no pyarrow) or [mapping]."""
 
 from __future__ import annotations
 
@@ -60,11 +60,31 @@ def test_load_mappings_reads_the_packaged_copies_of_an_installed_wheel(wheel, tm
     assert streams == "['binance_trades', 'coinbase_trades']"
 
 
+ENGINE_PROBE = (
+    "import importlib.util, schemahub_core.http, schemahub_core.ratelimit, schemahub_core.breaker,"
+    " schemahub_core.progress, schemahub_core.errors, schemahub_core.metrics;"
+    " print(importlib.util.find_spec('pyarrow'))"
+)
+
+
 @pytest.mark.slow
 def test_pip_install_schemahub_core_alone_works_in_a_fresh_virtualenv(tmp_path):
     venv = tmp_path / "venv"
     bin_dir, env = install_in_fresh_virtualenv(venv, PACKAGE_DIR)
     python = bin_dir / "python"
+    # What a tap needs works without pyarrow: plugins that map nothing stay light.
+    engine = subprocess.run(
+        [str(python), "-c", ENGINE_PROBE], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (engine.returncode, engine.stdout) == (0, "None\n"), engine.stderr
+    extra = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"{PACKAGE_DIR}[mapping]"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert extra.returncode == 0, extra.stderr[-3000:]
     probe = subprocess.run(
         [str(python), "-c", PROBE], env=env, cwd=tmp_path, capture_output=True, text=True
     )
