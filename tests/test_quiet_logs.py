@@ -1,4 +1,4 @@
-"""Plugin logs: no METRIC lines in dev and demo runs, on with one switch, on in prod.
+"""Plugin logs: no METRIC lines in dev and demo runs, on in prod (the switch: its env line).
 
 The plugins run for real (the target as a subprocess on synthetic trades) under the logging
 config meltano.yml hands them through SINGER_SDK_LOG_CONFIG.
@@ -18,8 +18,8 @@ PROJECT = yaml.safe_load((ROOT / "meltano.yml").read_text())
 
 
 def log_config(path_in_meltano_yml: str) -> str:
-    """The file a SINGER_SDK_LOG_CONFIG value of meltano.yml names, as Meltano expands it."""
-    return path_in_meltano_yml.replace("$MELTANO_PROJECT_ROOT", str(ROOT))
+    """The file a SINGER_SDK_LOG_CONFIG value of meltano.yml names (relative to the root)."""
+    return str(ROOT / path_in_meltano_yml)
 
 
 def target_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_file: str) -> str:
