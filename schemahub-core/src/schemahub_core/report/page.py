@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 from schemahub_core.report.aggregates import TradeAggregates
 
 GAP_MARKERS_SHOWN = 500  # the largest gaps get a marker; the check's --json lists all
+GAP_BANDS_SHOWN = 20  # ... and the largest of those a shaded band over their time window
 _LAYOUT = {"template": "plotly_white", "height": 380, "margin": {"t": 40, "r": 20, "b": 40}}
 
 
@@ -75,6 +76,8 @@ def _trades_chart(data: TradeAggregates) -> Chart:
                 "window_end",
             )
         ]
+        for start, end in windows[:GAP_BANDS_SHOWN]:
+            figure.add_vrect(x0=start, x1=end, fillcolor="crimson", opacity=0.15, line_width=0)
         sizes = [8 + 4 * math.log10(n) for n in gaps["missing_ids"].to_pylist()]
         figure.add_scatter(
             x=middle,
