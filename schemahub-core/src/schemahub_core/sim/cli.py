@@ -1,4 +1,4 @@
-"""`schemahub sim coinbase|binance --port N`: serve a simulator until interrupted."""
+"""`schemahub sim coinbase|binance|kraken --port N`: serve a simulator until interrupted."""
 
 from __future__ import annotations
 
