@@ -125,8 +125,12 @@ class ExchangeClient:
         metrics_logger: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        answer_status: Callable[[requests.Response], int] | None = None,
     ) -> None:
-        """``concurrency`` sizes the pool; ``sensitive_headers`` are never logged or raised."""
+        """``concurrency`` sizes the pool; ``sensitive_headers`` are never logged or raised.
+
+        ``answer_status``: see :class:`~schemahub_core.transport.ResilientAdapter`.
+        """
         if concurrency < 1:
             raise ValueError(f"ExchangeClient(concurrency={concurrency}) must be >= 1.")
         if max_retries < 0:
@@ -149,6 +153,7 @@ class ExchangeClient:
             pool_size=concurrency,
             endpoint_weights=endpoint_weights,
             metrics_logger=metrics_logger,
+            answer_status=answer_status,
         )
         self.session = requests.Session()
         self.session.mount("http://", self.adapter)

@@ -1,0 +1,131 @@
+"""Kraken REST calls through schemahub-core: one rate limiter per pair, one shared breaker.
+
+Kraken reports errors, throttling included, as HTTP 200 with a non-empty `error` array.
+`answer_status` gives each such answer the HTTP status it means, so that core's retries,
+backoff and breaker treat it like any other exchange's answer: throttling is a 429 (retried,
+neutral for the breaker), `EService:*` a 503 (retried, a breaker failure), anything else
+(unknown pair, invalid arguments) a 400 (fatal, with Kraken's words in the error).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from schemahub_core.breaker import CircuitBreaker
+from schemahub_core.errors import FatalAPIError
+from schemahub_core.http import ExchangeClient
+from schemahub_core.ratelimit import TokenBucket
+
+MAX_COUNT = 1000
+# Kraken's public counter allows about one call per second per pair with a small burst; a
+# client burst of 1 keeps a steady pace that never reaches the counter's ceiling.
+CLIENT_BURST = 1.0
+THROTTLED = ("EGeneral:Too many requests", "EAPI:Rate limit exceeded")
+SERVICE_PREFIX = "EService:"
+_OK_PREFIX = b'{"error":[]'
+
+Row = list[Any]  # [price, volume, time, side, ordertype, misc, trade_id]
+
+
+def answer_status(response: requests.Response) -> int:
+    """The HTTP status a Kraken answer means (its errors come with HTTP 200)."""
+    if response.status_code != 200 or response.content.startswith(_OK_PREFIX):
+        return response.status_code
+    try:
+        errors = json.loads(response.content).get("error")
+    except (ValueError, AttributeError):
+        return 502  # not Kraken's JSON (a CDN page with status 200): retried
+    if not errors:
+        return 200
+    if any(str(e).startswith(THROTTLED) for e in errors):
+        return 429
+    if any(str(e).startswith(SERVICE_PREFIX) for e in errors):
+        return 503
+    return 400
+
+
+@dataclass(frozen=True)
+class TradesPage:
+    """One Trades answer: rows ascending (`time` kept as its text) and the `last` cursor."""
+
+    rows: list[Row]
+    last: int
+
+
+class KrakenAPI:
+    """The public endpoints the tap reads; Trades calls are paced per pair."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        max_requests_per_second: float,
+        user_agent: str,
+        logger: logging.Logger,
+    ) -> None:
+        """One client for the pair-less calls; one more per pair, created on first use."""
+        self.api_url = api_url
+        self.rate = max_requests_per_second
+        self.user_agent = user_agent
+        self.logger = logger
+        self.breaker = CircuitBreaker("kraken", logger=logger)
+        self._clients: dict[str, ExchangeClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, pair: str) -> ExchangeClient:
+        """The client (own rate limiter, shared breaker) for one pair's calls, or '' for others."""
+        with self._lock:
+            client = self._clients.get(pair)
+            if client is None:
+                client = ExchangeClient(
+                    self.api_url,
+                    limiter=TokenBucket(rate=self.rate, burst=CLIENT_BURST),
+                    breaker=self.breaker,
+                    concurrency=1,
+                    user_agent=self.user_agent,
+                    logger=self.logger,
+                    answer_status=answer_status,
+                )
+                self._clients[pair] = client
+            return client
+
+    def _get(
+        self, pair: str, path: str, params: Mapping[str, Any], parse_float: Any = float
+    ) -> Any:
+        """GET a public endpoint and return its `result` (its errors raise, see module)."""
+        try:
+            response = self.client(pair).get(path, params)
+        except FatalAPIError as exc:
+            raise FatalAPIError(
+                status=exc.status,
+                exchange_message=f"{exc.exchange_message} (pair {pair or '-'}, GET {path})",
+                url=exc.url,
+                code=exc.code,
+            ) from exc
+        return json.loads(response.content, parse_float=parse_float)["result"]
+
+    def asset_pairs(self) -> dict[str, dict[str, Any]]:
+        """Every pair Kraken lists, keyed by canonical name (XXBTZUSD)."""
+        return dict(self._get("", "/0/public/AssetPairs", {}))
+
+    def trades(self, pair: str, since: int | None, count: int = MAX_COUNT) -> TradesPage:
+        """Up to `count` trades of `pair` (altname) from `since` (ns), else the newest ones."""
+        params: dict[str, Any] = {"pair": pair, "count": count}
+        if since is not None:
+            params["since"] = since
+        # parse_float=str: a trade's `time` has 7 decimals, more than a float keeps exactly.
+        result = self._get(pair, "/0/public/Trades", params, parse_float=str)
+        last = int(result.pop("last"))
+        (rows,) = result.values()
+        return TradesPage(rows, last)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        for client in self._clients.values():
+            client.close()
