@@ -156,6 +156,7 @@ def test_per_pair_call_counter_refuses_with_too_many_requests(sim_factory):
     errors = [b["error"] for b in bodies]
     assert errors[:3] == [[], [], []]
     assert errors[3:] == [["EGeneral:Too many requests"]] * 2
+    assert sim.app.throttled == 2
     # The counter is per pair: another pair is not throttled by XBTUSD's calls.
     assert call(sim, "Trades", pair="ETHUSD", count=1)["error"] == []
     time.sleep(1.1)

@@ -94,6 +94,7 @@ class KrakenApp:
         self._altname = {alt: alt for alt in self.canonical}
         self._altname.update({canonical: alt for alt, canonical in self.canonical.items()})
         self._buckets: dict[str, TokenBucket] = {}
+        self.throttled = 0  # calls refused with `EGeneral:Too many requests` (HTTP 200)
         self._lock = threading.Lock()
         self.routes: dict[str, Callable[[dict[str, str]], Response]] = {
             "/0/public/Time": self._time,
@@ -133,6 +134,8 @@ class KrakenApp:
         with self._lock:
             bucket = self._buckets.setdefault(counter, TokenBucket())
         if bucket.take(s.pair_rate_per_second, s.pair_burst):
+            with self._lock:
+                self.throttled += 1
             raise KrakenError(TOO_MANY_REQUESTS)
 
     def _pair(self, name: str | None) -> str:

@@ -1,0 +1,30 @@
+"""singer-sdk's standard tap tests against a simulator started at import time, plus the
+final-bookmark assertions that the SDK's own final-state test does not make."""
+
+from __future__ import annotations
+
+from kraken_tapio import bookmark, partition, run_tap
+from schemahub_core.sim import start_simulator
+from singer_sdk.testing import get_tap_test_class
+from tap_kraken.tap import TapKraken
+
+SIM = start_simulator("kraken", seed=52, rate_limit=False)
+CONFIG = {
+    "api_url": SIM.url,
+    "pairs": ["XBTUSD", "ETHUSD"],
+    "lookback_minutes": 3,
+    "max_requests_per_second": 1000,
+}
+
+TestTapKraken = get_tap_test_class(TapKraken, config=CONFIG)
+
+
+def test_final_state_bookmarks_each_pair_at_its_newest_trade_with_its_cursor():
+    out = run_tap(CONFIG)
+    for pair in CONFIG["pairs"]:
+        newest = SIM.oracle.newest_id(pair)
+        emitted = out.as_served(pair)
+        assert emitted, f"no {pair} trades in the last 3 minutes of the simulator"
+        assert emitted == SIM.oracle.trades(pair, emitted[0][6])
+        assert emitted[-1][6] == newest == bookmark(out.final_state, pair)
+        assert partition(out.final_state, pair)["last"].isdigit()
