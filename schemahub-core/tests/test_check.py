@@ -130,8 +130,20 @@ def test_ids_compare_as_integers_not_strings(tmp_path: Path, capsys) -> None:
     assert (entry["min_trade_id"], entry["max_trade_id"], entry["missing_trade_ids"]) == (8, 12, 0)
 
 
+def test_kraken_id_gaps_are_not_missing_trades(tmp_path: Path, capsys) -> None:
+    """Kraken's ids skip values by design (61044952, 61044953, 61044956 in its docs)."""
+    kraken_ids = ["61044952", "61044953", "61044956"]
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", kraken_ids, NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0
+    entry = report["symbols"][0]
+    assert (entry["min_trade_id"], entry["max_trade_id"]) == (61044952, 61044956)
+    assert entry["missing_trade_ids"] is None
+    assert entry["health_score"] == 100.0
+
+
 def test_non_numeric_ids_report_no_completeness(tmp_path: Path, capsys) -> None:
-    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", ["a", "b"], NOW)
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "OTHER", "XBTUSD", ["a", "b"], NOW)
     code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
     assert code == 0
     assert report["symbols"][0]["missing_trade_ids"] is None

@@ -7,7 +7,8 @@ more than once or the newest trade is older than ``--max-age``.
 Health score of one symbol, 0-100 (documented in docs/operations.md):
 
     100 x completeness x uniqueness x freshness
-    completeness = distinct ids / (max id - min id + 1)    (1 when ids are not all integers)
+    completeness = distinct ids / (max id - min id + 1)    (1 when ids are not all integers,
+                                                            or are sparse: Kraken)
     uniqueness   = distinct ids / rows                      (1 when no id appears twice)
     freshness    = 1 when age <= max_age, else max_age / age (halves at twice the threshold)
 
@@ -32,6 +33,11 @@ from schemahub_core.query import UnifiedTableNotFoundError, add_location_argumen
 from schemahub_core.schema import UNIFIED_TABLE
 
 DEFAULT_MAX_AGE = "2h"
+# Exchanges whose trade ids increase but skip values by design: Kraken's own docs show trades
+# 61044952, 61044953, 61044956. An id gap there is not a missing trade, so completeness cannot
+# be read from ids: it is reported as n/a and counts as 1 (tap-kraken pages by time, each
+# page starting at or before the previous one's last trade, so it leaves no time gap).
+SPARSE_ID_EXCHANGES = frozenset({"KRAKEN"})
 DEFAULT_NAMESPACE = "SchemaHub"
 
 # One pass over distinct ids per symbol; TRY_CAST tells whether every id is an integer
@@ -116,7 +122,7 @@ def _symbol_report(row: dict[str, Any], now: dt.datetime, max_age: float | None)
     missing: int | None = None
     missing_percent: float | None = None
     completeness = 1.0
-    if row["ids_numeric"]:
+    if row["ids_numeric"] and row["exchange"] not in SPARSE_ID_EXCHANGES:
         span = int(row["max_trade_id"]) - int(row["min_trade_id"]) + 1
         missing = span - distinct
         missing_percent = 100.0 * missing / span
