@@ -23,7 +23,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = os.environ.get("MELTANO") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
-LINKED = ("schemahub-core", "tap-coinbase", "tap-binance", "target-s3-parquet", "mappings")
+LINKED = (
+    "schemahub-core",
+    "tap-coinbase",
+    "tap-binance",
+    "tap-kraken",
+    "target-s3-parquet",
+    "mappings",
+)
 # PyPI plugins of the reuse tests, declared only in the test project (not the product's).
 REUSE_PLUGINS = """
   - name: tap-jsonl

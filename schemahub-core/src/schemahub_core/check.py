@@ -30,14 +30,12 @@ from typing import IO, Any
 import duckdb
 
 from schemahub_core.query import UnifiedTableNotFoundError, add_location_arguments, connect
-from schemahub_core.schema import UNIFIED_TABLE
+from schemahub_core.schema import SPARSE_ID_EXCHANGES, UNIFIED_TABLE
 
 DEFAULT_MAX_AGE = "2h"
-# Exchanges whose trade ids increase but skip values by design: Kraken's own docs show trades
-# 61044952, 61044953, 61044956. An id gap there is not a missing trade, so completeness cannot
-# be read from ids: it is reported as n/a and counts as 1 (tap-kraken pages by time, each
-# page starting at or before the previous one's last trade, so it leaves no time gap).
-SPARSE_ID_EXCHANGES = frozenset({"KRAKEN"})
+# On SPARSE_ID_EXCHANGES an id gap is not a missing trade, so completeness cannot be read
+# from ids: it is reported as n/a and counts as 1 (tap-kraken pages by time, each page
+# starting at or before the previous one's last trade, so it leaves no time gap).
 DEFAULT_NAMESPACE = "SchemaHub"
 
 # One pass over distinct ids per symbol; TRY_CAST tells whether every id is an integer
