@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import requests
 from schemahub_core.breaker import CircuitBreaker
 from schemahub_core.errors import FatalAPIError
@@ -31,6 +32,17 @@ SERVICE_PREFIX = "EService:"
 _OK_PREFIX = b'{"error":[]'
 
 Row = list[Any]  # [price, volume, time, side, ordertype, misc, trade_id]
+# Trades rows as sent; `time` stays the raw bytes of its JSON number (a float loses digits).
+WireRow = tuple[str, str, msgspec.Raw, str, str, str, int]
+
+
+class TradesAnswer(msgspec.Struct):
+    """The body of a successful Trades call: rows under the pair's name, and `last`."""
+
+    result: dict[str, list[WireRow] | str]
+
+
+_TRADES_DECODER = msgspec.json.Decoder(TradesAnswer)
 
 
 def answer_status(response: requests.Response) -> int:
@@ -95,12 +107,10 @@ class KrakenAPI:
                 self._clients[pair] = client
             return client
 
-    def _get(
-        self, pair: str, path: str, params: Mapping[str, Any], parse_float: Any = float
-    ) -> Any:
-        """GET a public endpoint and return its `result` (its errors raise, see module)."""
+    def _get(self, pair: str, path: str, params: Mapping[str, Any]) -> requests.Response:
+        """GET a public endpoint; Kraken's errors raise (see the module docstring)."""
         try:
-            response = self.client(pair).get(path, params)
+            return self.client(pair).get(path, params)
         except FatalAPIError as exc:
             raise FatalAPIError(
                 status=exc.status,
@@ -108,22 +118,34 @@ class KrakenAPI:
                 url=exc.url,
                 code=exc.code,
             ) from exc
-        return json.loads(response.content, parse_float=parse_float)["result"]
 
     def asset_pairs(self) -> dict[str, dict[str, Any]]:
         """Every pair Kraken lists, keyed by canonical name (XXBTZUSD)."""
-        return dict(self._get("", "/0/public/AssetPairs", {}))
+        return dict(json.loads(self._get("", "/0/public/AssetPairs", {}).content)["result"])
 
     def trades(self, pair: str, since: int | None, count: int = MAX_COUNT) -> TradesPage:
         """Up to `count` trades of `pair` (altname) from `since` (ns), else the newest ones."""
         params: dict[str, Any] = {"pair": pair, "count": count}
         if since is not None:
             params["since"] = since
-        # parse_float=str: a trade's `time` has 7 decimals, more than a float keeps exactly.
-        result = self._get(pair, "/0/public/Trades", params, parse_float=str)
-        last = int(result.pop("last"))
-        (rows,) = result.values()
-        return TradesPage(rows, last)
+        response = self._get(pair, "/0/public/Trades", params)
+        try:
+            result = _TRADES_DECODER.decode(response.content).result
+            last = result.pop("last")
+            (rows,) = result.values()
+            if not isinstance(last, str) or isinstance(rows, str):
+                raise ValueError("expected the pair's rows and a `last` string")
+            cursor = int(last)
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+            raise FatalAPIError(
+                status=response.status_code,
+                exchange_message=f"Trades answer of pair {pair} not understood: {exc}",
+                url=self.client(pair).redact(response.url),
+            ) from exc
+        # The time's text exactly as sent: "1688669597.8277369" (or "1688669597").
+        return TradesPage(
+            [[p, v, bytes(t).decode(), s, o, m, i] for p, v, t, s, o, m, i in rows], cursor
+        )
 
     def close(self) -> None:
         """Close every pooled connection."""

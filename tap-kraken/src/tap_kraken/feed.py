@@ -124,26 +124,33 @@ def read_pair(
     while not cancel.is_set():
         page = api.trades(altname, since)
         fresh = [row for row in page.rows if watermark is None or row[TRADE_ID] > watermark]
-        if not fresh:
-            break
-        for before, after in itertools.pairwise(fresh):
-            if before[TRADE_ID] >= after[TRADE_ID]:
-                raise OutOfOrderError(
-                    f"{stream_name} {altname}: Kraken sent trade {after[TRADE_ID]} after "
-                    f"{before[TRADE_ID]} in the page since={since}; trade ids must increase. "
-                    "Nothing after the last bookmark was emitted; rerun later or report it."
-                )
-        spool.put(FreshPage(since, fresh))
-        watermark = int(fresh[-1][TRADE_ID])
-        if progress is None:
-            first = int(fresh[0][TRADE_ID])
-            progress = ProgressReporter(stream_name, altname, first, newest_id, logger)
-        progress.advance_to(watermark)
-        if watermark >= newest_id:
+        if fresh:
+            _check_increasing(fresh, stream_name, altname, since)
+            spool.put(FreshPage(since, fresh))
+            watermark = int(fresh[-1][TRADE_ID])
+            if progress is None:
+                first = int(fresh[0][TRADE_ID])
+                progress = ProgressReporter(stream_name, altname, first, newest_id, logger)
+            progress.advance_to(watermark)
+        # A page of repeats only (a restart from a bookmark at a page's end) still moves the
+        # cursor on; an empty page, or one that cannot move it, is the end.
+        caught_up = watermark is not None and watermark >= newest_id
+        if caught_up or not page.rows or page.last <= since:
             break
         since = page.last
     if progress is not None:
         progress.finish()
+
+
+def _check_increasing(rows: list[Row], stream_name: str, altname: str, since: int) -> None:
+    """Raise if a page's trade ids do not strictly increase."""
+    for before, after in itertools.pairwise(rows):
+        if before[TRADE_ID] >= after[TRADE_ID]:
+            raise OutOfOrderError(
+                f"{stream_name} {altname}: Kraken sent trade {after[TRADE_ID]} after "
+                f"{before[TRADE_ID]} in the page since={since}; trade ids must increase. "
+                "Nothing after the last bookmark was emitted; rerun later or report it."
+            )
 
 
 class PairFeeds:
