@@ -58,3 +58,19 @@ def test_restart_from_any_mid_run_state_loses_and_repeats_nothing(
         assert int(partition(state, "XBTUSD")["last"]) > 0
         rerun = run_tap(config, state=state).as_served("XBTUSD")
         assert rerun == [row for row in served if row[6] > mark], mark
+
+
+def test_a_spool_hands_back_pages_in_order_from_memory_and_from_its_file():
+    from tap_kraken.feed import FreshPage, PageSpool
+
+    spool = PageSpool(memory_pages=2)
+    pages = [FreshPage(i, [["1.0", "2.0", f"{i}.5", "b", "l", "", i]]) for i in range(7)]
+    for page in pages[:5]:
+        spool.put(page)
+    reader = iter(spool)
+    assert [next(reader) for _ in range(3)] == pages[:3]
+    for page in pages[5:]:
+        spool.put(page)
+    spool.finish()
+    assert list(reader) == pages[3:]
+    spool.close()

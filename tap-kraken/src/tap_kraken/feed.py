@@ -23,6 +23,7 @@ from tap_kraken.client import KrakenAPI, Row
 from tap_kraken.pairs import Pair
 
 TRADE_ID = 6  # position of trade_id in a Kraken trade row
+MEMORY_PAGES = 16  # unread pages a spool keeps in memory (~2 MB) before using its file
 
 
 @dataclass(frozen=True)
@@ -47,26 +48,36 @@ class FreshPage:
 
 
 class PageSpool:
-    """Pages of one pair, appended by its fetcher thread, read back in order by the stream."""
+    """Pages of one pair, appended by its fetcher thread, read back in order by the stream.
 
-    def __init__(self) -> None:
-        """An empty spool backed by an anonymous temporary file."""
+    The first `memory_pages` unread pages stay in memory (the pair being emitted reads them
+    as they come); a longer backlog goes to an anonymous temporary file.
+    """
+
+    def __init__(self, memory_pages: int = MEMORY_PAGES) -> None:
+        """An empty spool."""
         # Closed by close(), when the stream is done with this pair.
         self._file = tempfile.TemporaryFile(prefix="tap-kraken-")  # noqa: SIM115
+        self._memory_pages = memory_pages
         self._cond = threading.Condition()
-        self._spans: list[tuple[int, int]] = []
+        self._entries: list[FreshPage | tuple[int, int] | None] = []
+        self._in_memory = 0
         self._end = 0
         self._finished = False
         self._error: BaseException | None = None
 
     def put(self, page: FreshPage) -> None:
         """Append one page."""
-        data = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
         with self._cond:
-            self._file.seek(self._end)
-            self._file.write(data)
-            self._spans.append((self._end, len(data)))
-            self._end += len(data)
+            if self._in_memory < self._memory_pages:
+                self._entries.append(page)
+                self._in_memory += 1
+            else:
+                data = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
+                self._file.seek(self._end)
+                self._file.write(data)
+                self._entries.append((self._end, len(data)))
+                self._end += len(data)
             self._cond.notify_all()
 
     def finish(self, error: BaseException | None = None) -> None:
@@ -79,16 +90,20 @@ class PageSpool:
         """Every page in order, waiting for the fetcher; re-raises the fetcher's error."""
         for index in itertools.count():
             with self._cond:
-                while index >= len(self._spans) and not self._finished:
+                while index >= len(self._entries) and not self._finished:
                     self._cond.wait()
-                if index >= len(self._spans):
+                if index >= len(self._entries):
                     if self._error is not None:
                         raise self._error
                     return
-                start, size = self._spans[index]
-                self._file.seek(start)
-                data = self._file.read(size)
-            yield pickle.loads(data)
+                entry, self._entries[index] = self._entries[index], None
+                if isinstance(entry, FreshPage):
+                    self._in_memory -= 1
+                    page = entry
+                else:
+                    self._file.seek(entry[0])
+                    page = pickle.loads(self._file.read(entry[1]))
+            yield page
 
     def close(self) -> None:
         """Delete the temporary file."""
