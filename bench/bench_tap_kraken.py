@@ -4,13 +4,14 @@
    pairs read at once with max_requests_per_second=1: Trades calls per second per pair over
    a window after warm-up, as a share of the configured rate, and the number of
    `EGeneral:Too many requests` answers (goal: >= 95 %, none).
-2. unthrottled: no limit, no latency, one pair: RECORD lines/s the tap writes (goal >= 50k/s).
+2. unthrottled: no limit, no latency, `--pairs` pairs (default 1): RECORD lines/s the tap
+   writes (goal >= 50k/s).
 
 The tap runs as a real subprocess (`tap-kraken --config ...`) writing to a pipe that this
 script reads and timestamps. Usage:
 
     .venv/bin/python bench/bench_tap_kraken.py [--window 60] [--warmup 10]
-        [--only throttled|unthrottled]
+        [--trades 1000000] [--pairs 1] [--only throttled|unthrottled]
 """
 
 from __future__ import annotations
@@ -106,13 +107,18 @@ def throttled(window: float, warmup: float) -> dict:
         sim.stop()
 
 
-def unthrottled(trades: int) -> dict:
-    """No limit, no latency: RECORD lines/s of one pair's backfill."""
-    sim = start_simulator("kraken", seed=6, history_trades=int(trades / 0.75), rate_limit=False)
+def unthrottled(trades: int, pairs: int) -> dict:
+    """No limit, no latency: RECORD lines/s of a backfill of `pairs` pairs read at once."""
+    depth = int(trades / 0.75 / pairs)  # ids per pair; a quarter never exist
+    sim = start_simulator("kraken", seed=6, history_trades=depth, rate_limit=False)
     try:
-        arrivals = run_tap(tap_config(sim, ["XBTUSD"], 100_000))
+        arrivals = run_tap(tap_config(sim, PAIRS[:pairs], 100_000))
         span = arrivals[-1] - arrivals[0]
-        return {"records": len(arrivals), "records_per_s": round((len(arrivals) - 1) / span, 0)}
+        return {
+            "pairs": pairs,
+            "records": len(arrivals),
+            "records_per_s": round((len(arrivals) - 1) / span, 0),
+        }
     finally:
         sim.stop()
 
@@ -123,6 +129,7 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=60.0, help="measured seconds (throttled)")
     parser.add_argument("--warmup", type=float, default=10.0, help="ignored first seconds")
     parser.add_argument("--trades", type=int, default=1_000_000, help="unthrottled backfill")
+    parser.add_argument("--pairs", type=int, default=1, help="pairs read at once (unthrottled)")
     parser.add_argument("--only", choices=["throttled", "unthrottled"])
     args = parser.parse_args()
     result: dict = {
@@ -134,7 +141,7 @@ def main() -> int:
     if args.only in (None, "throttled"):
         result["throttled"] = throttled(args.window, args.warmup)
     if args.only in (None, "unthrottled"):
-        result["unthrottled"] = unthrottled(args.trades)
+        result["unthrottled"] = unthrottled(args.trades, args.pairs)
     print(json.dumps(result, indent=2))
     return 0
 

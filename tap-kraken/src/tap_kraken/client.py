@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,15 +32,18 @@ THROTTLED = ("EGeneral:Too many requests", "EAPI:Rate limit exceeded")
 SERVICE_PREFIX = "EService:"
 _OK_PREFIX = b'{"error":[]'
 
-Row = list[Any]  # [price, volume, time, side, ordertype, misc, trade_id]
-# Trades rows as sent; `time` stays the raw bytes of its JSON number (a float loses digits).
-WireRow = tuple[str, str, msgspec.Raw, str, str, str, int]
+# [price, volume, time, side, ordertype, misc, trade_id], `time` as the text Kraken sent.
+Row = tuple[str, str, str, str, str, str, int]
+# A row's `time` is its only number between two strings: `"0.34507674",1688669597.8277369,"b"`.
+# Quoting it before decoding keeps its digits (a float would lose the 7th decimal); a time in
+# any other form is left a number and fails the decoder's type check, loudly.
+_TIME_NUMBER = re.compile(rb'(?<=",)(-?[0-9]+(?:\.[0-9]+)?)(?=,")')
 
 
 class TradesAnswer(msgspec.Struct):
     """The body of a successful Trades call: rows under the pair's name, and `last`."""
 
-    result: dict[str, list[WireRow] | str]
+    result: dict[str, list[Row] | str]
 
 
 _TRADES_DECODER = msgspec.json.Decoder(TradesAnswer)
@@ -64,10 +68,28 @@ def answer_status(response: requests.Response) -> int:
 
 @dataclass(frozen=True)
 class TradesPage:
-    """One Trades answer: rows ascending (`time` kept as its text) and the `last` cursor."""
+    """One Trades answer: rows ascending (`time` kept as its text) and the `last` cursor.
+
+    `plain`: no string of the answer needs JSON escaping (ASCII, no backslash), so the
+    record writer may copy them as they are.
+    """
 
     rows: list[Row]
     last: int
+    plain: bool
+
+
+def parse_trades(body: bytes) -> TradesPage:
+    """Decode a Trades answer, keeping each `time` as the text of its JSON number.
+
+    Raises `msgspec.ValidationError`/`DecodeError` or `ValueError` for any other shape.
+    """
+    result = _TRADES_DECODER.decode(_TIME_NUMBER.sub(rb'"\1"', body)).result
+    last = result.pop("last", None)
+    (rows,) = result.values()
+    if not isinstance(last, str) or isinstance(rows, str):
+        raise ValueError("expected one pair's rows and a `last` string")
+    return TradesPage(rows, int(last), plain=b"\\" not in body and body.isascii())
 
 
 class KrakenAPI:
@@ -130,22 +152,13 @@ class KrakenAPI:
             params["since"] = since
         response = self._get(pair, "/0/public/Trades", params)
         try:
-            result = _TRADES_DECODER.decode(response.content).result
-            last = result.pop("last")
-            (rows,) = result.values()
-            if not isinstance(last, str) or isinstance(rows, str):
-                raise ValueError("expected the pair's rows and a `last` string")
-            cursor = int(last)
+            return parse_trades(response.content)
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
             raise FatalAPIError(
                 status=response.status_code,
                 exchange_message=f"Trades answer of pair {pair} not understood: {exc}",
                 url=self.client(pair).redact(response.url),
             ) from exc
-        # The time's text exactly as sent: "1688669597.8277369" (or "1688669597").
-        return TradesPage(
-            [[p, v, bytes(t).decode(), s, o, m, i] for p, v, t, s, o, m, i in rows], cursor
-        )
 
     def close(self) -> None:
         """Close every pooled connection."""

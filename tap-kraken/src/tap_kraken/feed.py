@@ -45,6 +45,7 @@ class FreshPage:
 
     since: int
     rows: list[Row]
+    plain: bool = False  # no string needs JSON escaping (see TradesPage)
 
 
 class PageSpool:
@@ -141,7 +142,7 @@ def read_pair(
         fresh = [row for row in page.rows if watermark is None or row[TRADE_ID] > watermark]
         if fresh:
             _check_increasing(fresh, stream_name, altname, since)
-            spool.put(FreshPage(since, fresh))
+            spool.put(FreshPage(since, fresh, page.plain))
             watermark = int(fresh[-1][TRADE_ID])
             if progress is None:
                 first = int(fresh[0][TRADE_ID])

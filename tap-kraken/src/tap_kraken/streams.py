@@ -136,7 +136,7 @@ class TradesStream(Stream):
                 if fast is None:
                     yield from _records(page, extra)
                     continue
-                fast.write(page.rows)
+                fast.write(page.rows, plain=page.plain)
                 self._after_fast_write(page.rows[-1][TRADE_ID], context, emitted, len(page.rows))
                 emitted += len(page.rows)
         except BaseException:
