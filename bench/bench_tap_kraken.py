@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ PAIRS = ["XBTUSD", "ETHUSD", "SOLUSD", "XDGUSD"]
 TRADES_PATH = "/0/public/Trades"
 
 
-def run_tap(config: dict, on_record=None) -> list[float]:
+def run_tap(config: dict) -> list[float]:
     """Run the tap to the end; return the arrival time of every trade RECORD line."""
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "config.json").write_text(json.dumps(config))
@@ -112,12 +113,18 @@ def unthrottled(trades: int, pairs: int) -> dict:
     depth = int(trades / 0.75 / pairs)  # ids per pair; a quarter never exist
     sim = start_simulator("kraken", seed=6, history_trades=depth, rate_limit=False)
     try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         arrivals = run_tap(tap_config(sim, PAIRS[:pairs], 100_000))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         span = arrivals[-1] - arrivals[0]
+        # The tap's own CPU time: records per CPU-second do not depend on how busy the host is.
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return {
             "pairs": pairs,
             "records": len(arrivals),
             "records_per_s": round((len(arrivals) - 1) / span, 0),
+            "tap_cpu_s": round(cpu, 1),
+            "records_per_tap_cpu_s": round(len(arrivals) / cpu, 0),
         }
     finally:
         sim.stop()

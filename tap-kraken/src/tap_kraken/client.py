@@ -37,7 +37,7 @@ Row = tuple[str, str, str, str, str, str, int]
 # A row's `time` is its only number between two strings: `"0.34507674",1688669597.8277369,"b"`.
 # Quoting it before decoding keeps its digits (a float would lose the 7th decimal); a time in
 # any other form is left a number and fails the decoder's type check, loudly.
-_TIME_NUMBER = re.compile(rb'(?<=",)(-?[0-9]+(?:\.[0-9]+)?)(?=,")')
+_TIME_NUMBER = re.compile(rb'",(-?[0-9]+(?:\.[0-9]+)?),"')
 
 
 class TradesAnswer(msgspec.Struct):
@@ -84,7 +84,11 @@ def parse_trades(body: bytes) -> TradesPage:
 
     Raises `msgspec.ValidationError`/`DecodeError` or `ValueError` for any other shape.
     """
-    result = _TRADES_DECODER.decode(_TIME_NUMBER.sub(rb'"\1"', body)).result
+    # split() drops each match's `",` and `,"` and keeps the time between the other parts:
+    # joining with `","` puts them back with the time quoted (C speed; re.sub's template
+    # would run in Python for every row).
+    quoted = b'","'.join(_TIME_NUMBER.split(body))
+    result = _TRADES_DECODER.decode(quoted).result
     last = result.pop("last", None)
     (rows,) = result.values()
     if not isinstance(last, str) or isinstance(rows, str):
