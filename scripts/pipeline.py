@@ -144,16 +144,21 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) 
     raise SystemExit(f"the simulator did not listen on port {port} within {timeout:.0f}s")
 
 
-@contextmanager
-def simulators(speed: float) -> Iterator[None]:
-    """Run the simulators (market clock at `speed` x real time) for the block's duration."""
+def ensure_demo_ports_free() -> None:
+    """Stop with a message naming the port when a simulator's port is already taken."""
     for exchange, port in DEMO_PORTS.items():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise SystemExit(
                     f"port {port} (the demo {exchange} simulator) is already in use: stop"
-                    " whatever listens there (an earlier demo?) and retry"
+                    " whatever listens there (an earlier demo?) and retry. Nothing was"
+                    f" deleted: {DEMO_OUTPUT} and the demo state are as they were."
                 )
+
+
+@contextmanager
+def simulators(speed: float) -> Iterator[None]:
+    """Run the simulators (market clock at `speed` x real time) for the block's duration."""
     processes: list[subprocess.Popen] = []
     try:
         for exchange, port in DEMO_PORTS.items():
@@ -184,6 +189,7 @@ def schemahub(*args: str) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`make demo`: the simulators, two runs, check, query, summary."""
+    ensure_demo_ports_free()  # before the clean-up below: a failed start must delete nothing
     # A clean slate each time: the simulators' history is new, so old watermarks are not.
     shutil.rmtree(DEMO_OUTPUT, ignore_errors=True)
     for state_id in DEMO_STATE_IDS:

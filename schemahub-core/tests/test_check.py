@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -13,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from schemahub_core.check import check_unified_table, parse_duration
 from schemahub_core.cli import main
+from schemahub_core.paths import partition_path
 from schemahub_core.schema import FILE_SCHEMA
 
 UTC = dt.UTC
@@ -44,7 +47,8 @@ def write_trades(
         schema=FILE_SCHEMA,
     )
     day = last_ts.date().isoformat()
-    folder = f"{base}/unified/trades_unified/exchange={exchange}/symbol={symbol}/date={day}"
+    partition = partition_path(("exchange", exchange), ("symbol", symbol), ("date", day))
+    folder = f"{base}/unified/trades_unified/{partition}"
     filesystem.create_dir(folder, recursive=True)
     pq.write_table(table, f"{folder}/{name}", filesystem=filesystem)
 
@@ -98,6 +102,23 @@ def test_injected_duplicates_fail_the_check(tmp_path: Path, capsys) -> None:
     assert entry["health_score"] == pytest.approx(100 * 20 / 23, abs=1e-3)
     assert report["ok"] is False
     assert any("3 trade ids appear more than once" in p for p in report["problems"])
+
+
+def test_reader_closing_the_pipe_early_ends_quietly_with_exit_141(tmp_path: Path) -> None:
+    # `schemahub check --json | head -1`: head exits before the report is written.
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "BTC-USD", ids(1, 5), NOW)
+    schemahub = str(Path(sys.executable).with_name("schemahub"))
+    process = subprocess.Popen(
+        [schemahub, "check", "--json", "--output-uri", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first byte
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""
 
 
 def test_duplicates_are_counted_per_exchange_and_symbol(tmp_path: Path, capsys) -> None:
@@ -238,3 +259,29 @@ def test_s3_table_with_duplicates_and_gaps_published_to_cloudwatch(
     assert maximum("MissingTradeIds", dims) == 1
     assert maximum("Rows", dims) == 10
     assert maximum("HealthScore", []) == pytest.approx(expected_score, abs=1e-3)
+
+
+@pytest.mark.parametrize("uri", ["s3://b/q?x=1#f", "s3://b//a//b/", "s3://b/../x"])
+def test_output_uris_the_target_refuses_are_refused_with_the_same_message(
+    uri: str, moto_endpoint: str, capsys
+) -> None:
+    code = main(["check", "--output-uri", uri, "--s3-endpoint-url", moto_endpoint])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot read the unified table: output_uri {uri!r}" in err
+    assert "query string or fragment" in err or "'..' path segment" in err
+
+
+def test_partition_values_read_back_decoded_exactly(tmp_path: Path, capsys) -> None:
+    """Folders hold Hive-style %XX (schemahub_core.paths): `%2D` in a symbol is not a '-'."""
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC%2DUSD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "A=B\n", ids(1, 5), NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0, report["problems"]
+    assert sorted(by_symbol(report)) == [
+        ("COINBASE", "A=B\n"),
+        ("COINBASE", "BTC%2DUSD"),
+        ("COINBASE", "BTC-USD"),
+    ]

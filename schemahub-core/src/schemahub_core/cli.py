@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+# How a process killed by SIGPIPE ends (128 + 13), what shells show for `yes | head -1`.
+EXIT_BROKEN_PIPE = 141
 
 # Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`,
 # imported lazily so that `schemahub --help` works without the optional extras installed.
@@ -39,7 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(missing, file=sys.stderr)
         return 2
-    return int(args._run(args))
+    try:
+        code = int(args._run(args))
+        sys.stdout.flush()  # a reader that went away shows up here, inside the try
+    except BrokenPipeError:
+        # `schemahub check --json | head -1`: the reader has all it wanted; no traceback.
+        # stdout now points at /dev/null so that Python's own flush at exit cannot fail
+        # again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
 
 
 if __name__ == "__main__":

@@ -152,6 +152,20 @@ class RetriesExhaustedError(ExchangeAPIError):
         super().__init__(message, url=url)
 
 
+class ExchangeUnreachableError(ExchangeAPIError):
+    """The first connection to the exchange was refused: nothing listens at that address."""
+
+    def __init__(self, *, url: str) -> None:
+        """Name the URL and point at the setting that holds it."""
+        message = (
+            f"Cannot connect to GET {url}: the connection was refused, and nothing "
+            f"at this address has answered since the tap started, so this is not retried. "
+            f"Check api_url (scheme, host and port) in the tap config, and that the exchange "
+            f"or the proxy/simulator it points at is running."
+        )
+        super().__init__(message, url=url)
+
+
 def _advice(status: int) -> str:
     """What an operator should do about a given non-retryable status."""
     if status in (401, 403):

@@ -47,6 +47,25 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
+def connection_refused(exc: BaseException) -> bool:
+    """True when ``exc`` (from requests) means the TCP connection itself was refused."""
+    # requests.ConnectionError <- urllib3 MaxRetryError (.reason) <- NewConnectionError
+    # <- ConnectionRefusedError: follow reasons, causes and contexts down the chain.
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        reason = getattr(current, "reason", None)
+        pending += [current.__cause__, current.__context__]
+        pending += [reason] if isinstance(reason, BaseException) else []
+    return False
+
+
 class ResilientAdapter(HTTPAdapter):
     """HTTPAdapter that applies breaker, limiter, pool sizing, body checks and metrics."""
 

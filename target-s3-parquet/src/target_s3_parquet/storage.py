@@ -4,23 +4,45 @@ Both backends give the guarantees the commit protocol relies on:
 - a reader never sees a partial object (temp file + fsync + rename locally; one PUT on S3),
 - `put(..., if_absent=True)` creates an object only if the key is free, atomically
   (`link(2)` of a complete temp file locally, `If-None-Match: *` on S3), so two writers
-  racing for the same key cannot both win and nothing is overwritten.
+  racing for the same key cannot both win and nothing is overwritten,
+- a conditional write that finds its key taken tells its own earlier success (a PUT whose
+  response was lost, retried by botocore and answered 412) from another writer's object by
+  comparing content, and `publish` never accepts different content at a final key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from schemahub_core.paths import parse_output_uri
 
 
 class StorageError(RuntimeError):
     """A read or write of the output location failed; names the operation and the object."""
+
+
+def _inside_root(key: str) -> str:
+    """`key` itself, refused if it could name something outside the output root.
+
+    The last guard behind `schemahub_core.paths.encode_segment`: every key is built from
+    encoded segments, so an empty, `.` or `..` segment here is a bug, never data.
+    """
+    parts = key.split("/")
+    if parts[-1] == "":
+        parts.pop()  # a listing prefix ends with "/"
+    if any(part in ("", ".", "..") for part in parts) or "\x00" in key:
+        raise StorageError(
+            f"refusing object key {key!r}: an empty, '.' or '..' segment or a null byte "
+            f"could point outside output_uri (a bug: keys are built from encoded names)"
+        )
+    return key
 
 
 @dataclass(frozen=True)
@@ -38,12 +60,34 @@ class Storage(ABC):
     def uri(self, key: str) -> str:
         """The full location of `key`, for log lines and error messages."""
 
-    @abstractmethod
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
-        """Write `data` at `key` atomically; with `if_absent`, only if `key` does not exist.
+        """Write `data` at `key` atomically; with `if_absent`, never over an existing object.
 
-        Returns False (and writes nothing) when `if_absent` and the key already exists.
+        With `if_absent`, returns True when `key` now holds exactly `data`, also when it held
+        it already: that is this same write, whose first attempt succeeded but whose response
+        was lost (botocore retried; S3 answered 412). Returns False, writing nothing, when
+        `key` holds other content (another writer's).
         """
+        if not if_absent:
+            return self._store(key, data, if_absent=False)
+        for attempt in range(4):
+            time.sleep(0.5 * attempt * attempt)
+            if self._store(key, data, if_absent=True):
+                return True
+            existing = self.get(key)
+            if existing is not None:
+                return existing == data
+            # Taken yet unreadable: S3's 409 while a conditional PUT of this key is still in
+            # flight (maybe our own lost attempt). Its outcome decides, so ask again.
+        raise StorageError(
+            f"conditional write of {self.uri(key)} kept conflicting with another write of "
+            f"that key in flight (S3 409) and no object appeared. Nothing was deleted: rerun; "
+            f"a commit that did land is then finished, otherwise the batch is written again."
+        )
+
+    @abstractmethod
+    def _store(self, key: str, data: bytes, *, if_absent: bool) -> bool:
+        """One atomic write; with `if_absent`, False (nothing written) if the key is taken."""
 
     @abstractmethod
     def get(self, key: str) -> bytes | None:
@@ -64,19 +108,29 @@ class Storage(ABC):
     def publish(self, staged_key: str, final_key: str, data: bytes | None = None) -> None:
         """Make the staged object visible at `final_key` with identical content.
 
-        Idempotent: if `final_key` already exists (another process rolled the same commit
-        forward) nothing is written, so a published object is never overwritten.
+        Idempotent: a final object with that content (published by a lost-response attempt
+        or by another process rolling the same commit forward) is kept as it is; different
+        content there is never overwritten and raises.
         """
         if data is None:
-            if self.exists(final_key):
-                return
             data = self.get(staged_key)
             if data is None:
+                if self.exists(final_key):
+                    return  # a staged copy is deleted only after its publish succeeded
                 raise StorageError(
                     f"cannot publish {self.uri(final_key)}: its staged copy "
                     f"{self.uri(staged_key)} is gone and it was never published"
                 )
-        self.put(final_key, data, if_absent=True)
+        if not self.put(final_key, data, if_absent=True):
+            raise self._publish_conflict(staged_key, final_key)
+
+    def _publish_conflict(self, staged_key: str, final_key: str) -> StorageError:
+        return StorageError(
+            f"cannot publish {self.uri(final_key)}: an object with different content is "
+            f"already there and published objects are never overwritten. The committed copy "
+            f"is {self.uri(staged_key)}; the object at the final key is not one this target "
+            f"wrote: move it away, then run again to publish the committed copy."
+        )
 
 
 class LocalStorage(Storage):
@@ -85,13 +139,16 @@ class LocalStorage(Storage):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
 
+    def _path(self, key: str) -> Path:
+        return self.root / _inside_root(key)
+
     def uri(self, key: str) -> str:
         """The absolute path of `key`."""
         return str(self.root / key)
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+    def _store(self, key: str, data: bytes, *, if_absent: bool) -> bool:
         """Write a complete temp file (named so no `*.parquet` glob matches it), then rename."""
-        path = self.root / key
+        path = self._path(key)
         directory = path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -121,7 +178,7 @@ class LocalStorage(Storage):
     def get(self, key: str) -> bytes | None:
         """Read the whole file, or None if absent."""
         try:
-            return (self.root / key).read_bytes()
+            return self._path(key).read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -129,11 +186,11 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         """Whether the file exists."""
-        return (self.root / key).is_file()
+        return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[StoredObject]:
         """Files under the folder part of `prefix` whose relative path starts with `prefix`."""
-        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root
         found: list[StoredObject] = []
         if not base.is_dir():
             return found
@@ -151,17 +208,18 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         """Unlink the file if present."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.root / key)
+            os.unlink(self._path(key))
 
     def publish(self, staged_key: str, final_key: str, data: bytes | None = None) -> None:
         """Hard-link the staged file to its final name: atomic, no copy, fails if it exists."""
-        final = self.root / final_key
+        final = self._path(final_key)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.link(self.root / staged_key, final)
+            os.link(self._path(staged_key), final)
             _fsync_dir(final.parent)
         except FileExistsError:
-            return
+            if not _same_content(final, self._path(staged_key)):
+                raise self._publish_conflict(staged_key, final_key) from None
         except FileNotFoundError as exc:
             if final.is_file():
                 return  # published meanwhile by another process, which then removed staging
@@ -173,7 +231,7 @@ class LocalStorage(Storage):
 
     def sweep_temp_files(self, prefix: str, older_than: float) -> None:
         """Remove `.tmp-*` files of crashed writers (older than `older_than` epoch seconds)."""
-        base = self.root / prefix
+        base = self._path(prefix)
         if not base.is_dir():
             return
         for dirpath, _dirs, files in os.walk(base):
@@ -183,6 +241,13 @@ class LocalStorage(Storage):
                     with contextlib.suppress(FileNotFoundError):
                         if path.stat().st_mtime < older_than:
                             path.unlink()
+
+
+def _same_content(final: Path, staged: Path) -> bool:
+    try:
+        return final.samefile(staged) or final.read_bytes() == staged.read_bytes()
+    except FileNotFoundError:
+        return True  # the staged copy was removed meanwhile, which happens only once published
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -203,6 +268,7 @@ class S3Storage(Storage):
         self.client = client
 
     def _key(self, key: str) -> str:
+        key = _inside_root(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri(self, key: str) -> str:
@@ -216,7 +282,7 @@ class S3Storage(Storage):
             f"printed was not committed and will be written again by a rerun."
         )
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+    def _store(self, key: str, data: bytes, *, if_absent: bool) -> bool:
         """One PutObject (atomic on S3); `If-None-Match: *` when `if_absent`."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -294,13 +360,16 @@ class S3Storage(Storage):
 
 
 def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
-    """The storage for `output_uri` (`s3://bucket/prefix` or a local folder)."""
-    if not output_uri.startswith("s3://"):
-        return LocalStorage(output_uri)
-    parsed = urlparse(output_uri)
-    if not parsed.netloc:
-        raise StorageError(f"output_uri {output_uri!r} has no bucket; use s3://bucket/prefix")
-    return S3Storage(parsed.netloc, parsed.path, _s3_client(config))
+    """The storage for `output_uri` (`s3://bucket/prefix` or a local folder).
+
+    Parsed by `schemahub_core.paths.parse_output_uri`, like `schemahub query` and `check`
+    do, so the target writes exactly where they read; it raises OutputUriError for a URI
+    they could not read back (query string, `//`, `..`).
+    """
+    location = parse_output_uri(output_uri)
+    if not location.is_s3:
+        return LocalStorage(location.folder)
+    return S3Storage(location.bucket, location.prefix, _s3_client(config))
 
 
 def _s3_client(config: dict[str, Any]) -> Any:

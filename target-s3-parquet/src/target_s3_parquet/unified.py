@@ -9,7 +9,8 @@ it added, and the data files it published. One commit:
 2. write the Parquet files under `_staging/` (same partition path, same file name);
 3. make sure record k's files are all published (roll it forward from staging if its writer
    died), then create record k+1 *conditionally* (If-None-Match / link); losing that race
-   means another writer committed first: reread, refilter, retry;
+   means another writer committed first: reread, refilter, retry. A record that is already
+   there byte for byte is our own (a PUT whose response was lost and was retried): committed;
 4. publish: link (local) or PUT-if-absent (S3) each file to `unified/...`, delete staging.
 
 A crash before 3 leaves only staging litter (swept later); a crash after 3 leaves a record
@@ -34,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from schemahub_core.paths import partition_path, partition_values
 from schemahub_core.schema import (
     FILE_SCHEMA,
     SPARSE_ID_EXCHANGES,
@@ -81,12 +83,7 @@ class CommitResult:
 
 
 def _partition(exchange: str, symbol: str) -> str:
-    for name, value in (("exchange", exchange), ("symbol", symbol)):
-        if not value or "/" in value or value in (".", ".."):
-            raise ValueError(
-                f"{name} value {value!r} cannot be a partition folder name (empty, '/', '.')"
-            )
-    return f"exchange={exchange}/symbol={symbol}"
+    return partition_path(("exchange", exchange), ("symbol", symbol))
 
 
 class UnifiedTableWriter:
@@ -206,6 +203,8 @@ class UnifiedTableWriter:
                 "files": [{k: v for k, v in f.items() if k != "data"} for f in files],
             }
             key = self._record_key(exchange, symbol, head.seq + 1)
+            # True also when a retried PUT finds this very record (its first answer was lost):
+            # the random file names make every attempt's record unique, so equal bytes = ours.
             if self.storage.put(key, json.dumps(record).encode(), if_absent=True):
                 break
             self.logger.info(
@@ -298,7 +297,7 @@ class UnifiedTableWriter:
 
 
 def _exchange_symbol(key: str) -> tuple[str, str] | None:
-    parts = dict(p.split("=", 1) for p in key.split("/") if "=" in p)
+    parts = partition_values(key)
     if "exchange" in parts and "symbol" in parts:
         return parts["exchange"], parts["symbol"]
     return None
