@@ -3,10 +3,10 @@ final-bookmark assertions that the SDK's own final-state test does not make."""
 
 from __future__ import annotations
 
-from coinbase_tapio import bookmark, run_tap
 from schemahub_core.sim import start_simulator
 from singer_sdk.testing import get_tap_test_class
 from tap_coinbase.tap import TapCoinbase
+from tap_coinbase_testkit import bookmark, run_tap
 
 SIM = start_simulator("coinbase", seed=51, rate_limit=False)
 CONFIG = {

@@ -3,10 +3,10 @@ final-bookmark assertions that the SDK's own final-state test does not make."""
 
 from __future__ import annotations
 
-from kraken_tapio import bookmark, partition, run_tap
 from schemahub_core.sim import start_simulator
 from singer_sdk.testing import get_tap_test_class
 from tap_kraken.tap import TapKraken
+from tap_kraken_testkit import bookmark, partition, run_tap
 
 SIM = start_simulator("kraken", seed=52, rate_limit=False)
 CONFIG = {
