@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from kraken_tapio import bookmark, partition, run_tap, tap_config
 from tap_kraken.streams import TradesStream
+from tap_kraken_testkit import bookmark, partition, run_tap, tap_config
 
 PAIRS = ("XBTUSD", "SOLUSD")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kraken_tapio import run_tap, tap_config
 from tap_kraken.streams import TradesStream
+from tap_kraken_testkit import run_tap, tap_config
 
 
 def without_time_extracted(messages):

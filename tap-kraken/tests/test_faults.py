@@ -6,10 +6,10 @@ import time
 from datetime import timedelta
 
 import pytest
-from kraken_tapio import bookmark, run_tap, tap_config
 from schemahub_core.errors import FatalAPIError
 from tap_kraken.pairs import UnknownPairError
 from tap_kraken.streams import MissingCursorError
+from tap_kraken_testkit import bookmark, run_tap, tap_config
 
 
 @pytest.mark.slow

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kraken_tapio import run_tap, tap_config
 from tap_kraken.pairs import resolve_pairs
+from tap_kraken_testkit import run_tap, tap_config
 
 
 def test_patterns_match_online_pairs_and_names_reach_any_listed_pair(sim_factory):

@@ -211,7 +211,9 @@ def add_location_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
     )
-    parser.add_argument("--aws-region", default=None, help="default: $AWS_REGION")
+    parser.add_argument(
+        "--aws-region", default=None, help="region of the bucket (default: $AWS_REGION)"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -222,7 +224,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("sql", help=f'e.g. "SELECT count(*) FROM {UNIFIED_TABLE}"')
     add_location_arguments(parser)
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
