@@ -29,6 +29,7 @@ COPY logging/ logging/
 COPY schemahub-core/ schemahub-core/
 COPY tap-coinbase/ tap-coinbase/
 COPY tap-binance/ tap-binance/
+COPY tap-kraken/ tap-kraken/
 COPY target-s3-parquet/ target-s3-parquet/
 
 # The `schemahub` command (check, query) for the quality-check task, in its own virtualenv.

@@ -1,12 +1,12 @@
 """`make run` and `make demo`: the Meltano pipeline for someone on a fresh clone.
 
-run   checks that both exchanges answer, installs the plugins, runs `ingest-all` into ./output.
+run   checks that every exchange answers, installs the plugins, runs `ingest-all` into ./output.
       When an exchange cannot be reached it stops with one line that says so and points to
       `make demo` (a stack trace from deep inside a tap is no way to learn "no internet").
-demo  starts both exchange simulators on loopback, runs `ingest-all` in the `demo`
-      environment twice (cold start, then incremental from the saved state), runs
-      `schemahub check`, a sample query and `schemahub report`, stops the simulators and ends
-      with "Explore:" and the commands to look at the data.
+demo  starts the exchange simulators (Coinbase, Binance, Kraken) on loopback, runs
+      `ingest-all` in the `demo` environment twice (cold start, then incremental from the
+      saved state), runs `schemahub check`, a sample query and `schemahub report`, stops the
+      simulators and ends with "Explore:" and the commands to look at the data.
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 JOB = "ingest-all"
 # Which path proves each exchange is reachable: cheap, public, no key.
-PROBES = {"tap-coinbase": ("Coinbase", "/products"), "tap-binance": ("Binance", "/api/v3/ping")}
-DEMO_PORTS = {"coinbase": 8701, "binance": 8702}  # meltano.yml's demo environment uses these
+PROBES = {
+    "tap-coinbase": ("Coinbase", "/products"),
+    "tap-binance": ("Binance", "/api/v3/ping"),
+    "tap-kraken": ("Kraken", "/0/public/Time"),
+}
+# meltano.yml's demo environment uses these.
+DEMO_PORTS = {"coinbase": 8701, "binance": 8702, "kraken": 8703}
 DEMO_OUTPUT = ROOT / "output" / "demo"
 DEMO_STATE_IDS = [f"demo:{tap}-to-target-s3-parquet" for tap in PROBES]
 
@@ -140,16 +145,21 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) 
     raise SystemExit(f"the simulator did not listen on port {port} within {timeout:.0f}s")
 
 
-@contextmanager
-def simulators(speed: float) -> Iterator[None]:
-    """Run both simulators (market clock at `speed` x real time) for the block's duration."""
+def ensure_demo_ports_free() -> None:
+    """Stop with a message naming the port when a simulator's port is already taken."""
     for exchange, port in DEMO_PORTS.items():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise SystemExit(
                     f"port {port} (the demo {exchange} simulator) is already in use: stop"
-                    " whatever listens there (an earlier demo?) and retry"
+                    " whatever listens there (an earlier demo?) and retry. Nothing was"
+                    f" deleted: {DEMO_OUTPUT} and the demo state are as they were."
                 )
+
+
+@contextmanager
+def simulators(speed: float) -> Iterator[None]:
+    """Run the simulators (market clock at `speed` x real time) for the block's duration."""
     processes: list[subprocess.Popen] = []
     try:
         for exchange, port in DEMO_PORTS.items():
@@ -179,7 +189,8 @@ def schemahub(*args: str) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """`make demo`: both simulators, two runs, check, query, summary."""
+    """`make demo`: the simulators, two runs, check, query, summary."""
+    ensure_demo_ports_free()  # before the clean-up below: a failed start must delete nothing
     # A clean slate each time: the simulators' history is new, so old watermarks are not.
     shutil.rmtree(DEMO_OUTPUT, ignore_errors=True)
     for state_id in DEMO_STATE_IDS:

@@ -31,6 +31,10 @@ HUB_FIELDS = {
         "label": "Binance trades (SchemaHub)",
         "description": "Every public trade of Binance and Binance.US symbols, with bulk backfill",
     },
+    "tap-kraken": {
+        "label": "Kraken trades (SchemaHub)",
+        "description": "Every public trade of Kraken pairs, resumable by trade id and Kraken's cursor",
+    },
     "target-s3-parquet": {
         "label": "S3 Parquet, exactly-once trades (SchemaHub)",
         "description": "Raw JSONL audit trail plus an exactly-once unified trades table on S3",

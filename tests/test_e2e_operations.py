@@ -1,9 +1,10 @@
 """The operations of docs/operations.md, done exactly as written: backfill after incremental,
-and `make run` on a machine that cannot reach an exchange."""
+`make run` on a machine that cannot reach an exchange, `make demo` with a port taken."""
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import socket
@@ -11,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from schemahub_core.check import check_unified_table
+from schemahub_core.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_ID = "dev:tap-coinbase-to-target-s3-parquet"
@@ -101,3 +104,39 @@ def test_make_run_stops_with_one_clear_line_when_an_exchange_is_unreachable(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f"cannot reach Binance at {unreachable}" in lines[0]
+
+
+def load_pipeline_script():
+    """scripts/pipeline.py (`make run` / `make demo`) as a module."""
+    spec = importlib.util.spec_from_file_location("pipeline", ROOT / "scripts" / "pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_demo_with_a_port_taken_stops_before_deleting_the_demo_data(
+    tmp_path: Path, monkeypatch
+) -> None:
+    pipeline = load_pipeline_script()
+    earlier_demo = tmp_path / "output" / "demo"
+    (earlier_demo / "raw").mkdir(parents=True)
+    (earlier_demo / "raw" / "part.jsonl.gz").write_bytes(b"an earlier demo's data")
+    meltano_calls: list[tuple[str, ...]] = []
+
+    def meltano(*args: str, **_: object) -> subprocess.CompletedProcess:
+        meltano_calls.append(args)  # `state clear` would drop the earlier demo's state
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(pipeline, "DEMO_OUTPUT", earlier_demo)
+    monkeypatch.setattr(pipeline, "meltano", meltano)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(pipeline, "DEMO_PORTS", {"coinbase": free_port(), "binance": port})
+        with pytest.raises(SystemExit) as stop:
+            pipeline.main(["demo"])
+    assert f"port {port}" in str(stop.value.code) and "binance" in str(stop.value.code)
+    assert (earlier_demo / "raw" / "part.jsonl.gz").read_bytes() == b"an earlier demo's data"
+    assert meltano_calls == []

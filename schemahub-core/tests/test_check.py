@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -13,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from schemahub_core.check import check_unified_table, parse_duration
 from schemahub_core.cli import main
+from schemahub_core.paths import partition_path
 from schemahub_core.schema import FILE_SCHEMA
 
 UTC = dt.UTC
@@ -44,7 +47,8 @@ def write_trades(
         schema=FILE_SCHEMA,
     )
     day = last_ts.date().isoformat()
-    folder = f"{base}/unified/trades_unified/exchange={exchange}/symbol={symbol}/date={day}"
+    partition = partition_path(("exchange", exchange), ("symbol", symbol), ("date", day))
+    folder = f"{base}/unified/trades_unified/{partition}"
     filesystem.create_dir(folder, recursive=True)
     pq.write_table(table, f"{folder}/{name}", filesystem=filesystem)
 
@@ -100,6 +104,23 @@ def test_injected_duplicates_fail_the_check(tmp_path: Path, capsys) -> None:
     assert any("3 trade ids appear more than once" in p for p in report["problems"])
 
 
+def test_reader_closing_the_pipe_early_ends_quietly_with_exit_141(tmp_path: Path) -> None:
+    # `schemahub check --json | head -1`: head exits before the report is written.
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "BTC-USD", ids(1, 5), NOW)
+    schemahub = str(Path(sys.executable).with_name("schemahub"))
+    process = subprocess.Popen(
+        [schemahub, "check", "--json", "--output-uri", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first byte
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""
+
+
 def test_duplicates_are_counted_per_exchange_and_symbol(tmp_path: Path, capsys) -> None:
     """The same id on two exchanges (separate id spaces) is not a duplicate."""
     fs = pafs.LocalFileSystem()
@@ -130,8 +151,20 @@ def test_ids_compare_as_integers_not_strings(tmp_path: Path, capsys) -> None:
     assert (entry["min_trade_id"], entry["max_trade_id"], entry["missing_trade_ids"]) == (8, 12, 0)
 
 
+def test_kraken_id_gaps_are_not_missing_trades(tmp_path: Path, capsys) -> None:
+    """Kraken's ids skip values by design (61044952, 61044953, 61044956 in its docs)."""
+    kraken_ids = ["61044952", "61044953", "61044956"]
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", kraken_ids, NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0
+    entry = report["symbols"][0]
+    assert (entry["min_trade_id"], entry["max_trade_id"]) == (61044952, 61044956)
+    assert entry["missing_trade_ids"] is None
+    assert entry["health_score"] == 100.0
+
+
 def test_non_numeric_ids_report_no_completeness(tmp_path: Path, capsys) -> None:
-    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", ["a", "b"], NOW)
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "OTHER", "XBTUSD", ["a", "b"], NOW)
     code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
     assert code == 0
     assert report["symbols"][0]["missing_trade_ids"] is None
@@ -322,3 +355,29 @@ def test_without_output_uri_after_a_demo_check_says_where_the_demo_data_is(
     )
     # ... and the command it names works.
     assert main(["check", "--output-uri", "output/demo", "--max-age", "off"]) == 0
+
+
+@pytest.mark.parametrize("uri", ["s3://b/q?x=1#f", "s3://b//a//b/", "s3://b/../x"])
+def test_output_uris_the_target_refuses_are_refused_with_the_same_message(
+    uri: str, moto_endpoint: str, capsys
+) -> None:
+    code = main(["check", "--output-uri", uri, "--s3-endpoint-url", moto_endpoint])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot read the unified table: output_uri {uri!r}" in err
+    assert "query string or fragment" in err or "'..' path segment" in err
+
+
+def test_partition_values_read_back_decoded_exactly(tmp_path: Path, capsys) -> None:
+    """Folders hold Hive-style %XX (schemahub_core.paths): `%2D` in a symbol is not a '-'."""
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC-USD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "BTC%2DUSD", ids(1, 5), NOW)
+    write_trades(fs, str(tmp_path), "COINBASE", "A=B\n", ids(1, 5), NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0, report["problems"]
+    assert sorted(by_symbol(report)) == [
+        ("COINBASE", "A=B\n"),
+        ("COINBASE", "BTC%2DUSD"),
+        ("COINBASE", "BTC-USD"),
+    ]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import pathlib
 import random
-import sys
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -16,22 +14,17 @@ import pytest
 import requests
 from schemahub_core import metrics
 from schemahub_core.breaker import BreakerState, CircuitBreaker
-from schemahub_core.errors import FatalAPIError, IPBannedError, RetriesExhaustedError
+from schemahub_core.errors import (
+    ExchangeUnreachableError,
+    FatalAPIError,
+    IPBannedError,
+    RetriesExhaustedError,
+)
 from schemahub_core.http import ExchangeClient, backoff_delays
-
-# The loopback server lives beside the tests (they are not a package).
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from loopback_http import Recorder, ScriptedServer, cut, html, reply, reset, slow
+from schemahub_core.testing import free_port
+from schemahub_core_testkit import Recorder, cut, html, reply, reset, slow
 
 API_KEY = "k3y-VALUE-never-log-me-9f8e7d"
-
-
-@pytest.fixture
-def server():
-    srv = ScriptedServer()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 @pytest.fixture
@@ -116,6 +109,29 @@ def test_connection_reset_is_retried(server, make_client):
     client, waits = make_client()
     assert client.get_json("/t") == TRADES
     assert server.hits("/t") == 2 and len(waits) == 1
+
+
+def test_refused_first_connection_fails_at_once_naming_the_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    waits: list[float] = []
+    client = ExchangeClient(url, max_retries=8, sleep=waits.append)
+    with client, pytest.raises(ExchangeUnreachableError) as error:
+        client.get_json("/api/v3/exchangeInfo")
+    assert waits == []
+    message = str(error.value)
+    assert f"{url}/api/v3/exchangeInfo" in message
+    assert "refused" in message and "api_url" in message
+
+
+def test_refused_connection_after_the_exchange_answered_is_retried(server, make_client):
+    server.script("/t", reply(200, TRADES, {"Connection": "close"}))  # no connection kept
+    client, waits = make_client(max_retries=2)
+    assert client.get_json("/t") == TRADES
+    server.httpd.shutdown()
+    server.httpd.server_close()  # the exchange goes away mid-run: nothing listens any more
+    with pytest.raises(RetriesExhaustedError, match="failed 3 times"):
+        client.get_json("/t")
+    assert len(waits) == 2
 
 
 def test_body_cut_mid_way_is_retried(server, make_client):

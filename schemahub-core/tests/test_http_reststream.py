@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-import sys
 import time
 
 import pytest
@@ -11,13 +9,10 @@ import requests
 from schemahub_core.breaker import CircuitBreaker
 from schemahub_core.errors import IPBannedError
 from schemahub_core.http import ExchangeClient
+from schemahub_core_testkit import Recorder, reply
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import RESTStream
-
-# The loopback server lives beside the tests (they are not a package).
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from loopback_http import Recorder, ScriptedServer, reply
 
 TRADES = [{"id": 1, "price": "1.0"}, {"id": 2, "price": "2.0"}]
 
@@ -56,14 +51,6 @@ def build_stream(client: ExchangeClient, url: str) -> RESTStream:
             return [TradesStream(self)]
 
     return DemoTap(config={}, validate_config=False).streams["trades"]
-
-
-@pytest.fixture
-def server():
-    srv = ScriptedServer()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 def test_reststream_gets_limiter_breaker_and_retry_after_through_the_session(server):

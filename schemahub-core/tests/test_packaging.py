@@ -30,7 +30,7 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_root_mappings_are_the_ones_the_issue_asks_for():
-    assert ROOT_MAPPINGS == ["binance_trades.yaml", "coinbase_trades.yaml"]
+    assert ROOT_MAPPINGS == ["binance_trades.yaml", "coinbase_trades.yaml", "kraken_trades.yaml"]
 
 
 def test_wheel_carries_byte_identical_copies_of_the_root_mappings(wheel):
@@ -57,7 +57,7 @@ def test_load_mappings_reads_the_packaged_copies_of_an_installed_wheel(wheel, tm
     module_file, mappings_dir, streams = probe.stdout.splitlines()
     assert Path(module_file).is_relative_to(site)
     assert Path(mappings_dir) == site / "schemahub_core" / "mappings"
-    assert streams == "['binance_trades', 'coinbase_trades']"
+    assert streams == "['binance_trades', 'coinbase_trades', 'kraken_trades']"
 
 
 ENGINE_PROBE = (
@@ -89,7 +89,7 @@ def test_pip_install_schemahub_core_alone_works_in_a_fresh_virtualenv(tmp_path):
         [str(python), "-c", PROBE], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.splitlines()[2] == "['binance_trades', 'coinbase_trades']"
+    assert probe.stdout.splitlines()[2] == "['binance_trades', 'coinbase_trades', 'kraken_trades']"
     assert Path(probe.stdout.splitlines()[1]).is_relative_to(venv)
     cli = subprocess.run(
         [str(bin_dir / "schemahub"), "--help"], env=env, capture_output=True, text=True

@@ -14,6 +14,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from schemahub_core.cli import main
+from schemahub_core.paths import partition_path
 from schemahub_core.schema import FILE_SCHEMA
 
 UTC = dt.UTC
@@ -48,7 +49,8 @@ def write_trades(
         },
         schema=FILE_SCHEMA,
     )
-    folder = f"{base}/unified/trades_unified/exchange={exchange}/symbol={symbol}/date={day}"
+    partition = partition_path(("exchange", exchange), ("symbol", symbol), ("date", day))
+    folder = f"{base}/unified/trades_unified/{partition}"
     filesystem.create_dir(folder, recursive=True)
     pq.write_table(table, f"{folder}/{name}", filesystem=filesystem)
 
@@ -179,6 +181,15 @@ def test_bad_sql_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert "query failed" in err and "nope" in err
 
 
+@pytest.mark.parametrize("sql", ["", "   ", "-- only a comment", "/* nothing */ ;"])
+def test_sql_without_a_statement_is_a_clear_error(tmp_path: Path, capsys, sql: str) -> None:
+    write_vwap_fixture(pafs.LocalFileSystem(), str(tmp_path))
+    code, out, err = run_cli(capsys, "query", sql, "--output-uri", str(tmp_path))
+    assert code == 2
+    assert out == ""
+    assert "no result to show" in err and "SELECT" in err
+
+
 def test_vwap_per_minute_on_s3(moto_endpoint: str, capsys) -> None:
     boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket="query-bucket")
     filesystem = pafs.S3FileSystem(
@@ -191,3 +202,12 @@ def test_vwap_per_minute_on_s3(moto_endpoint: str, capsys) -> None:
                              "--s3-endpoint-url", moto_endpoint, "--format", "json")  # fmt: skip
     assert code == 0, err
     assert_vwap_rows(out)
+
+
+def test_an_output_uri_with_a_query_string_is_refused_not_misread(
+    moto_endpoint: str, capsys
+) -> None:
+    uri = "s3://bucket/lake?versionId=1"
+    code = main(["query", "SELECT 1", "--output-uri", uri, "--s3-endpoint-url", moto_endpoint])
+    assert code == 2
+    assert "has a query string or fragment" in capsys.readouterr().err

@@ -6,7 +6,8 @@ import logging
 import time
 
 import pytest
-from schemahub_core.errors import FatalAPIError, IPBannedError
+from schemahub_core.errors import ExchangeUnreachableError, FatalAPIError, IPBannedError
+from schemahub_core.testing import free_port
 from tap_binance.client import BinanceConfigError
 from tap_binance.symbols import UnknownSymbolError
 from tap_binance.tap import TapBinance
@@ -95,3 +96,13 @@ def test_progress_lines_show_done_total_rate_and_eta(sim, caplog):
     assert "ids/s, ETA" in caplog.text
     assert "partitions so far: " in caplog.text  # the total across symbols
     assert '"metric":"weight_budget_granted_weight"' in caplog.text
+
+
+def test_api_url_with_nothing_listening_fails_within_seconds_naming_the_url():
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(ExchangeUnreachableError) as error:
+        run_tap({"api_url": url, "symbols": ["BTCUSDT"]})
+    assert time.monotonic() - started < 10
+    assert f"Cannot connect to GET {url}/" in str(error.value)
+    assert "api_url" in str(error.value)

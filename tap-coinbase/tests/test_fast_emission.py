@@ -6,9 +6,9 @@ import io
 from contextlib import redirect_stdout
 
 import pytest
-from coinbase_tapio import parse_messages, run_tap, state_at, tap_config
 from tap_coinbase.streams import TradesStream
 from tap_coinbase.tap import TapCoinbase
+from tap_coinbase_testkit import parse_messages, run_tap, state_at, tap_config
 
 
 def without_time_extracted(messages):

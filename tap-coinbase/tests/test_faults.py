@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 import tap_coinbase.client
-from coinbase_tapio import bookmark, run_tap, state_at, tap_config
+from schemahub_core.errors import ExchangeUnreachableError
+from schemahub_core.testing import free_port
+from tap_coinbase_testkit import bookmark, run_tap, state_at, tap_config
 
 # Each fault runs under one reading of `after`, alternating, to keep the suite short; both
 # readings are covered fault-free in test_incremental.py.
@@ -87,3 +90,13 @@ def test_a_streak_of_server_errors_opens_the_breaker_then_recovers(
     assert any("-> open" in line for line in transitions), transitions
     assert any("-> closed" in line for line in transitions), transitions
     assert out.as_served("BTC-USD") == oracle.trades("BTC-USD", start + 1)
+
+
+def test_api_url_with_nothing_listening_fails_within_seconds_naming_the_url():
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(ExchangeUnreachableError) as error:
+        run_tap({"api_url": url, "product_ids": ["BTC-USD"]})
+    assert time.monotonic() - started < 10
+    assert f"Cannot connect to GET {url}/" in str(error.value)
+    assert "api_url" in str(error.value)

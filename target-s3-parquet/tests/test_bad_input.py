@@ -16,7 +16,13 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_s3_parquet.pipeline import MappingMismatchError
 from target_s3_parquet.records import RecordError
 from target_s3_parquet.storage import StorageError
-from target_s3_parquet.synthetic import coinbase_record, record_line, state_line, trade_lines
+from target_s3_parquet.synthetic import (
+    COINBASE_SCHEMA,
+    coinbase_record,
+    record_line,
+    state_line,
+    trade_lines,
+)
 from target_s3_parquet.target import TargetS3Parquet
 from target_s3_parquet.testing import (
     assert_exactly_once,
@@ -116,6 +122,33 @@ def test_mapping_that_does_not_fit_the_stream_is_named_and_commits_nothing(local
     message = str(error.value)
     assert "stream 'coinbase_trades', records on input lines 2-101" in message
     assert "volume" in message and str(mappings / "coinbase_trades.yaml") in message
+    assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})
+
+
+@pytest.mark.parametrize(
+    "union",
+    [{"type": ["string", "integer"]}, {"anyOf": [{"type": "string"}, {"type": "integer"}]}],
+)
+def test_mapped_field_turned_union_by_a_new_schema_is_named_truthfully(local_output, union):
+    schema = {**COINBASE_SCHEMA, "properties": {**COINBASE_SCHEMA["properties"], "trade_id": union}}
+    new_schema = {"type": "SCHEMA", "stream": "coinbase_trades", "schema": schema}
+    new_schema["key_properties"] = ["product_id", "trade_id"]
+    lines = _committed_then(
+        [
+            json.dumps(new_schema),
+            *(record_line("coinbase_trades", coinbase_record("BTC-USD", i)) for i in (301, 302)),
+            state_line("coinbase_trades", "BTC-USD", 302),
+        ]
+    )
+    relayed: list[dict] = []
+    with pytest.raises(ValueError) as error:
+        run_in_process({**local_output.config, "batch_size_rows": 100}, lines, states=relayed)
+    message = str(error.value)
+    assert "lack" not in message  # the records do carry trade_id
+    assert "stream 'coinbase_trades'" in message and "'trade_id'" in message
+    assert json.dumps(union) in message and "coinbase_trades.yaml" in message
+    assert "one JSON type" in message
+    assert watermark(relayed[-1], "coinbase_trades") == 300
     assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})
 
 

@@ -377,7 +377,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=DEFAULT_NAMESPACE,
         default=None,
         metavar="NAMESPACE",
-        help=f"also put the figures into CloudWatch (namespace default {DEFAULT_NAMESPACE})",
+        help="also put the figures into CloudWatch under NAMESPACE"
+        f" ({DEFAULT_NAMESPACE} when the flag is given alone; default: not published)",
     )
     parser.add_argument(
         "--cloudwatch-endpoint-url",

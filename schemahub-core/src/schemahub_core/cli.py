@@ -1,11 +1,15 @@
-"""The `schemahub` command: `sim` (exchange simulators), later `check` and `query`."""
+"""The `schemahub` command: `sim` (exchange simulators), `check` (data quality), `query` (SQL)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+# How a process killed by SIGPIPE ends (128 + 13), what shells show for `yes | head -1`.
+EXIT_BROKEN_PIPE = 141
 
 # Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`,
 # imported lazily so that `schemahub --help` works without the optional extras installed.
@@ -20,12 +24,34 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends each option with its default, unless its text already explains it.
+
+    argparse's ArgumentDefaultsHelpFormatter would print "(default: None)" for options whose
+    default is "unset" and repeat defaults that the text already words (environment variables).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if (
+            not action.option_strings
+            or "default" in help_text
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(prog="schemahub", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="schemahub", description=__doc__, formatter_class=DefaultsHelpFormatter
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text)
+        sub = subparsers.add_parser(
+            name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter
+        )
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -43,7 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(missing, file=sys.stderr)
         return 2
-    return int(args._run(args))
+    try:
+        code = int(args._run(args))
+        sys.stdout.flush()  # a reader that went away shows up here, inside the try
+    except BrokenPipeError:
+        # `schemahub check --json | head -1`: the reader has all it wanted; no traceback.
+        # stdout now points at /dev/null so that Python's own flush at exit cannot fail
+        # again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from schemahub_core.schema import UNIFIED_TABLE
+from schemahub_core.schema import SPARSE_ID_EXCHANGES, UNIFIED_TABLE
 
 ID_DAYS = "id_days"  # the temporary table materialise_id_days creates
 
@@ -38,8 +38,11 @@ EXCHANGE_RULES: dict[str, ExchangeRule] = {
     "COINBASE": ExchangeRule("dense", "tap-coinbase", "product_ids"),
     "BINANCE": ExchangeRule("dense", "tap-binance", "symbols"),
     "BINANCEUS": ExchangeRule("dense", "tap-binance", "symbols"),
-    "KRAKEN": ExchangeRule("sparse"),
+    "KRAKEN": ExchangeRule("sparse", "tap-kraken", "pairs"),
 }
+# The target commits sparse ids by the spans a batch covers (schema.SPARSE_ID_EXCHANGES):
+# both must agree on which exchanges are sparse.
+assert {e for e, r in EXCHANGE_RULES.items() if r.ids == "sparse"} == SPARSE_ID_EXCHANGES
 DEFAULT_RULE = ExchangeRule("dense")
 
 

@@ -42,7 +42,8 @@ def redact_url(url: str, secret_params: frozenset[str] = SECRET_QUERY_PARAMS) ->
 def exchange_message(body: str) -> tuple[str, int | None]:
     """Extract the exchange's own error text (and Binance's numeric code) from a body.
 
-    Coinbase answers ``{"message": "..."}``, Binance ``{"code": -1121, "msg": "..."}``.
+    Coinbase answers ``{"message": "..."}``, Binance ``{"code": -1121, "msg": "..."}``,
+    Kraken ``{"error": ["EGeneral:Invalid arguments"]}``.
     Anything else (an HTML error page from a proxy, plain text) is quoted, shortened.
     """
     try:
@@ -55,6 +56,9 @@ def exchange_message(body: str) -> tuple[str, int | None]:
         for key in ("msg", "message", "error"):
             if isinstance(payload.get(key), str):
                 return payload[key], code
+        errors = payload.get("error")  # Kraken: {"error": ["EQuery:Unknown asset pair"]}
+        if isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
+            return "; ".join(errors), code
     text = " ".join(body.split())
     if not text:
         return "(empty response body)", None
@@ -144,6 +148,20 @@ class RetriesExhaustedError(ExchangeAPIError):
             f"The exchange is overloaded, down, or unreachable from here. Check the "
             f"exchange's status page and this machine's network; the run can be restarted "
             f"later and resumes from its last committed state."
+        )
+        super().__init__(message, url=url)
+
+
+class ExchangeUnreachableError(ExchangeAPIError):
+    """The first connection to the exchange was refused: nothing listens at that address."""
+
+    def __init__(self, *, url: str) -> None:
+        """Name the URL and point at the setting that holds it."""
+        message = (
+            f"Cannot connect to GET {url}: the connection was refused, and nothing "
+            f"at this address has answered since the tap started, so this is not retried. "
+            f"Check api_url (scheme, host and port) in the tap config, and that the exchange "
+            f"or the proxy/simulator it points at is running."
         )
         super().__init__(message, url=url)
 

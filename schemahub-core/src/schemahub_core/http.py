@@ -58,6 +58,7 @@ from schemahub_core.breaker import CircuitBreaker
 from schemahub_core.errors import (
     REDACTED,
     SECRET_QUERY_PARAMS,
+    ExchangeUnreachableError,
     FatalAPIError,
     IPBannedError,
     RetriesExhaustedError,
@@ -71,6 +72,7 @@ from schemahub_core.transport import (
     WEIGHT_HEADER,
     InvalidJSONBodyError,
     ResilientAdapter,
+    connection_refused,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -125,8 +127,12 @@ class ExchangeClient:
         metrics_logger: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        answer_status: Callable[[requests.Response], int] | None = None,
     ) -> None:
-        """``concurrency`` sizes the pool; ``sensitive_headers`` are never logged or raised."""
+        """``concurrency`` sizes the pool; ``sensitive_headers`` are never logged or raised.
+
+        ``answer_status``: see :class:`~schemahub_core.transport.ResilientAdapter`.
+        """
         if concurrency < 1:
             raise ValueError(f"ExchangeClient(concurrency={concurrency}) must be >= 1.")
         if max_retries < 0:
@@ -143,12 +149,16 @@ class ExchangeClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._sensitive = {name.lower() for name in sensitive_headers}
+        # Set at the first answer (any status): from then on a refused connection is an
+        # outage to ride out; before it, a wrong api_url or a service that is not running.
+        self._answered = False
         self.adapter = ResilientAdapter(
             limiter=limiter,
             breaker=breaker,
             pool_size=concurrency,
             endpoint_weights=endpoint_weights,
             metrics_logger=metrics_logger,
+            answer_status=answer_status,
         )
         self.session = requests.Session()
         self.session.mount("http://", self.adapter)
@@ -264,6 +274,7 @@ class ExchangeClient:
                 response = self.session.get(
                     url, params=params, headers=call_headers, timeout=self.timeout
                 )
+                self._answered = True
                 status = response.status_code
                 if status < 400:
                     return response, (self._parse_json(response) if expect_json else None)
@@ -271,6 +282,8 @@ class ExchangeClient:
                 problem = f"HTTP {status}: {exchange_message(self.redact(response.text))[0]}"
                 delay = delays.send(requests.HTTPError(response=response))
             except RETRYABLE_EXCEPTIONS as exc:
+                if not self._answered and connection_refused(exc):
+                    raise ExchangeUnreachableError(url=shown_url) from exc
                 problem = f"{type(exc).__name__}: {self.redact(str(exc))}"
                 delay = delays.send(exc)
             if attempt == attempts:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from schemahub_core.paths import parse_output_uri
 from schemahub_core.schema import (
     FILE_SCHEMA,
     PARTITION_DATE_TYPE,
@@ -38,6 +39,10 @@ UNIFIED_PREFIX = f"unified/{UNIFIED_TABLE}"
 
 class UnifiedTableNotFoundError(RuntimeError):
     """The output location holds no unified table (nothing ingested there yet, or a wrong URI)."""
+
+
+class NoResultError(ValueError):
+    """The SQL gives no result set: it is empty, only a comment, or not a query."""
 
 
 def _partition_schema() -> pa.Schema:
@@ -95,19 +100,16 @@ class UnifiedLocation:
 def locate_unified_table(
     output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
 ) -> UnifiedLocation:
-    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to the unified table's root."""
-    if output_uri.startswith("s3://"):
-        bucket_and_prefix = output_uri[len("s3://") :].strip("/")
-        if not bucket_and_prefix:
-            raise ValueError(f"output URI {output_uri!r} names no bucket: use s3://bucket/prefix")
+    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to the unified table's root.
+
+    Parsed by `schemahub_core.paths.parse_output_uri`, as the target parses its output_uri.
+    """
+    location = parse_output_uri(output_uri)
+    path = location.path_of(UNIFIED_PREFIX)
+    if location.is_s3:
         filesystem: pafs.FileSystem = _s3_filesystem(s3_endpoint_url, aws_region)
-        path = f"{bucket_and_prefix}/{UNIFIED_PREFIX}"
-        uri = f"s3://{path}"
-    else:
-        filesystem = pafs.LocalFileSystem()
-        path = os.path.join(os.path.abspath(output_uri), *UNIFIED_PREFIX.split("/"))
-        uri = path
-    return UnifiedLocation(filesystem=filesystem, path=path, uri=uri)
+        return UnifiedLocation(filesystem=filesystem, path=path, uri=f"s3://{path}")
+    return UnifiedLocation(filesystem=pafs.LocalFileSystem(), path=path, uri=path)
 
 
 def open_unified_dataset(
@@ -127,12 +129,14 @@ def open_unified_dataset(
             f" {output_uri!r} yet (run `meltano run ingest-all`), or the output URI is wrong"
         )
     # Files starting with "." or "_" (local temporaries, markers) are ignored by default.
+    # segment_encoding="uri" decodes the %XX of schemahub_core.paths.encode_segment, so each
+    # exchange and symbol reads back exactly as the tap sent it.
     return ds.dataset(
         location.path,
         filesystem=location.filesystem,
         format="parquet",
         schema=reader_schema(),
-        partitioning=ds.partitioning(_partition_schema(), flavor="hive"),
+        partitioning=ds.HivePartitioning(_partition_schema(), segment_encoding="uri"),
     )
 
 
@@ -162,7 +166,13 @@ def run_query(
     """Run one SQL statement against ``trades_unified`` and return the result as Arrow."""
     connection = connect(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
     try:
-        return connection.sql(sql).to_arrow_table()
+        relation = connection.sql(sql)
+        if relation is None:  # DuckDB's answer to "", a lone comment, or a SET/PRAGMA
+            raise NoResultError(
+                f"the SQL {sql!r} gives no result to show: it is empty, only a comment, or not "
+                f'a query. Give one SELECT, e.g. "SELECT count(*) FROM {UNIFIED_TABLE}".'
+            )
+        return relation.to_arrow_table()
     finally:
         connection.close()
 
@@ -212,7 +222,9 @@ def add_location_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
     )
-    parser.add_argument("--aws-region", default=None, help="default: $AWS_REGION")
+    parser.add_argument(
+        "--aws-region", default=None, help="region of the bucket (default: $AWS_REGION)"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -223,7 +235,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("sql", help=f'e.g. "SELECT count(*) FROM {UNIFIED_TABLE}"')
     add_location_arguments(parser)
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -235,6 +249,9 @@ def run(args: argparse.Namespace) -> int:
             s3_endpoint_url=args.s3_endpoint_url,
             aws_region=args.aws_region,
         )
+    except NoResultError as exc:
+        print(f"schemahub query: {exc}", file=sys.stderr)
+        return 2
     except (UnifiedTableNotFoundError, ValueError, OSError) as exc:
         print(f"schemahub query: cannot read the unified table: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +47,25 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
+def connection_refused(exc: BaseException) -> bool:
+    """True when ``exc`` (from requests) means the TCP connection itself was refused."""
+    # requests.ConnectionError <- urllib3 MaxRetryError (.reason) <- NewConnectionError
+    # <- ConnectionRefusedError: follow reasons, causes and contexts down the chain.
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        reason = getattr(current, "reason", None)
+        pending += [current.__cause__, current.__context__]
+        pending += [reason] if isinstance(reason, BaseException) else []
+    return False
+
+
 class ResilientAdapter(HTTPAdapter):
     """HTTPAdapter that applies breaker, limiter, pool sizing, body checks and metrics."""
 
@@ -58,8 +77,14 @@ class ResilientAdapter(HTTPAdapter):
         pool_size: int,
         endpoint_weights: Mapping[str, int] | None = None,
         metrics_logger: logging.Logger | None = None,
+        answer_status: Callable[[requests.Response], int] | None = None,
     ) -> None:
-        """``pool_size`` connections per host; extra threads wait for a free connection."""
+        """``pool_size`` connections per host; extra threads wait for a free connection.
+
+        ``answer_status`` gives the HTTP status an answer means, for exchanges that report
+        errors in 200 bodies (Kraken): breaker, metrics and retries then treat it as such.
+        """
+        self.answer_status = answer_status
         self.limiter = limiter
         self.breaker = breaker
         self.endpoint_weights = dict(endpoint_weights or {})
@@ -92,6 +117,8 @@ class ResilientAdapter(HTTPAdapter):
             response = super().send(request, stream=stream, **kwargs)
             if not stream:
                 _read_whole_body(response)
+                if self.answer_status is not None:
+                    response.status_code = self.answer_status(response)
         except RETRYABLE_EXCEPTIONS as exc:
             if self.breaker is not None:
                 self.breaker.record_failure(permit, reason=type(exc).__name__)

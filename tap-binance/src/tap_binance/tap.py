@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
+from schemahub_core.log_redaction import protect_secrets, secret_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
 
@@ -115,6 +117,11 @@ class TapBinance(Tap):
             ),
         ),
     ).to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Parse the settings and keep the secret ones (api_key) out of every log line."""
+        super().__init__(*args, **kwargs)
+        protect_secrets(secret_settings(self.config, self.config_jsonschema))
 
     @property
     def exchange(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from schemahub_core.log_redaction import protect_secrets, secret_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
@@ -101,8 +102,9 @@ class TapCoinbase(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Validate the settings that singer-sdk's JSON schema cannot express."""
+        """Keep secrets out of the logs; validate what singer-sdk's JSON schema cannot express."""
         super().__init__(*args, **kwargs)
+        protect_secrets(secret_settings(self.config, self.config_jsonschema))
         page_size = int(self.config.get("page_size", MAX_PAGE_SIZE))
         if not 2 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(

@@ -21,7 +21,14 @@ from schemahub_core.mapping import Mapping, MappingError, SourceDataError
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import raw_layer
-from target_s3_parquet.records import Rejected, parse_batch, record_preview
+from target_s3_parquet.records import (
+    RecordError,
+    RecordList,
+    Rejected,
+    invalid_utf8,
+    parse_batch,
+    record_preview,
+)
 from target_s3_parquet.sinks import PendingRecords, StreamSink
 from target_s3_parquet.storage import Storage
 from target_s3_parquet.unified import CommitResult, UnifiedTableWriter
@@ -67,11 +74,10 @@ def commit_stream(
         raw_layer.raw_file, records, batch.extracted_runs, received_at, records.joined
     )
     needs_arrow = sink.mapping is not None or validate
-    rejected: list[Rejected] = []
+    keep, rejected = _set_aside_invalid_utf8(stream, records, lines, quarantine)
     table: pa.Table | None = None
-    keep: list[int] | None = None
     if needs_arrow:
-        table, keep, rejected = parse_batch(
+        table, keep, more = parse_batch(
             stream,
             sink.shape,
             sink.original_schema,
@@ -80,7 +86,9 @@ def commit_stream(
             validate=validate,
             quarantine=quarantine,
             joined=records.joined,
+            keep=keep,
         )
+        rejected += more
     mapped: pa.Table | None = None
     if sink.mapping is not None and table is not None and table.num_rows:
         mapped, unmappable = _apply_mapping(
@@ -106,8 +114,29 @@ def commit_stream(
         raw_layer.write_raw(storage, "raw", stream, ingest_time, raw)
     results: list[CommitResult] = []
     if mapped is not None and mapped.num_rows:
-        results = _commit_unified(unified, mapped)
+        # A batch holds every record the tap sent in order; with none set aside it is
+        # complete between each symbol's first and last id.
+        results = _commit_unified(unified, mapped, complete=not rejected)
     return StreamCommit(stream, len(kept), len(rejected), results)
+
+
+def _set_aside_invalid_utf8(
+    stream: str, records: RecordList, lines: list[int], quarantine: bool
+) -> tuple[list[int] | None, list[Rejected]]:
+    """Records that are not UTF-8: an error (fail), or rejects (quarantine) and the rest.
+
+    Checked whatever validate_records says: no layer may hold text no reader can decode.
+    Returns (indices of the records to keep, or None for all; the rejected ones).
+    """
+    bad = invalid_utf8(records)
+    if not bad:
+        return None, []
+    if not quarantine:
+        index, problem = bad[0]
+        raise RecordError(stream, lines[index], problem, records[index])
+    dropped = {index for index, _ in bad}
+    keep = [i for i in range(len(records)) if i not in dropped]
+    return keep, [Rejected(lines[i], bytes(records[i]), problem) for i, problem in bad]
 
 
 def _runs_for(keep: list[int], runs: list[tuple[int, str | None]]) -> list[tuple[int, str | None]]:
@@ -204,12 +233,17 @@ def _mismatch(
     )
 
 
-def _commit_unified(unified: UnifiedTableWriter, mapped: pa.Table) -> list[CommitResult]:
+def _commit_unified(
+    unified: UnifiedTableWriter, mapped: pa.Table, *, complete: bool
+) -> list[CommitResult]:
     keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
     if keys.num_rows == 1:  # the usual batch (one product): no filtered copy of every column
         return [
             unified.commit(
-                keys.column("exchange")[0].as_py(), keys.column("symbol")[0].as_py(), mapped
+                keys.column("exchange")[0].as_py(),
+                keys.column("symbol")[0].as_py(),
+                mapped,
+                complete=complete,
             )
         ]
     results = []
@@ -220,7 +254,7 @@ def _commit_unified(unified: UnifiedTableWriter, mapped: pa.Table) -> list[Commi
             pc.equal(mapped.column("exchange"), exchange),
             pc.equal(mapped.column("symbol"), symbol),
         )
-        results.append(unified.commit(exchange, symbol, mapped.filter(mask)))
+        results.append(unified.commit(exchange, symbol, mapped.filter(mask), complete=complete))
     return results
 
 
@@ -242,7 +276,7 @@ def _write_rejects(
         lines.append(
             head
             + b', "record_json": '
-            + json.dumps(item.raw.decode("utf-8", "replace")).encode()
+            + json.dumps(item.raw.decode("utf-8", "backslashreplace")).encode()
             + b"}\n"
         )
     key = raw_layer.write_raw(

@@ -1,6 +1,7 @@
 """The raw audit layer: every record as received, gzip JSONL, plus two `_sdc_` timestamps.
 
-`raw/<stream>/ingest_date=<YYYY-MM-DD>/<file>.jsonl.gz`, one file per stream per commit.
+`raw/<stream>/ingest_date=<YYYY-MM-DD>/<file>.jsonl.gz`, one file per stream per commit
+(`<stream>` percent-encoded by `schemahub_core.paths.encode_segment`).
 Each line is the record's exact bytes from the input with `_sdc_extracted_at` (the message's
 `time_extracted`, or null) and `_sdc_received_at` spliced in before the closing brace, so
 number formats, key order and escapes survive untouched.
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from isal import isal_zlib
+from schemahub_core.paths import encode_segment
 
 from target_s3_parquet.records import record_lengths
 from target_s3_parquet.storage import Storage
@@ -170,6 +172,7 @@ def write_raw(
 ) -> str:
     """Store one gzip JSONL file for `stream` under `layer/` (raw or rejects); returns its key."""
     name = f"{ingest_time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:16]}.jsonl.gz"
-    key = f"{layer}/{stream}/ingest_date={ingest_time.date().isoformat()}/{name}"
+    folder = encode_segment(stream, "stream name")
+    key = f"{layer}/{folder}/ingest_date={ingest_time.date().isoformat()}/{name}"
     storage.put(key, gzipped)
     return key

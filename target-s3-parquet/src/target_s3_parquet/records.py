@@ -1,15 +1,18 @@
 """Turn a batch of one stream's raw JSON records into an Arrow table, validating in bulk.
 
-Flat schemas (top-level integer/number/string/boolean properties, the shape of every trade
-stream) are parsed by `pyarrow.json` with an explicit schema derived from the JSON schema:
-that one call both decodes and type-checks the whole batch. Only when it reports a problem,
-or for properties Arrow cannot check (nested objects, arrays, unions), are records checked
-one by one with the SDK's own JSON-schema validator, to name the exact record and line.
-"""
+Flat schemas (top-level integer/number/string/boolean properties using only the keywords
+schema_rules.py checks in bulk: the shape of every trade stream) are parsed by
+`pyarrow.json` with an explicit schema derived from the JSON schema: that one call decodes
+and type-checks the whole batch, then a few Arrow kernels pick out the rows that may break
+a bound, a length, an enum or `required`. Only those rows, every row when the parse
+reports a problem, and every row of a stream whose SCHEMA is not flat, are checked one by
+one with the SDK's own JSON-schema validator, which decides and names the exact record and
+line. A batch is also checked to be UTF-8 (`invalid_utf8`), validated or not."""
 
 from __future__ import annotations
 
 import functools
+import json
 import typing as t
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,17 +21,11 @@ from typing import Any
 import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pa_json
 from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-_SCALARS = {
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "string": pa.string(),
-    "boolean": pa.bool_(),
-}
+from target_s3_parquet.schema_rules import StreamShape, missing_keys, suspect_rows
 
 
 class RecordList(Sequence[bytes]):
@@ -70,45 +67,6 @@ def record_lengths(records: Sequence[bytes]) -> np.ndarray:
     return np.fromiter(map(len, records), dtype=np.int64, count=len(records))
 
 
-@dataclass(frozen=True)
-class StreamShape:
-    """What bulk validation needs to know about one stream's JSON schema."""
-
-    arrow_schema: pa.Schema  # the scalar top-level properties, as Arrow checks them
-    required: tuple[str, ...]
-    key_properties: tuple[str, ...]
-    flat: bool  # every property is a checkable scalar: no per-record validation needed
-
-
-def stream_shape(json_schema: dict[str, Any], key_properties: Sequence[str]) -> StreamShape:
-    """Derive the Arrow schema and checks for a stream from its SCHEMA message."""
-    fields = []
-    flat = True
-    for name, spec in (json_schema.get("properties") or {}).items():
-        arrow_type = _scalar_type(spec)
-        if arrow_type is None:
-            flat = False
-        else:
-            fields.append(pa.field(name, arrow_type))
-    return StreamShape(
-        pa.schema(fields),
-        tuple(json_schema.get("required") or ()),
-        tuple(key_properties or ()),
-        flat,
-    )
-
-
-def _scalar_type(spec: Any) -> pa.DataType | None:
-    if not isinstance(spec, dict) or any(k in spec for k in ("anyOf", "oneOf", "allOf")):
-        return None
-    declared = spec.get("type")
-    types = [declared] if isinstance(declared, str) else list(declared or [])
-    non_null = [t for t in types if t != "null"]
-    if len(non_null) != 1:
-        return None
-    return _SCALARS.get(non_null[0])
-
-
 class RecordError(InvalidRecord):
     """A record breaks its stream's schema: names the stream, input line and what is wrong."""
 
@@ -140,6 +98,73 @@ def record_preview(record: Any) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
+def invalid_utf8(records: RecordList) -> list[tuple[int, str]]:
+    """(index, problem) of each record that is not valid UTF-8 (JSON text must be).
+
+    One pass over the batch: numpy finds no byte above 0x7F (the usual all-ASCII batch), or
+    Arrow validates the whole buffer as UTF-8; only a batch that fails is checked record by
+    record. Arrow's JSON parser would copy such bytes into a string column as they are, and
+    the Parquet file holding them is unreadable (DuckDB: "Invalid string encoding").
+    """
+    joined = records.joined
+    if not joined.size or int(joined.max()) < 0x80:
+        return []
+    whole = pa.Array.from_buffers(
+        pa.large_string(),
+        1,
+        [None, pa.py_buffer(np.array([0, joined.size], np.int64)), pa.py_buffer(joined)],
+    )
+    try:
+        whole.validate(full=True)
+        return []
+    except pa.ArrowInvalid:
+        pass
+    bad = []
+    for index, raw in enumerate(records):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append((index, _utf8_problem(raw)))
+    return bad
+
+
+def _utf8_problem(raw: bytes) -> str:
+    """Which field of a record holds the bytes that are not UTF-8, for the error message."""
+    text = raw.decode("utf-8", "surrogateescape")  # each bad byte becomes a lone surrogate
+    try:
+        path = _bad_string_path(json.loads(text), "")
+    except ValueError:
+        path = None
+    where = f"field {path!r}" if path else "the record"
+    return f"{where} is not valid UTF-8 (fix the tap's text encoding)"
+
+
+def _bad_string_path(value: Any, path: str) -> str | None:
+    """The path of the first field name or string in `value` that is not UTF-8."""
+    if isinstance(value, str):
+        return None if _is_utf8(value) else path or "(the record)"
+    if isinstance(value, dict):
+        items = [(f"{path}.{key}" if path else key, key, item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{path}[{i}]", "", item) for i, item in enumerate(value)]
+    else:
+        return None
+    for item_path, key, item in items:
+        if not _is_utf8(key):
+            return item_path
+        if found := _bad_string_path(item, item_path):
+            return found
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a byte that was not UTF-8, or "\ud800"
+        return False
+    return True
+
+
 def parse_batch(
     stream: str,
     shape: StreamShape,
@@ -150,22 +175,33 @@ def parse_batch(
     validate: bool,
     quarantine: bool,
     joined: bytes | pa.Buffer | None = None,
+    keep: list[int] | None = None,
 ) -> tuple[pa.Table, list[int], list[Rejected]]:
     """Decode records to Arrow; returns (table, indices of kept records, rejected records).
 
     Raises `RecordError` / `MissingKeyPropertiesError` on the first bad record unless
     `quarantine`, in which case bad records are returned as `Rejected` and left out.
     `joined` may pass the records joined by newlines (each ending with one) when the caller
-    has it already.
+    has it already; `keep` the indices of the records to parse (default: all).
     """
-    keep = list(range(len(records)))
+    keep = list(range(len(records))) if keep is None else keep
     rejected: list[Rejected] = []
     if validate and not shape.flat:
-        keep, rejected = _check_one_by_one(stream, json_schema, shape, records, lines, quarantine)
+        keep, rejected = _check_one_by_one(
+            stream,
+            json_schema,
+            shape,
+            [records[i] for i in keep],
+            [lines[i] for i in keep],
+            quarantine,
+            index=keep,
+        )
+    # With additionalProperties: false the parse itself refuses unknown fields.
+    closed = validate and shape.flat and shape.closed
     if len(keep) == len(records):
-        table = _arrow_or_none(shape, records, joined)
+        table = _arrow_or_none(shape, records, joined, closed=closed)
     else:
-        table = _arrow_or_none(shape, [records[i] for i in keep])
+        table = _arrow_or_none(shape, [records[i] for i in keep], closed=closed)
     if table is None:
         keep, more = _check_one_by_one(
             stream,
@@ -175,6 +211,7 @@ def parse_batch(
             [lines[i] for i in keep],
             quarantine,
             index=keep,
+            validate=validate,
         )
         rejected += more
         table = _arrow_or_none(shape, [records[i] for i in keep])
@@ -185,31 +222,40 @@ def parse_batch(
                 _arrow_problem(shape, [records[i] for i in keep]),
                 records[keep[0]] if keep else b"",
             )
-    bad_rows = _missing(table, shape)
-    if bad_rows:
-        if not quarantine:
-            row, problem, key_error = bad_rows[0]
-            if key_error:
-                raise MissingKeyPropertiesError(
-                    f"stream {stream!r}, input line {lines[keep[row]]}: {problem}. "
-                    f"Record: {record_preview(records[keep[row]])}"
-                )
-            raise RecordError(stream, lines[keep[row]], problem, records[keep[row]])
-        drop = {row for row, _, _ in bad_rows}
-        for row, problem, _ in bad_rows:
-            if all(r.line != lines[keep[row]] for r in rejected):
-                rejected.append(Rejected(lines[keep[row]], bytes(records[keep[row]]), problem))
-        mask = pa.array([i not in drop for i in range(table.num_rows)])
-        table = table.filter(mask)
-        keep = [k for i, k in enumerate(keep) if i not in drop]
+    # Rows the bulk checks cannot clear (a key missing or null, always; with validation,
+    # rows that may break the SCHEMA) are decided one by one, by the SDK's validator.
+    suspects = {row for row, _ in missing_keys(table, shape)}
+    if validate and shape.flat:
+        suspects.update(suspect_rows(table, shape))
+    if suspects:
+        rows = sorted(suspects)
+        valid, more = _check_one_by_one(
+            stream,
+            json_schema,
+            shape,
+            [records[keep[row]] for row in rows],
+            [lines[keep[row]] for row in rows],
+            quarantine,
+            index=rows,
+            validate=validate,
+        )
+        rejected += more
+        drop = suspects.difference(valid)
+        if drop:
+            table = table.filter(pa.array([i not in drop for i in range(table.num_rows)]))
+            keep = [k for i, k in enumerate(keep) if i not in drop]
     return table, keep, rejected
 
 
 def _arrow_or_none(
-    shape: StreamShape, records: Sequence[bytes], joined: bytes | pa.Buffer | None = None
+    shape: StreamShape,
+    records: Sequence[bytes],
+    joined: bytes | pa.Buffer | None = None,
+    *,
+    closed: bool = False,
 ) -> pa.Table | None:
     try:
-        return _to_arrow(shape, records, joined)
+        return _to_arrow(shape, records, joined, closed=closed)
     except pa.ArrowInvalid:
         return None
 
@@ -223,7 +269,11 @@ def _arrow_problem(shape: StreamShape, records: Sequence[bytes]) -> str:
 
 
 def _to_arrow(
-    shape: StreamShape, records: Sequence[bytes], joined: bytes | pa.Buffer | None = None
+    shape: StreamShape,
+    records: Sequence[bytes],
+    joined: bytes | pa.Buffer | None = None,
+    *,
+    closed: bool = False,
 ) -> pa.Table:
     if not records:
         return shape.arrow_schema.empty_table()
@@ -234,27 +284,10 @@ def _to_arrow(
         pa.BufferReader(data),
         read_options=pa_json.ReadOptions(block_size=block),
         parse_options=pa_json.ParseOptions(
-            explicit_schema=shape.arrow_schema, unexpected_field_behavior="ignore"
+            explicit_schema=shape.arrow_schema,
+            unexpected_field_behavior="error" if closed else "ignore",
         ),
     ).select(shape.arrow_schema.names)
-
-
-def _missing(table: pa.Table, shape: StreamShape) -> list[tuple[int, str, bool]]:
-    """Rows where a key property or a required property is absent (or null)."""
-    problems: list[tuple[int, str, bool]] = []
-    checks = [(name, True) for name in shape.key_properties] + [
-        (name, False) for name in shape.required if name not in shape.key_properties
-    ]
-    for name, is_key in checks:
-        if name not in table.column_names:
-            continue  # not a scalar column: checked one by one by the JSON-schema validator
-        column = table.column(name)
-        if column.null_count == 0:
-            continue
-        for row in pc.indices_nonzero(pc.is_null(column)).to_pylist():
-            what = "key property" if is_key else "required property"
-            problems.append((row, f"{what} {name!r} is missing or null", is_key))
-    return sorted(problems)
 
 
 def _check_one_by_one(
@@ -265,30 +298,29 @@ def _check_one_by_one(
     lines: list[int],
     quarantine: bool,
     index: list[int] | None = None,
+    *,
+    validate: bool = True,
 ) -> tuple[list[int], list[Rejected]]:
-    """The slow path: the SDK's JSON-schema validator, record by record."""
-    validator = JSONSchemaValidator(json_schema)
+    """The slow path: key properties and (if `validate`) the SDK's validator, one by one."""
+    validator = JSONSchemaValidator(json_schema) if validate else None
     keep: list[int] = []
     rejected: list[Rejected] = []
     for position, (raw, line) in enumerate(zip(records, lines, strict=True)):
-        record = msgspec.json.decode(raw)
         problem = None
+        record = msgspec.json.decode(raw)  # the reader checked it is one JSON value
         if not isinstance(record, dict):
             problem = f"a record must be a JSON object, got {type(record).__name__}"
         else:
-            missing_keys = [k for k in shape.key_properties if k not in record]
-            if missing_keys:
+            missing = [k for k in shape.key_properties if record.get(k) is None]
+            if missing:
                 if not quarantine:
                     raise MissingKeyPropertiesError(
                         f"stream {stream!r}, input line {line}: record lacks key "
-                        f"properties {missing_keys}. Record: {record_preview(raw)}"
+                        f"properties {missing} (missing or null). Record: {record_preview(raw)}"
                     )
-                problem = f"key properties {missing_keys} are missing"
+                problem = f"key properties {missing} are missing or null"
             else:
-                try:
-                    validator.validate(record)
-                except InvalidRecord as exc:
-                    problem = str(exc.args[0]) if exc.args else str(exc)
+                problem = _schema_problem(validator, record)
                 if problem is None and shape.flat and _arrow_or_none(shape, [raw]) is None:
                     problem = _arrow_problem(shape, [raw])
         if problem is None:
@@ -298,3 +330,18 @@ def _check_one_by_one(
         else:
             rejected.append(Rejected(line, bytes(raw), problem))
     return keep, rejected
+
+
+def _schema_problem(validator: JSONSchemaValidator | None, record: dict) -> str | None:
+    """The SDK validator's verdict on one record, prefixed with the field it is about."""
+    if validator is None:
+        return None
+    try:
+        validator.validate(record)
+    except InvalidRecord as exc:
+        # jsonschema's own error (the SDK wraps it with a prefix) knows the field's path.
+        cause = exc.__cause__
+        message = getattr(cause, "message", None) or (str(exc.args[0]) if exc.args else str(exc))
+        path = getattr(cause, "json_path", "$")
+        return message if path == "$" else f"field {path.removeprefix('$.')!r}: {message}"
+    return None

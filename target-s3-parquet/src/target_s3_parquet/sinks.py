@@ -8,15 +8,18 @@ covers.
 
 from __future__ import annotations
 
+import json
 import typing as t
 from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
+from schemahub_core.paths import encode_segment
 from singer_sdk.sinks import Sink
 
 from target_s3_parquet.record_lines import CutRun, DecodedRun
-from target_s3_parquet.records import RecordList, StreamShape, stream_shape
+from target_s3_parquet.records import RecordList
+from target_s3_parquet.schema_rules import StreamShape, stream_shape
 
 if t.TYPE_CHECKING:
     from schemahub_core.mapping import Mapping
@@ -25,6 +28,10 @@ if t.TYPE_CHECKING:
 
 
 _NO_RUN = object()  # differs from every time_extracted, even None
+
+
+class UnmappableFieldTypeError(ValueError):
+    """A SCHEMA gives a field that a mapping reads a type the mapping engine cannot read."""
 
 
 @dataclass
@@ -110,11 +117,34 @@ class StreamSink(Sink):
         key_properties: t.Sequence[str] | None,
     ) -> None:
         """Register the stream: derive its bulk-validation shape and find its mapping."""
+        # The name becomes the raw/ and rejects/ folder: refuse one that cannot (empty, a
+        # null byte, too long) at its SCHEMA, before any of its records is queued.
+        encode_segment(stream_name, "stream name")
         super().__init__(target, stream_name, schema, key_properties)
         self._target = target
         self.shape: StreamShape = stream_shape(self.original_schema, key_properties or ())
         self.mapping: Mapping | None = target.mapping_for(stream_name)
+        self._check_mapped_field_types()
         self.pending = PendingRecords()
+
+    def _check_mapped_field_types(self) -> None:
+        """Refuse a SCHEMA giving a mapped field a type other than one scalar (a union...)."""
+        if self.mapping is None:
+            return
+        properties = self.original_schema.get("properties") or {}
+        columns = self.shape.arrow_schema.names
+        for name in self.mapping.source_columns:
+            # Undeclared fields are reported when records come (the mapping names them).
+            if name in properties and name not in columns:
+                raise UnmappableFieldTypeError(
+                    f"stream {self.stream_name!r}: its SCHEMA declares field {name!r} as "
+                    f"{json.dumps(properties[name])}, and mapping {self.mapping.path} reads "
+                    f"{name!r}. A mapped field must have one JSON type: integer, number, "
+                    f'string or boolean, optionally with "null"; unions (several types, '
+                    f"anyOf/oneOf), objects and arrays cannot be mapped. Nothing after this "
+                    f"SCHEMA was written. Give the field one type in the tap's schema, or map "
+                    f"another field (mappings_dir), then rerun."
+                )
 
     @property
     def include_sdc_metadata_properties(self) -> bool:

@@ -20,11 +20,29 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from schemahub_core.paths import parse_output_uri
 
 
 class StorageError(RuntimeError):
     """A read or write of the output location failed; names the operation and the object."""
+
+
+def _inside_root(key: str) -> str:
+    """`key` itself, refused if it could name something outside the output root.
+
+    The last guard behind `schemahub_core.paths.encode_segment`: every key is built from
+    encoded segments, so an empty, `.` or `..` segment here is a bug, never data.
+    """
+    parts = key.split("/")
+    if parts[-1] == "":
+        parts.pop()  # a listing prefix ends with "/"
+    if any(part in ("", ".", "..") for part in parts) or "\x00" in key:
+        raise StorageError(
+            f"refusing object key {key!r}: an empty, '.' or '..' segment or a null byte "
+            f"could point outside output_uri (a bug: keys are built from encoded names)"
+        )
+    return key
 
 
 @dataclass(frozen=True)
@@ -121,13 +139,16 @@ class LocalStorage(Storage):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
 
+    def _path(self, key: str) -> Path:
+        return self.root / _inside_root(key)
+
     def uri(self, key: str) -> str:
         """The absolute path of `key`."""
         return str(self.root / key)
 
     def _store(self, key: str, data: bytes, *, if_absent: bool) -> bool:
         """Write a complete temp file (named so no `*.parquet` glob matches it), then rename."""
-        path = self.root / key
+        path = self._path(key)
         directory = path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -157,7 +178,7 @@ class LocalStorage(Storage):
     def get(self, key: str) -> bytes | None:
         """Read the whole file, or None if absent."""
         try:
-            return (self.root / key).read_bytes()
+            return self._path(key).read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -165,11 +186,11 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         """Whether the file exists."""
-        return (self.root / key).is_file()
+        return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[StoredObject]:
         """Files under the folder part of `prefix` whose relative path starts with `prefix`."""
-        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root
         found: list[StoredObject] = []
         if not base.is_dir():
             return found
@@ -187,17 +208,17 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         """Unlink the file if present."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.root / key)
+            os.unlink(self._path(key))
 
     def publish(self, staged_key: str, final_key: str, data: bytes | None = None) -> None:
         """Hard-link the staged file to its final name: atomic, no copy, fails if it exists."""
-        final = self.root / final_key
+        final = self._path(final_key)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.link(self.root / staged_key, final)
+            os.link(self._path(staged_key), final)
             _fsync_dir(final.parent)
         except FileExistsError:
-            if not _same_content(final, self.root / staged_key):
+            if not _same_content(final, self._path(staged_key)):
                 raise self._publish_conflict(staged_key, final_key) from None
         except FileNotFoundError as exc:
             if final.is_file():
@@ -210,7 +231,7 @@ class LocalStorage(Storage):
 
     def sweep_temp_files(self, prefix: str, older_than: float) -> None:
         """Remove `.tmp-*` files of crashed writers (older than `older_than` epoch seconds)."""
-        base = self.root / prefix
+        base = self._path(prefix)
         if not base.is_dir():
             return
         for dirpath, _dirs, files in os.walk(base):
@@ -247,6 +268,7 @@ class S3Storage(Storage):
         self.client = client
 
     def _key(self, key: str) -> str:
+        key = _inside_root(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri(self, key: str) -> str:
@@ -338,13 +360,16 @@ class S3Storage(Storage):
 
 
 def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
-    """The storage for `output_uri` (`s3://bucket/prefix` or a local folder)."""
-    if not output_uri.startswith("s3://"):
-        return LocalStorage(output_uri)
-    parsed = urlparse(output_uri)
-    if not parsed.netloc:
-        raise StorageError(f"output_uri {output_uri!r} has no bucket; use s3://bucket/prefix")
-    return S3Storage(parsed.netloc, parsed.path, _s3_client(config))
+    """The storage for `output_uri` (`s3://bucket/prefix` or a local folder).
+
+    Parsed by `schemahub_core.paths.parse_output_uri`, like `schemahub query` and `check`
+    do, so the target writes exactly where they read; it raises OutputUriError for a URI
+    they could not read back (query string, `//`, `..`).
+    """
+    location = parse_output_uri(output_uri)
+    if not location.is_s3:
+        return LocalStorage(location.folder)
+    return S3Storage(location.bucket, location.prefix, _s3_client(config))
 
 
 def _s3_client(config: dict[str, Any]) -> Any:

@@ -18,9 +18,14 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from schemahub_core.log_redaction import protect_secrets, secret_settings
 from schemahub_core.mapping import Mapping, load_mappings
 from singer_sdk import typing as th
-from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    FatalSyncError,
+    RecordsWithoutSchemaException,
+)
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.target_base import Target
@@ -42,6 +47,38 @@ if t.TYPE_CHECKING:
 # amortise over more rows, while memory stays ~50 MB per batch in flight (measured fastest here).
 DEFAULT_BATCH_SIZE_ROWS = 50_000
 COMPRESSIONS = ["zstd", "snappy", "gzip", "lz4", "brotli", "none"]
+
+# singer-sdk settings this target does not honour, with the values that mean "off" (what it
+# does anyway) and why. They are left out of --about (`append_builtin_config`), and any other
+# value is refused at start-up: the SDK would otherwise accept and silently ignore them.
+UNSUPPORTED_SDK_SETTINGS: dict[str, tuple[tuple[t.Any, ...], str]] = {
+    "load_method": (
+        (None, "append-only"),
+        "trades_unified is insert-only (a trade already committed is dropped, never updated "
+        "or overwritten)",
+    ),
+    "add_record_metadata": (
+        (None, False),
+        "the raw layer always adds _sdc_extracted_at and _sdc_received_at; trades_unified has "
+        "a fixed schema",
+    ),
+    "hard_delete": ((None, False), "nothing is ever deleted from the raw layer or trades_unified"),
+    "process_activate_version_messages": (
+        (None, False),
+        "ACTIVATE_VERSION (full-table replacement) is not supported; the message is logged "
+        "and skipped",
+    ),
+    "batch_config": ((None, {}), "BATCH messages are not supported yet"),
+    "stream_maps": ((None, {}), "stream maps are not offered (see the README)"),
+    "stream_map_config": ((None, {}), "stream maps are not offered (see the README)"),
+    "faker_config": ((None, {}), "stream maps are not offered (see the README)"),
+    "flattening_enabled": ((None, False), "flattening is not offered (see the README)"),
+    "flattening_max_depth": ((None,), "flattening is not offered (see the README)"),
+}
+
+
+class UnsupportedBatchMessageError(FatalSyncError):
+    """A tap sent a BATCH message, which this target cannot load yet."""
 
 
 class TargetS3Parquet(Target):
@@ -117,12 +154,37 @@ class TargetS3Parquet(Target):
             description="'fail': stop with an error naming the stream, line and problem. "
             "'quarantine': write bad records with the reason to rejects/<stream>/ and go on.",
         ),
+        th.Property(
+            "batch_size_rows",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_BATCH_SIZE_ROWS,
+            description="Records per commit (a commit also happens every "
+            "max_batch_age_seconds and at the end of input).",
+        ),
+        th.Property(
+            "validate_records",
+            th.BooleanType,
+            default=True,
+            description="Check every record against its stream's SCHEMA (in bulk); an invalid "
+            "record is handled as on_invalid_record says.",
+        ),
     ).to_dict()
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """Add none of singer-sdk's built-in settings: the two this target honours
+        (batch_size_rows, validate_records) are declared above, the others are refused."""
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Set up storage, mappings and the unified writer; finish crashed commits."""
         kwargs.setdefault("message_reader", BatchedSingerReader(self))
-        super().__init__(*args, **kwargs)
+        # The SDK's mapper reads stream_maps/flattening settings: refuse those first.
+        setup_mapper = kwargs.pop("setup_mapper", True)
+        super().__init__(*args, setup_mapper=False, **kwargs)
+        protect_secrets(secret_settings(self.config, self.config_jsonschema))
+        self._refuse_unsupported_settings()
+        if setup_mapper:
+            self.setup_mapper()
         self.storage = open_storage(self.config.get("output_uri") or "./output", self.config)
         compression = self.config.get("parquet_compression") or "zstd"
         self.unified = UnifiedTableWriter(self.storage, compression=compression)
@@ -140,6 +202,18 @@ class TargetS3Parquet(Target):
         self._worker = CommitWorker()
         # Builds each batch's raw file while the commit thread parses and maps the batch.
         self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-file")
+
+    def _refuse_unsupported_settings(self) -> None:
+        """Stop at start-up on an SDK setting this target would otherwise silently ignore."""
+        errors = [
+            f"setting {name!r} = {self.config[name]!r} is not supported by {self.name}: "
+            f"{why}. Remove it from the target's config (allowed: "
+            f"{', '.join(repr(v) for v in allowed if v is not None) or 'unset'})."
+            for name, (allowed, why) in UNSUPPORTED_SDK_SETTINGS.items()
+            if self.config.get(name) not in allowed
+        ]
+        if errors:
+            raise ConfigValidationError("Unsupported settings", errors=errors)
 
     # ------------------------------------------------------------------ streams
     def mapping_for(self, stream: str) -> Mapping | None:
@@ -253,6 +327,17 @@ class TargetS3Parquet(Target):
         if state is not None and state != self._relayed_state:
             self._write_state_message(state)
             self._relayed_state = state
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Stop on a BATCH message: skipping its files would relay STATEs past lost records."""
+        stream = message_dict.get("stream")
+        files = (message_dict.get("manifest") or [])[:3]
+        raise UnsupportedBatchMessageError(
+            f"stream {stream!r}: received a BATCH message (files {files}); {self.name} does "
+            f"not support BATCH messages yet. Nothing from this message was written and no "
+            f"STATE after it was relayed. Remove batch_config from the tap's config so it "
+            f"sends RECORD messages, and rerun from the last STATE printed."
+        )
 
     def _process_state_message(self, message_dict: dict) -> None:
         """Keep the STATE; relay it at once if everything before it is already committed."""

@@ -117,12 +117,13 @@ def run_target(
 
 
 def run_in_process(
-    config: dict, lines: Iterable[str], states: list[dict] | None = None
+    config: dict, lines: Iterable[str | bytes], states: list[dict] | None = None
 ) -> list[dict]:
     """Run the target inside this process (fast: no interpreter start); returns the STATEs.
 
-    Errors propagate as the exceptions the target raises; `states`, when given, receives the
-    STATEs printed before the error too.
+    Lines given as bytes are fed as they are (e.g. invalid UTF-8). Errors propagate as the
+    exceptions the target raises; `states`, when given, receives the STATEs printed before
+    the error too.
     """
     from target_s3_parquet.target import TargetS3Parquet
 
@@ -132,10 +133,14 @@ def run_in_process(
     try:
         with contextlib.redirect_stdout(stdout):
             # Bytes, read in blocks of many lines as from stdin (a StringIO is read line by line).
-            target.listen(io.BytesIO("".join(f"{line}\n" for line in lines).encode()))
+            target.listen(io.BytesIO(b"".join(_as_bytes(line) + b"\n" for line in lines)))
     finally:
         printed += [json.loads(line) for line in stdout.getvalue().splitlines() if line.strip()]
     return printed
+
+
+def _as_bytes(line: str | bytes) -> bytes:
+    return line if isinstance(line, bytes) else line.encode()
 
 
 def watermark(state: dict, stream: str) -> int:
@@ -156,9 +161,10 @@ def read_unified(output: Output) -> pa.Table:
         files,
         filesystem=fs,
         format="parquet",
-        partitioning=ds.partitioning(
+        # "uri": decode the %XX of schemahub_core.paths.partition_path, as every reader must.
+        partitioning=ds.HivePartitioning(
             pa.schema([("exchange", pa.string()), ("symbol", pa.string()), ("date", pa.date32())]),
-            flavor="hive",
+            segment_encoding="uri",
         ),
         partition_base_dir=base,
     )
