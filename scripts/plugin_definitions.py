@@ -33,7 +33,7 @@ HUB_FIELDS = {
     },
     "tap-kraken": {
         "label": "Kraken trades (SchemaHub)",
-        "description": "Every public trade of Kraken pairs, resumable by trade id and Kraken's cursor",
+        "description": "Every public trade of Kraken pairs, resumable by trade id",
     },
     "target-s3-parquet": {
         "label": "S3 Parquet, exactly-once trades (SchemaHub)",
