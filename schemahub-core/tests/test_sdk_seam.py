@@ -10,6 +10,7 @@ import inspect
 import json
 import tomllib
 from contextlib import redirect_stdout
+from datetime import UTC, datetime
 from importlib.metadata import version
 from io import StringIO
 from pathlib import Path
@@ -19,9 +20,11 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from schemahub_core import sdk_seam
 from schemahub_core.fastpath import PageWriter, integer_bookmark
+from schemahub_core.record_layout import RECORD_LINE_FORMS, record_end, record_prefix
 from singer_sdk import Stream, Tap, Target
 from singer_sdk import typing as th
-from singer_sdk.io_base import GenericSingerReader
+from singer_sdk.io_base import GenericSingerReader, SingerWriter
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.sinks import Sink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,9 +91,25 @@ def test_every_package_pins_singer_sdk_to_the_seams_range():
                 pins[f"{pyproject.parent.name}: {requirement}"] = requirement
     assert len(pins) >= 5  # the three taps, the target, core's test extra
     wanted = SpecifierSet(sdk_seam.SUPPORTED_SINGER_SDK)
-    assert all(
-        SpecifierSet(r.split("]")[-1].removeprefix("singer-sdk")) == wanted for r in pins.values()
-    ), pins
+    wrong = [
+        where
+        for where, requirement in pins.items()
+        if SpecifierSet(requirement.split("]")[-1].removeprefix("singer-sdk")) != wanted
+    ]
+    assert not wrong, f"pin singer-sdk{wanted} (sdk_seam.SUPPORTED_SINGER_SDK) in: {wrong}"
+
+
+def test_core_record_layout_writes_the_sdks_own_record_line():
+    extracted = datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    message = RecordMessage(
+        stream="trädes", record={"id": 1, "side": 'é"'}, time_extracted=extracted
+    )
+    sdk_line = SingerWriter().format_message(message) + "\n"
+    ours = record_prefix("trädes") + '{"id":1' + record_end({"side": 'é"'}, extracted.isoformat())
+    assert ours == sdk_line
+    head, gap = RECORD_LINE_FORMS[0]
+    assert sdk_line.encode().startswith(head % json.dumps("trädes").encode())
+    assert gap in sdk_line.encode()
 
 
 def test_the_private_members_have_the_signatures_the_seam_calls():
