@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import msgspec
 import pytest
 from tap_kraken.client import parse_trades
-from tap_kraken.emit import FastTradeWriter
+from tap_kraken.emit import TradeLines
 
 BODY = (
     b'{"error":[],"result":{"XXBTZUSD":[["30243.40000","0.34507674",1688669597.8277369,"b","m",'
@@ -41,9 +40,8 @@ def test_answers_needing_escapes_are_written_escaped_like_singer_sdk():
     body = BODY.replace(b'"m","",', b'"m","say \\"hi\\" \\u00e9",')
     page = parse_trades(body)
     assert not page.plain
-    out = io.StringIO()
-    FastTradeWriter("kraken_trades", {"pair": "XBTUSD"}, out).write(page.rows, plain=page.plain)
-    first = out.getvalue().splitlines()[0]
+    text = TradeLines("kraken_trades", {"pair": "XBTUSD"}).page(page.rows, plain=page.plain)
+    first = text.splitlines()[0]
     record = json.loads(first)["record"]
     assert record["misc"] == 'say "hi" é'
     assert '"misc":"say \\"hi\\" \\u00e9"' in first  # ASCII escapes, as the SDK writes them

@@ -1,16 +1,16 @@
 """The transport under :class:`schemahub_core.http.ExchangeClient`: a resilient HTTPAdapter.
 
 Mounted on a ``requests.Session``, :class:`ResilientAdapter` applies to every request sent
-through that session -- including a singer-sdk ``RESTStream``'s -- the circuit breaker, the
-rate limiter, a connection pool of fixed size, a full read of the body (so a cut body is
-caught and counted) and per-attempt metrics. Retrying is left to the caller.
+through that session the circuit breaker, the rate limiter, a connection pool of fixed
+size, a full read of the body (so a cut body is caught and counted) and per-attempt
+metrics. Retrying is left to the caller.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,7 +75,6 @@ class ResilientAdapter(HTTPAdapter):
         limiter: RateLimiter | None,
         breaker: CircuitBreaker | None,
         pool_size: int,
-        endpoint_weights: Mapping[str, int] | None = None,
         metrics_logger: logging.Logger | None = None,
         answer_status: Callable[[requests.Response], int] | None = None,
     ) -> None:
@@ -87,7 +86,6 @@ class ResilientAdapter(HTTPAdapter):
         self.answer_status = answer_status
         self.limiter = limiter
         self.breaker = breaker
-        self.endpoint_weights = dict(endpoint_weights or {})
         self.metrics_logger = metrics_logger or METRICS_LOGGER
         # pool_block: more threads than connections queue up instead of opening throwaway
         # connections; max_retries=0: retries are ours, with backoff and the breaker.
@@ -101,9 +99,7 @@ class ResilientAdapter(HTTPAdapter):
         """Send one attempt: wait for the breaker, pay the limiter, read and check the body."""
         request = request.copy()
         endpoint = urlsplit(request.url or "").path
-        weight = int(request.headers.pop(WEIGHT_HEADER, 0)) or self.endpoint_weights.get(
-            endpoint, 1
-        )
+        weight = int(request.headers.pop(WEIGHT_HEADER, 1))
         attempt = request.headers.pop(ATTEMPT_HEADER, None)
         tags: dict[str, Any] = {metrics.TAG_ENDPOINT: endpoint}
         if attempt is not None:

@@ -1,45 +1,34 @@
-"""Fast RECORD writer: a page of Kraken trades as one write, byte-identical to singer-sdk's.
+"""Kraken trades as RECORD lines, a page at a time, byte-identical to singer-sdk's lines.
 
 Used only when `schemahub_core.fastpath.fast_path_allowed` says singer-sdk would not change
-the records. Lines keep the SDK's layout (`type`, `stream`, `record` in the schema's key
-order, `time_extracted`; compact separators, ASCII escapes).
+the records; `schemahub_core.fastpath.PageWriter` writes the lines and keeps the bookmark.
+The line layout comes from `schemahub_core.record_layout`.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as escape
-from typing import Any, TextIO
+from typing import Any
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+from schemahub_core.record_layout import record_end, record_prefix, time_extracted_now
 
 
-class FastTradeWriter:
-    """Writes the RECORD lines of one pair's trades, one write and flush per page."""
+class TradeLines:
+    """Formats the RECORD lines of one pair's trades."""
 
-    def __init__(
-        self, stream_name: str, extra: Mapping[str, Any], out: TextIO | None = None
-    ) -> None:
-        """`extra`: the constant fields of this pair; `out` defaults to `sys.stdout`."""
-        self._prefix = '{"type":"RECORD","stream":' + _ENCODER.encode(stream_name) + ',"record":'
-        self._tail = "".join(
-            f",{_ENCODER.encode(key)}:{_ENCODER.encode(value)}" for key, value in extra.items()
-        )
-        self._out = out
+    def __init__(self, stream_name: str, extra: Mapping[str, Any]) -> None:
+        """`extra`: the constant fields of this pair, in schema order."""
+        self._head = record_prefix(stream_name) + '{"price":'
+        self._extra = dict(extra)
 
-    def write(self, rows: Sequence[Sequence[Any]], *, plain: bool = False) -> None:
-        """Write Kraken rows `[price, volume, time, side, ordertype, misc, trade_id]`.
+    def page(self, rows: Sequence[Sequence[Any]], *, plain: bool = False) -> str:
+        """Kraken rows `[price, volume, time, side, ordertype, misc, trade_id]` as lines.
 
         `plain`: no string needs escaping (checked on the whole answer), so none is escaped.
         """
-        if not rows:
-            return
-        extracted = datetime.now(UTC).isoformat(sep="T")
-        suffix = self._tail + '},"time_extracted":' + _ENCODER.encode(extracted) + "}\n"
-        head = self._prefix + '{"price":'
+        suffix = record_end(self._extra, time_extracted_now())
+        head = self._head
         if plain:
             lines = [
                 f'{head}"{price}","volume":"{volume}","time":"{when}","side":"{side}",'
@@ -53,6 +42,4 @@ class FastTradeWriter:
                 f'"trade_id":{int(trade_id)}{suffix}'
                 for price, volume, when, side, kind, misc, trade_id in rows
             ]
-        out = self._out or sys.stdout
-        out.write("".join(lines))
-        out.flush()
+        return "".join(lines)

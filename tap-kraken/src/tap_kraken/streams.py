@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from schemahub_core.fastpath import fast_path_allowed
-from schemahub_core.metrics import log_metric
+from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
+from schemahub_core.sdk_seam import tap_of
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from singer_sdk.streams import Stream
 
-from tap_kraken.emit import FastTradeWriter
+from tap_kraken.emit import TradeLines
 from tap_kraken.feed import TRADE_ID, FreshPage, PairFeeds, PairStart
 from tap_kraken.pairs import Pair
 
@@ -58,7 +56,7 @@ class PairsStream(Stream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """One record per listed pair, sorted by altname."""
-        tap = self._tap
+        tap = tap_of(self)
         for canonical, entry in sorted(tap.asset_pairs.items(), key=lambda kv: kv[1]["altname"]):  # type: ignore[attr-defined]
             pair: Pair = tap.pair_of(canonical, entry)  # type: ignore[attr-defined]
             yield {
@@ -106,7 +104,7 @@ class TradesStream(Stream):
     @property
     def partitions(self) -> list[dict]:
         """One partition per resolved pair (altnames and glob patterns from `pairs`)."""
-        return [{"pair": pair.altname} for pair in self._tap.pairs]  # type: ignore[attr-defined]
+        return [{"pair": pair.altname} for pair in tap_of(self).pairs]  # type: ignore[attr-defined]
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Trades after the bookmark (or from start_date / the lookback window), ascending."""
@@ -114,7 +112,7 @@ class TradesStream(Stream):
             raise RuntimeError("kraken_trades is synced per pair partition, got no context")
         altname = context["pair"]
         feeds = self._running_feeds()
-        pair = next(p for p in self._tap.pairs if p.altname == altname)  # type: ignore[attr-defined]
+        pair = next(p for p in tap_of(self).pairs if p.altname == altname)  # type: ignore[attr-defined]
         extra = {
             "pair": altname,
             "base_asset": pair.base_asset,
@@ -122,56 +120,34 @@ class TradesStream(Stream):
             "exchange": EXCHANGE,
         }
         state = self.get_context_state(context)
-        fast = (
-            FastTradeWriter(self.name, extra)
-            if self.allow_fast_emission and fast_path_allowed(self)
-            else None
-        )
-        emitted = 0
+        fast = fast_path_allowed(self)
+        lines = TradeLines(self.name, extra)
+        writer = PageWriter(self, context)
         try:
             for page in feeds.pages(altname):
                 # Set before the page's first record: any STATE from now on has its bookmark
                 # inside this page, and re-reading from page.since loses nothing after it.
                 state[CURSOR_KEY] = str(page.since)
-                if fast is None:
+                if not fast:
                     yield from _records(page, extra)
                     continue
-                fast.write(page.rows, plain=page.plain)
-                self._after_fast_write(page.rows[-1][TRADE_ID], context, emitted, len(page.rows))
-                emitted += len(page.rows)
+                text = lines.page(page.rows, plain=page.plain)
+                writer.write(text, len(page.rows), page.rows[-1][TRADE_ID])
         except BaseException:
             feeds.close()
             raise
-        if fast is not None:
-            # singer-sdk's own record_count for this partition reads 0: the page writer
-            # bypassed its per-record counter, so report the real figure beside it.
-            tags = {"endpoint": "/0/public/Trades", "context": dict(context)}
-            tags["path"] = "page_writer"
-            log_metric(self.metrics_logger, "counter", "record_count", emitted, tags)
+        if fast:
+            writer.log_record_count("/0/public/Trades")
         self._emitted.add(altname)
-        if all(p.altname in self._emitted for p in self._tap.pairs):  # type: ignore[attr-defined]
+        if all(p.altname in self._emitted for p in tap_of(self).pairs):  # type: ignore[attr-defined]
             feeds.close()
-
-    def _after_fast_write(
-        self, last_id: int, context: Context, emitted_before: int, written: int
-    ) -> None:
-        """Advance the bookmark to the last written trade; emit STATE at the SDK's cadence.
-
-        Called only after the page is written and flushed, so a STATE never covers a record
-        that is not on stdout yet.
-        """
-        self._increment_stream_state({"trade_id": last_id}, context=context)
-        self.state_manager.is_flushed = False
-        every = self.STATE_MSG_FREQUENCY
-        if emitted_before // every != (emitted_before + written) // every:
-            self._write_state_message()
 
     def _running_feeds(self) -> PairFeeds:
         """The fetchers of this run, started for every pair not yet emitted."""
         if self._feeds is None or self._feeds.closed:
-            pending = [p for p in self._tap.pairs if p.altname not in self._emitted]  # type: ignore[attr-defined]
+            pending = [p for p in tap_of(self).pairs if p.altname not in self._emitted]  # type: ignore[attr-defined]
             self._feeds = PairFeeds(
-                self._tap.api,  # type: ignore[attr-defined]
+                tap_of(self).api,  # type: ignore[attr-defined]
                 [self._start_of(pair) for pair in pending],
                 parallel=int(self.config["concurrency"]),
                 logger=self.logger,
@@ -180,16 +156,11 @@ class TradesStream(Stream):
         return self._feeds
 
     def _start_of(self, pair: Pair) -> PairStart:
-        """Bookmark and cursor from state, else a cursor at start_date or now - lookback.
-
-        singer-sdk offers the config `start_date` as the starting value when no bookmark
-        exists, even for an integer key, so the bookmark is read from the state itself.
-        """
-        state = self.get_context_state({"pair": pair.altname})
-        watermark = state.get("replication_key_value")
-        if isinstance(watermark, str) and watermark.isdigit():
-            watermark = int(watermark)
-        if isinstance(watermark, int) and not isinstance(watermark, bool):
+        """Bookmark and cursor from state, else a cursor at start_date or now - lookback."""
+        context = {"pair": pair.altname}
+        state = self.get_context_state(context)
+        watermark = integer_bookmark(self, context)
+        if watermark is not None:
             cursor = str(state.get(CURSOR_KEY, ""))
             if not cursor.isdigit():
                 raise MissingCursorError(
@@ -200,12 +171,8 @@ class TradesStream(Stream):
                     "target drops trades it already committed)."
                 )
             return PairStart(pair, watermark, int(cursor))
-        if start_date := self.config.get("start_date"):
-            start = datetime.fromisoformat(str(start_date).replace("Z", "+00:00"))
-            start = start if start.tzinfo else start.replace(tzinfo=UTC)
-            since = int(start.timestamp()) * 10**9 + start.microsecond * 1000
-        else:
-            since = int((time.time() - 60 * float(self.config["lookback_minutes"])) * 1e9)
+        start = cold_start_time(self.config)
+        since = int(start.timestamp()) * 10**9 + start.microsecond * 1000
         return PairStart(pair, None, since)
 
 
