@@ -25,9 +25,11 @@ WORKDIR /project
 # Sources stay root-owned and read-only for the runtime user; only .meltano/ is writable.
 COPY meltano.yml ./
 COPY mappings/ mappings/
+COPY logging/ logging/
 COPY schemahub-core/ schemahub-core/
 COPY tap-coinbase/ tap-coinbase/
 COPY tap-binance/ tap-binance/
+COPY tap-kraken/ tap-kraken/
 COPY target-s3-parquet/ target-s3-parquet/
 
 # The `schemahub` command (check, query) for the quality-check task, in its own virtualenv.

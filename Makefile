@@ -12,7 +12,7 @@ MELTANO_VENV := .venv-meltano
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
 
-.PHONY: test run demo lint format install clean
+.PHONY: test run demo lint format install clean browser
 
 $(STAMP): $(wildcard */pyproject.toml) requirements-dev.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,17 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Debian's chromium, for the browser test of `schemahub report` (tests/test_report_browser.py).
+# Installed only when missing: CI runs as root on a fresh Debian machine.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 # Lint, then the whole suite; pytest exits 5 (a failure) when nothing was collected.
-test: lint $(CHECKOV_VENV)/.installed
+test: lint $(CHECKOV_VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest --junitxml=.ci-report.xml $(PYTEST_ARGS)
 
 # Live exchanges into ./output; stops with one line pointing to `make demo` when offline.

@@ -1,11 +1,12 @@
 """`make run` and `make demo`: the Meltano pipeline for someone on a fresh clone.
 
-run   checks that both exchanges answer, installs the plugins, runs `ingest-all` into ./output.
+run   checks that every exchange answers, installs the plugins, runs `ingest-all` into ./output.
       When an exchange cannot be reached it stops with one line that says so and points to
       `make demo` (a stack trace from deep inside a tap is no way to learn "no internet").
-demo  starts both exchange simulators on loopback, runs `ingest-all` in the `demo`
-      environment twice (cold start, then incremental from the saved state), runs
-      `schemahub check` and a sample query, prints a short summary, stops the simulators.
+demo  starts the exchange simulators (Coinbase, Binance, Kraken) on loopback, runs
+      `ingest-all` in the `demo` environment twice (cold start, then incremental from the
+      saved state), runs `schemahub check`, a sample query and `schemahub report`, stops the
+      simulators and ends with "Explore:" and the commands to look at the data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -27,8 +29,13 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 JOB = "ingest-all"
 # Which path proves each exchange is reachable: cheap, public, no key.
-PROBES = {"tap-coinbase": ("Coinbase", "/products"), "tap-binance": ("Binance", "/api/v3/ping")}
-DEMO_PORTS = {"coinbase": 8701, "binance": 8702}  # meltano.yml's demo environment uses these
+PROBES = {
+    "tap-coinbase": ("Coinbase", "/products"),
+    "tap-binance": ("Binance", "/api/v3/ping"),
+    "tap-kraken": ("Kraken", "/0/public/Time"),
+}
+# meltano.yml's demo environment uses these.
+DEMO_PORTS = {"coinbase": 8701, "binance": 8702, "kraken": 8703}
 DEMO_OUTPUT = ROOT / "output" / "demo"
 DEMO_STATE_IDS = [f"demo:{tap}-to-target-s3-parquet" for tap in PROBES]
 
@@ -152,7 +159,7 @@ def ensure_demo_ports_free() -> None:
 
 @contextmanager
 def simulators(speed: float) -> Iterator[None]:
-    """Run both simulators (market clock at `speed` x real time) for the block's duration."""
+    """Run the simulators (market clock at `speed` x real time) for the block's duration."""
     processes: list[subprocess.Popen] = []
     try:
         for exchange, port in DEMO_PORTS.items():
@@ -182,7 +189,7 @@ def schemahub(*args: str) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """`make demo`: both simulators, two runs, check, query, summary."""
+    """`make demo`: the simulators, two runs, check, query, summary."""
     ensure_demo_ports_free()  # before the clean-up below: a failed start must delete nothing
     # A clean slate each time: the simulators' history is new, so old watermarks are not.
     shutil.rmtree(DEMO_OUTPUT, ignore_errors=True)
@@ -200,14 +207,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     schemahub("query", SUMMARY_SQL, "--output-uri", output)
     schemahub("query", VWAP_SQL, "--output-uri", output)
     schemahub("tables", "--output-uri", output)
+    schemahub("report", "--output-uri", output, "--out", f"{output}/report.html")
     print(
         f"\nDemo finished; the data is in {output}/: raw/ (the JSONL audit trail) and the"
         f" Iceberg table schemahub.trades_unified (catalog {output}/catalog.db, files under"
-        f" {output}/schemahub/). Read it with\n"
-        f'  schemahub query "SELECT * FROM trades_unified LIMIT 10" --output-uri {output}\n'
-        f"or with pyiceberg (target-s3-parquet/README.md), or time travel with --as-of."
+        f" {output}/schemahub/); pyiceberg opens it too (target-s3-parquet/README.md)."
     )
+    print(explore_commands(output))
     return check_code
+
+
+def explore_commands(output: str) -> str:
+    """The closing lines of the demo: commands that work when pasted in the repository root."""
+    command = os.path.relpath(schemahub_executable(), ROOT)
+    if os.sep not in command:  # found on PATH, not beside this interpreter
+        command = "schemahub"
+    return "\n".join(
+        [
+            "Explore:",
+            f"  {command} check --output-uri {output} --max-age off",
+            f"  {command} query {shlex.quote(SUMMARY_SQL)} --output-uri {output}",
+            f"  {command} report --output-uri {output} --out {output}/report.html"
+            f"   # then open {output}/report.html in a browser",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

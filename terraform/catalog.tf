@@ -11,6 +11,7 @@ locals {
     coinbase  = "COINBASE"
     binance   = "BINANCE"
     binanceus = "BINANCEUS"
+    kraken    = "KRAKEN"
   }
   projected_exchanges = distinct([for s in var.shards : local.exchange_partition_value[s.exchange]])
   # Built from the same variable as the shards: every ingested symbol is queryable, and only those.
@@ -42,6 +43,22 @@ locals {
       { name = "time", type = "bigint" },
       { name = "isbuyermaker", type = "boolean" },
       { name = "isbestmatch", type = "boolean" },
+      { name = "base_asset", type = "string" },
+      { name = "quote_asset", type = "string" },
+      { name = "_sdc_extracted_at", type = "string" },
+      { name = "_sdc_received_at", type = "string" },
+    ]
+    # Kraken's `time` is the text of its 7-decimal number of seconds (a double loses digits).
+    kraken_trades = [
+      { name = "trade_id", type = "bigint" },
+      { name = "pair", type = "string" },
+      { name = "exchange", type = "string" },
+      { name = "price", type = "string" },
+      { name = "volume", type = "string" },
+      { name = "time", type = "string" },
+      { name = "side", type = "string" },
+      { name = "ordertype", type = "string" },
+      { name = "misc", type = "string" },
       { name = "base_asset", type = "string" },
       { name = "quote_asset", type = "string" },
       { name = "_sdc_extracted_at", type = "string" },

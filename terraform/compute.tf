@@ -10,6 +10,7 @@ locals {
     coinbase  = "ingest-coinbase"
     binance   = "ingest-binance"
     binanceus = "ingest-binance"
+    kraken    = "ingest-kraken"
   }
 
   # Tap settings per kind of shard, as Meltano environment variables (<PLUGIN>_<SETTING>).
@@ -29,6 +30,11 @@ locals {
       TAP_BINANCE_API_URL                 = "https://api.binance.us"
       TAP_BINANCE_WEIGHT_LIMIT_PER_MINUTE = tostring(var.binanceus_weight_limit_per_minute)
     })
+    # Kraken counts Trades calls per IP and per pair (about 1/s): the limit is per pair, so
+    # a shard's pairs run in parallel and need no division between shards on one IP per task.
+    kraken = tomap({
+      TAP_KRAKEN_MAX_REQUESTS_PER_SECOND = "1"
+    })
   }
 
   # Which setting carries the shard's products for each tap.
@@ -36,6 +42,7 @@ locals {
     coinbase  = "TAP_COINBASE_PRODUCT_IDS"
     binance   = "TAP_BINANCE_SYMBOLS"
     binanceus = "TAP_BINANCE_SYMBOLS"
+    kraken    = "TAP_KRAKEN_PAIRS"
   }
 
   common_environment = {
@@ -113,7 +120,7 @@ resource "aws_ecs_task_definition" "ingest" {
     command     = ["run", local.shard_job[each.value.exchange]]
     environment = [for k, v in local.shard_environment[each.key] : { name = k, value = v }]
     secrets     = (
-      var.binance_api_key_enabled && each.value.exchange != "coinbase"
+      var.binance_api_key_enabled && contains(["binance", "binanceus"], each.value.exchange)
       ? local.binance_api_key_secret : []
     )
     # An init process forwards ECS's SIGTERM to Meltano and reaps the tap/target children.

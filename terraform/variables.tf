@@ -58,10 +58,11 @@ variable "shards" {
     exchange = string
     products = list(string)
   }))
-  description = "Product shards, one Fargate task each per ingest run. name: unique shard id, also the Meltano state id suffix; exchange: coinbase, binance or binanceus; products: exact Coinbase product ids or Binance symbols (no globs: they also form Athena's symbol partition enum)."
+  description = "Product shards, one Fargate task each per ingest run. name: unique shard id, also the Meltano state id suffix; exchange: coinbase, binance, binanceus or kraken; products: exact Coinbase product ids, Binance symbols or Kraken pair altnames (no globs: they also form Athena's symbol partition enum)."
   default     = [
     { name = "coinbase-majors", exchange = "coinbase", products = ["BTC-USD", "ETH-USD"] },
     { name = "binance-majors", exchange = "binance", products = ["BTCUSDT", "ETHUSDT"] },
+    { name = "kraken-majors", exchange = "kraken", products = ["XBTUSD", "ETHUSD"] },
   ]
 
   validation {
@@ -75,8 +76,8 @@ variable "shards" {
   }
 
   validation {
-    condition     = alltrue([for s in var.shards : contains(["coinbase", "binance", "binanceus"], s.exchange)])
-    error_message = "Each shard exchange must be coinbase, binance or binanceus."
+    condition     = alltrue([for s in var.shards : contains(["coinbase", "binance", "binanceus", "kraken"], s.exchange)])
+    error_message = "Each shard exchange must be coinbase, binance, binanceus or kraken."
   }
 
   validation {

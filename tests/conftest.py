@@ -23,7 +23,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = os.environ.get("MELTANO") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
-LINKED = ("schemahub-core", "tap-coinbase", "tap-binance", "target-s3-parquet", "mappings")
+LINKED = (
+    "schemahub-core",
+    "tap-coinbase",
+    "tap-binance",
+    "tap-kraken",
+    "target-s3-parquet",
+    "mappings",
+    "logging",
+)
 # PyPI plugins of the reuse tests, declared only in the test project (not the product's).
 REUSE_PLUGINS = """
   - name: tap-jsonl
@@ -144,35 +152,40 @@ def meltano_project(installed_project: Path, tmp_path: Path) -> Iterator[Meltano
 
 @dataclass
 class Exchanges:
-    """Both simulators of one test (frozen market clocks: the oracle is exact)."""
+    """The simulators of one test (frozen market clocks: the oracle is exact)."""
 
     coinbase: object
     binance: object
+    kraken: object
 
     def advance(self, seconds: float) -> None:
-        """Move both market clocks forward: new trades become visible."""
+        """Move every market clock forward: new trades become visible."""
         self.coinbase.advance(seconds)  # type: ignore[attr-defined]
         self.binance.advance(seconds)  # type: ignore[attr-defined]
+        self.kraken.advance(seconds)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def exchanges(meltano_project: MeltanoProject) -> Iterator[Exchanges]:
-    """Coinbase and Binance simulators on free loopback ports, wired into the taps' settings."""
+    """Coinbase, Binance and Kraken simulators on free loopback ports, wired into the taps."""
     from schemahub_core.sim import start_simulator
 
     coinbase = start_simulator("coinbase", seed=7, port=0, clock="frozen")
     binance = start_simulator("binance", seed=7, port=0, clock="frozen")
+    kraken = start_simulator("kraken", seed=7, port=0, clock="frozen")
     meltano_project.env.update(
         TAP_COINBASE_API_URL=coinbase.url,
         TAP_BINANCE_API_URL=binance.url,
         TAP_BINANCE_BULK_URL=binance.bulk_url,
         TAP_BINANCE_BACKFILL_SOURCE="rest",
+        TAP_KRAKEN_API_URL=kraken.url,
     )
     try:
-        yield Exchanges(coinbase=coinbase, binance=binance)
+        yield Exchanges(coinbase=coinbase, binance=binance, kraken=kraken)
     finally:
         coinbase.stop()
         binance.stop()
+        kraken.stop()
 
 
 Trade = tuple[str, float, float, str, dt.datetime]  # trade_id, price, quantity, side, trade_ts
@@ -225,6 +238,22 @@ class Truth:
                 epoch + dt.timedelta(microseconds=t["time"]),
             )
             for t in trades
+        ]
+
+    @staticmethod
+    def kraken(sim: object, pair: str, first_id: int, last_id: int) -> list[Trade]:
+        """The simulator's Kraken trades first_id..last_id, by hand (time cut to the µs)."""
+        rows = sim.oracle.trades(pair, first_id, last_id)  # type: ignore[attr-defined]
+        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+        def trade_ts(text: str) -> dt.datetime:
+            seconds, _, fraction = text.partition(".")
+            micros = int((fraction + "000000")[:6])
+            return epoch + dt.timedelta(seconds=int(seconds), microseconds=micros)
+
+        return [
+            (str(r[6]), float(r[0]), float(r[1]), "BUY" if r[3] == "b" else "SELL", trade_ts(r[2]))
+            for r in rows
         ]
 
 

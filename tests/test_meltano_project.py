@@ -14,6 +14,7 @@ import pytest
 import yaml
 from tap_binance.tap import TapBinance
 from tap_coinbase.tap import TapCoinbase
+from tap_kraken.tap import TapKraken
 from target_s3_parquet.target import TargetS3Parquet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,7 @@ PROJECT = yaml.safe_load((ROOT / "meltano.yml").read_text())
 PLUGINS = {
     "tap-coinbase": ("extractors", TapCoinbase),
     "tap-binance": ("extractors", TapBinance),
+    "tap-kraken": ("extractors", TapKraken),
     "target-s3-parquet": ("loaders", TargetS3Parquet),
 }
 
@@ -113,7 +115,11 @@ def test_jobs_and_schedule() -> None:
     assert jobs == {
         "ingest-coinbase": ["tap-coinbase target-s3-parquet"],
         "ingest-binance": ["tap-binance target-s3-parquet"],
-        "ingest-all": ["tap-coinbase target-s3-parquet tap-binance target-s3-parquet"],
+        "ingest-kraken": ["tap-kraken target-s3-parquet"],
+        "ingest-all": [
+            "tap-coinbase target-s3-parquet tap-binance target-s3-parquet "
+            "tap-kraken target-s3-parquet"
+        ],
     }
     assert PROJECT["schedules"] == [
         {"name": "ingest-all-every-30-minutes", "interval": "*/30 * * * *", "job": "ingest-all"}

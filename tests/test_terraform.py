@@ -204,7 +204,11 @@ def _json_schema_glue_type(prop: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(
     ("stream", "module"),
-    [("coinbase_trades", "tap_coinbase.streams"), ("binance_trades", "tap_binance.streams")],
+    [
+        ("coinbase_trades", "tap_coinbase.streams"),
+        ("binance_trades", "tap_binance.streams"),
+        ("kraken_trades", "tap_kraken.streams"),
+    ],
 )
 def test_raw_glue_tables_match_the_taps_stream_schemas(tf, stream, module):
     """The raw tables read the records exactly as the taps emit them (+ the target's _sdc_*)."""

@@ -151,8 +151,20 @@ def test_ids_compare_as_integers_not_strings(tmp_path: Path, capsys) -> None:
     assert (entry["min_trade_id"], entry["max_trade_id"], entry["missing_trade_ids"]) == (8, 12, 0)
 
 
+def test_kraken_id_gaps_are_not_missing_trades(tmp_path: Path, capsys) -> None:
+    """Kraken's ids skip values by design (61044952, 61044953, 61044956 in its docs)."""
+    kraken_ids = ["61044952", "61044953", "61044956"]
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", kraken_ids, NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0
+    entry = report["symbols"][0]
+    assert (entry["min_trade_id"], entry["max_trade_id"]) == (61044952, 61044956)
+    assert entry["missing_trade_ids"] is None
+    assert entry["health_score"] == 100.0
+
+
 def test_non_numeric_ids_report_no_completeness(tmp_path: Path, capsys) -> None:
-    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", ["a", "b"], NOW)
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "OTHER", "XBTUSD", ["a", "b"], NOW)
     code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
     assert code == 0
     assert report["symbols"][0]["missing_trade_ids"] is None
@@ -247,6 +259,102 @@ def test_s3_table_with_duplicates_and_gaps_published_to_cloudwatch(
     assert maximum("MissingTradeIds", dims) == 1
     assert maximum("Rows", dims) == 10
     assert maximum("HealthScore", []) == pytest.approx(expected_score, abs=1e-3)
+
+
+def test_gaps_are_listed_as_id_ranges_and_time_windows_largest_first(
+    tmp_path: Path, capsys
+) -> None:
+    kept = [i for i in ids(1, 30) if not (4 <= int(i) <= 5 or 11 <= int(i) <= 20)]
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "BTC-USD", kept, NOW)
+    code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    assert code == 0
+    # write_trades spaces the stored trades one second apart, the last (id 30) at NOW.
+    ts = {
+        trade_id: NOW - dt.timedelta(seconds=len(kept) - 1 - k) for k, trade_id in enumerate(kept)
+    }
+    assert [
+        (g["first_missing_id"], g["last_missing_id"], g["missing_ids"]) for g in report["gaps"]
+    ] == [(11, 20, 10), (4, 5, 2)]
+    largest = report["gaps"][0]
+    assert (largest["exchange"], largest["symbol"]) == ("COINBASE", "BTC-USD")
+    assert largest["window_start"] == ts["10"].isoformat()
+    assert largest["window_end"] == ts["21"].isoformat()
+
+
+def test_kraken_ids_are_sparse_so_missing_ids_are_not_gaps(tmp_path: Path, capsys) -> None:
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "KRAKEN", "XBTUSD", ["1", "5", "9"], NOW)
+    code, report, _ = run_check(
+        capsys, "--output-uri", str(tmp_path), "--max-age", "off", "--max-missing-percent", "0"
+    )
+    assert code == 0
+    assert report["gaps"] == []
+    assert report["symbols"][0]["missing_trade_ids"] is None
+    assert report["symbols"][0]["health_score"] == 100.0
+
+
+def test_max_missing_percent_makes_the_check_fail(tmp_path: Path, capsys) -> None:
+    kept = [i for i in ids(1, 10) if i not in ("4", "5")]  # 20 % missing
+    write_trades(pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "ETH-USD", kept, NOW)
+    location = ("--output-uri", str(tmp_path), "--max-age", "off")
+    code, report, _ = run_check(capsys, *location, "--max-missing-percent", "25")
+    assert code == 0 and report["ok"] is True
+    code, report, _ = run_check(capsys, *location, "--max-missing-percent", "10%")
+    assert code == 1
+    assert report["problems"] == [
+        "COINBASE ETH-USD: 2 trade ids missing (20.000%, limit 10.0%): run the backfill below"
+    ]
+
+
+def test_completeness_is_reported_per_symbol_and_day(tmp_path: Path, capsys) -> None:
+    fs = pafs.LocalFileSystem()
+    yesterday = NOW - dt.timedelta(days=1)
+    write_trades(fs, str(tmp_path), "BINANCE", "BTCUSDT", ids(1, 4), yesterday, name="a.parquet")
+    write_trades(fs, str(tmp_path), "BINANCE", "BTCUSDT", ["5", "6", "9", "10"], NOW)
+    _, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    days = [(d["date"], d["missing_trade_ids"], d["completeness_percent"]) for d in report["daily"]]
+    assert days == [
+        (yesterday.date().isoformat(), 0, 100.0),
+        (NOW.date().isoformat(), 2, pytest.approx(100 * 4 / 6)),
+    ]
+
+
+def test_text_output_shows_the_worst_gaps_and_the_backfill_that_fills_them(
+    tmp_path: Path, capsys
+) -> None:
+    fs = pafs.LocalFileSystem()
+    write_trades(fs, str(tmp_path), "BINANCE", "BTCUSDT", ["1", "2", "7", "8", "10"], NOW)
+    code = main(["check", "--output-uri", str(tmp_path), "--max-age", "off"])
+    out = capsys.readouterr().out
+    assert code == 0
+    gap_start = (NOW - dt.timedelta(seconds=3)).replace(tzinfo=None)  # the time of trade 2
+    assert "2 gaps, 5 missing trade ids" in out
+    assert (
+        f"BINANCE BTCUSDT: ids 3..6 (4 missing) between {gap_start.isoformat()}+00:00 and"
+    ) in out
+    assert (
+        f"TAP_BINANCE_START_DATE={gap_start:%Y-%m-%dT%H:%M:%SZ} TAP_BINANCE_SYMBOLS='[\"BTCUSDT\"]'"
+        f" meltano run --state-id-suffix backfill-btcusdt-{gap_start:%Y%m%dT%H%M%S}"
+        " tap-binance target-s3-parquet"
+    ) in out
+    assert "OK: no duplicate trade ids, every symbol fresh, 2 gaps" in out
+
+
+def test_without_output_uri_after_a_demo_check_says_where_the_demo_data_is(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCHEMAHUB_OUTPUT_URI", raising=False)
+    write_trades(
+        pafs.LocalFileSystem(), str(tmp_path / "output" / "demo"), "BINANCE", "X", ids(1, 2), NOW
+    )
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "no unified table" in err
+    assert (
+        "`make demo` wrote its data to output/demo: schemahub check --output-uri output/demo" in err
+    )
+    # ... and the command it names works.
+    assert main(["check", "--output-uri", "output/demo", "--max-age", "off"]) == 0
 
 
 @pytest.mark.parametrize("uri", ["s3://b/q?x=1#f", "s3://b//a//b/", "s3://b/../x"])

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import pathlib
 import random
-import sys
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -24,20 +22,9 @@ from schemahub_core.errors import (
 )
 from schemahub_core.http import ExchangeClient, backoff_delays
 from schemahub_core.testing import free_port
-
-# The loopback server lives beside the tests (they are not a package).
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from loopback_http import Recorder, ScriptedServer, cut, html, reply, reset, slow
+from schemahub_core_testkit import Recorder, cut, html, reply, reset, slow
 
 API_KEY = "k3y-VALUE-never-log-me-9f8e7d"
-
-
-@pytest.fixture
-def server():
-    srv = ScriptedServer()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 @pytest.fixture

@@ -134,6 +134,51 @@ def test_binance_trades_map_is_buyer_maker_and_microsecond_time(mappings):
     }
 
 
+KRAKEN_RECORDS = [  # shaped like GET /0/public/Trades rows plus the tap's fields
+    {
+        "price": "30243.40000",
+        "volume": "0.34507674",
+        "time": "1688669597.8277369",
+        "side": "b",
+        "ordertype": "m",
+        "misc": "",
+        "trade_id": 61044952,
+        "pair": "XBTUSD",
+        "base_asset": "BTC",
+        "quote_asset": "USD",
+        "exchange": "KRAKEN",
+    },
+    {
+        "price": "30243.50000",
+        "volume": "1.00000000",
+        "time": "1688687999.9999999",
+        "side": "s",
+        "ordertype": "l",
+        "misc": "",
+        "trade_id": 61044956,
+        "pair": "XBTUSD",
+        "base_asset": "BTC",
+        "quote_asset": "USD",
+        "exchange": "KRAKEN",
+    },
+]
+
+
+def test_kraken_trades_map_the_taker_side_and_truncate_time_to_the_microsecond(mappings):
+    table = mappings["kraken_trades"].apply(pa.Table.from_pylist(KRAKEN_RECORDS), INGEST)
+    assert table.schema.equals(UNIFIED_SCHEMA)
+    rows = table.to_pylist()
+    assert [(r["exchange"], r["symbol"], r["trade_id"], r["side"]) for r in rows] == [
+        ("KRAKEN", "XBTUSD", "61044952", "BUY"),  # b: the taker bought
+        ("KRAKEN", "XBTUSD", "61044956", "SELL"),
+    ]
+    assert [(r["price"], r["quantity"]) for r in rows] == [(30243.4, 0.34507674), (30243.5, 1.0)]
+    assert [r["trade_ts"] for r in rows] == [
+        datetime(2023, 7, 6, 18, 53, 17, 827736, tzinfo=UTC),
+        datetime(2023, 7, 6, 23, 59, 59, 999999, tzinfo=UTC),  # not rounded into July 7
+    ]
+
+
 def test_source_columns_are_what_each_mapping_reads(mappings):
     assert set(mappings["coinbase_trades"].source_columns) == {
         "product_id",
@@ -223,7 +268,7 @@ def test_transform_lists_run_in_order_and_large_strings_are_accepted(tmp_path):
 
 def test_packaged_mappings_in_a_source_checkout_are_the_root_files():
     assert packaged_mappings_dir() == REPO_ROOT / "mappings"
-    assert sorted(load_mappings()) == ["binance_trades", "coinbase_trades"]
+    assert sorted(load_mappings()) == ["binance_trades", "coinbase_trades", "kraken_trades"]
 
 
 def test_extra_dirs_override_per_source_stream_and_add_new_streams(tmp_path):
@@ -234,7 +279,12 @@ def test_extra_dirs_override_per_source_stream_and_add_new_streams(tmp_path):
     extra["source_stream"] = "coinbase_trades_v2"
     write_mapping(tmp_path, extra, "v2.yml")
     mappings = load_mappings(extra_dirs=[tmp_path])
-    assert sorted(mappings) == ["binance_trades", "coinbase_trades", "coinbase_trades_v2"]
+    assert sorted(mappings) == [
+        "binance_trades",
+        "coinbase_trades",
+        "coinbase_trades_v2",
+        "kraken_trades",
+    ]
     assert mappings["coinbase_trades"].path == tmp_path / "coinbase_override.yaml"
     table = mappings["coinbase_trades"].apply(pa.Table.from_pylist(COINBASE_RECORDS), INGEST)
     assert set(table["exchange"].to_pylist()) == {"COINBASE_SANDBOX"}
@@ -348,8 +398,9 @@ INVALID_DOCUMENTS = [
         "unknown transform",
         _mutated(lambda d: d["columns"]["side"].update(transform=["upper", "invert_sides"])),
         "columns.side.transform",
-        "unknown transform 'invert_sides'; allowed: ['from_ms', 'from_us', 'invert_side', "
-        "'iso8601', 'side_from_is_buyer_maker', 'to_double', 'to_string', 'upper']",
+        "unknown transform 'invert_sides'; allowed: ['from_decimal_seconds', 'from_ms', "
+        "'from_us', 'invert_side', 'iso8601', 'side_from_b_s', 'side_from_is_buyer_maker', "
+        "'to_double', 'to_string', 'upper']",
     ),
     (
         "null constant",

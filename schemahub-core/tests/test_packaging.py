@@ -1,4 +1,4 @@
-"""The schemahub-core wheel carries the root mappings, and installs alone in a new virtualenv."""
+"""The schemahub-core wheel carries the root mappings; installs alone (no pyarrow) or [mapping]."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_root_mappings_are_the_ones_the_issue_asks_for():
-    assert ROOT_MAPPINGS == ["binance_trades.yaml", "coinbase_trades.yaml"]
+    assert ROOT_MAPPINGS == ["binance_trades.yaml", "coinbase_trades.yaml", "kraken_trades.yaml"]
 
 
 def test_wheel_carries_byte_identical_copies_of_the_root_mappings(wheel):
@@ -57,7 +57,14 @@ def test_load_mappings_reads_the_packaged_copies_of_an_installed_wheel(wheel, tm
     module_file, mappings_dir, streams = probe.stdout.splitlines()
     assert Path(module_file).is_relative_to(site)
     assert Path(mappings_dir) == site / "schemahub_core" / "mappings"
-    assert streams == "['binance_trades', 'coinbase_trades']"
+    assert streams == "['binance_trades', 'coinbase_trades', 'kraken_trades']"
+
+
+ENGINE_PROBE = (
+    "import importlib.util, schemahub_core.http, schemahub_core.ratelimit, schemahub_core.breaker,"
+    " schemahub_core.progress, schemahub_core.errors, schemahub_core.metrics;"
+    " print(importlib.util.find_spec('pyarrow'))"
+)
 
 
 @pytest.mark.slow
@@ -65,11 +72,24 @@ def test_pip_install_schemahub_core_alone_works_in_a_fresh_virtualenv(tmp_path):
     venv = tmp_path / "venv"
     bin_dir, env = install_in_fresh_virtualenv(venv, PACKAGE_DIR)
     python = bin_dir / "python"
+    # What a tap needs works without pyarrow: plugins that map nothing stay light.
+    engine = subprocess.run(
+        [str(python), "-c", ENGINE_PROBE], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (engine.returncode, engine.stdout) == (0, "None\n"), engine.stderr
+    extra = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"{PACKAGE_DIR}[mapping]"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert extra.returncode == 0, extra.stderr[-3000:]
     probe = subprocess.run(
         [str(python), "-c", PROBE], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.splitlines()[2] == "['binance_trades', 'coinbase_trades']"
+    assert probe.stdout.splitlines()[2] == "['binance_trades', 'coinbase_trades', 'kraken_trades']"
     assert Path(probe.stdout.splitlines()[1]).is_relative_to(venv)
     cli = subprocess.run(
         [str(bin_dir / "schemahub"), "--help"], env=env, capture_output=True, text=True

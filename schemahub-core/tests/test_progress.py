@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from schemahub_core.progress import ProgressReporter
+from schemahub_core.progress import ProgressReporter, StreamProgress, format_duration
 
 
 class FakeClock:
@@ -41,3 +41,33 @@ def test_done_never_exceeds_the_range_nor_goes_backwards():
     assert reporter.done == 50
     reporter.advance_to(10_000)
     assert reporter.done == reporter.total == 100
+
+
+def test_eta_reads_in_hours_minutes_and_seconds():
+    assert format_duration(40) == "40 s"
+    assert format_duration(245) == "4 min 05 s"
+    assert format_duration(3725) == "1 h 02 min"
+    clock = FakeClock()
+    reporter = ProgressReporter(
+        "binance_trades", "BTCUSDT", 1, 3_601_000, logging.getLogger("p"), clock=clock
+    )
+    clock.now += 1
+    reporter.advance_to(1000)  # 1000 ids/s, 3.6M to go
+    assert reporter.line(clock.now).endswith("1000 ids/s, ETA 1 h 00 min")
+
+
+def test_lines_carry_the_total_across_the_streams_products():
+    clock = FakeClock()
+    overall = StreamProgress(clock=clock)
+    logger = logging.getLogger("p")
+    btc = ProgressReporter(
+        "coinbase_trades", "BTC-USD", 1, 1000, logger, clock=clock, stream_progress=overall
+    )
+    btc.advance_to(1000)
+    eth = ProgressReporter(
+        "coinbase_trades", "ETH-USD", 1, 3000, logger, clock=clock, stream_progress=overall
+    )
+    clock.now += 10
+    eth.advance_to(1000)
+    # 2000 of 4000 ids in 10 s: 200 ids/s overall, 2000 to go.
+    assert eth.line(clock.now).endswith("; all 2 partitions so far: 2000/4000 (50.0%), ETA 10 s")

@@ -1,4 +1,4 @@
-"""The unified table's schema and partition keys, as written in ../shared/design.md."""
+"""The unified table's schema and partition keys, as written in docs/storage.md."""
 
 from __future__ import annotations
 

@@ -12,10 +12,12 @@ from schemahub_core.transforms import (
     OUTPUT_TYPES,
     TRANSFORMS,
     TransformError,
+    from_decimal_seconds,
     from_ms,
     from_us,
     invert_side,
     iso8601,
+    side_from_b_s,
     side_from_is_buyer_maker,
     to_double,
     to_string,
@@ -171,6 +173,8 @@ def test_null_values_are_rejected_by_every_transform_with_their_row():
         "upper": ["a", None],
         "invert_side": ["buy", None],
         "side_from_is_buyer_maker": [True, None],
+        "from_decimal_seconds": ["1.5", None],
+        "side_from_b_s": ["b", None],
     }
     assert set(samples) == set(TRANSFORMS)
     for name, values in samples.items():
@@ -189,6 +193,8 @@ def test_null_values_are_rejected_by_every_transform_with_their_row():
         ("upper", [1]),
         ("invert_side", [True]),
         ("side_from_is_buyer_maker", ["true"]),
+        ("from_decimal_seconds", [1688669597.8277369]),
+        ("side_from_b_s", [True]),
     ],
 )
 def test_wrong_arrow_type_names_the_type_and_what_the_transform_takes(name, values):
@@ -251,6 +257,8 @@ def test_declared_output_types_are_what_each_transform_returns():
         "upper": ["a"],
         "invert_side": ["buy"],
         "side_from_is_buyer_maker": [True],
+        "from_decimal_seconds": ["1.5"],
+        "side_from_b_s": ["s"],
     }
     assert set(OUTPUT_TYPES) == set(TRANSFORMS) == set(samples)
     for name, values in samples.items():
@@ -261,3 +269,34 @@ def test_an_all_null_column_is_reported_as_missing_values_not_as_a_type_problem(
     for transform in TRANSFORMS.values():
         with pytest.raises(TransformError, match=r"at row 0: value null .*lacks this field"):
             transform(pa.nulls(3), column="price")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1688669597.8277369", datetime(2023, 7, 6, 18, 53, 17, 827736, tzinfo=UTC)),
+        ("1688669597.9999999", datetime(2023, 7, 6, 18, 53, 17, 999999, tzinfo=UTC)),
+        ("1688687999.9999999", datetime(2023, 7, 6, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("1688669597.0000009", datetime(2023, 7, 6, 18, 53, 17, 0, tzinfo=UTC)),
+        ("1688669597.5", datetime(2023, 7, 6, 18, 53, 17, 500000, tzinfo=UTC)),
+        ("1688669597.000001", datetime(2023, 7, 6, 18, 53, 17, 1, tzinfo=UTC)),
+        ("1688669597.0", datetime(2023, 7, 6, 18, 53, 17, tzinfo=UTC)),
+        ("1688669597", datetime(2023, 7, 6, 18, 53, 17, tzinfo=UTC)),
+        ("1688669597.", datetime(2023, 7, 6, 18, 53, 17, tzinfo=UTC)),
+    ],
+)
+def test_from_decimal_seconds_truncates_kraken_time_to_the_microsecond(text, expected):
+    # Truncation: .9999999 stays in its second (and day) instead of rounding into the next.
+    assert from_decimal_seconds(pa.array([text])).to_pylist() == [expected]
+
+
+@pytest.mark.parametrize("bad", ["1.6886695978277369E9", "-1688669597.5", " 1688669597", "1,5"])
+def test_from_decimal_seconds_rejects_other_number_forms_with_their_row(bad):
+    with pytest.raises(TransformError, match=r"'time' at row 1.*digits with an optional fraction"):
+        from_decimal_seconds(pa.array(["1.5", bad]), column="time")
+
+
+def test_side_from_b_s_maps_the_kraken_taker_side():
+    assert side_from_b_s(pa.array(["b", "s"])).to_pylist() == ["BUY", "SELL"]
+    with pytest.raises(TransformError, match=r"'side' at row 0: value 'buy'"):
+        side_from_b_s(pa.array(["buy"]), column="side")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from schemahub_core.fastpath import fast_path_allowed
 from tap_binance.bulk import DumpError
-from tap_binance.fastpath import fast_path_allowed
 from tap_binance.tap import TapBinance
 from tap_binance_testkit import base_config, bookmark, run_tap
 

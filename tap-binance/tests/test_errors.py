@@ -94,6 +94,7 @@ def test_progress_lines_show_done_total_rate_and_eta(sim, caplog):
     total = len(run.trades("BTCUSDT"))
     assert f"binance_trades BTCUSDT: {total}/{total} trade ids (100.0%)" in caplog.text
     assert "ids/s, ETA" in caplog.text
+    assert "partitions so far: " in caplog.text  # the total across symbols
     assert '"metric":"weight_budget_granted_weight"' in caplog.text
 
 

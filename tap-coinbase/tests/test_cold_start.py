@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from coinbase_tapio import bookmark, run_tap, state_at, tap_config
+from tap_coinbase_testkit import bookmark, run_tap, state_at, tap_config
 
 TRADES_PATH = "/products/BTC-USD/trades"
 

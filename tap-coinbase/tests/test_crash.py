@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coinbase_tapio import bookmark, run_tap, state_at, tap_config
+from tap_coinbase_testkit import bookmark, run_tap, state_at, tap_config
 
 TAP = Path(sys.executable).parent / "tap-coinbase"
 

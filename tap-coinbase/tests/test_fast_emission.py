@@ -6,9 +6,10 @@ import io
 from contextlib import redirect_stdout
 
 import pytest
-from coinbase_tapio import parse_messages, run_tap, state_at, tap_config
+from schemahub_core.fastpath import fast_path_allowed
 from tap_coinbase.streams import TradesStream
 from tap_coinbase.tap import TapCoinbase
+from tap_coinbase_testkit import parse_messages, run_tap, state_at, tap_config
 
 
 def without_time_extracted(messages):
@@ -63,7 +64,7 @@ def test_stream_maps_or_flattening_use_the_sdk_path(sim_factory, extra):
     sim = sim_factory("coinbase", seed=63, rate_limit=False)
     tap = TapCoinbase(config=tap_config(sim, **extra), parse_env_config=False)
     stream = tap.streams["coinbase_trades"]
-    assert stream._fast_writer({}) is None
+    assert not fast_path_allowed(stream)
     if "stream_maps" in extra:
         start = sim.oracle.newest_id("BTC-USD") - 1_500
         out = run_tap(tap_config(sim, **extra), state=state_at({"BTC-USD": start}))
@@ -75,7 +76,7 @@ def test_stream_maps_or_flattening_use_the_sdk_path(sim_factory, extra):
 def test_plain_config_uses_the_fast_path(sim_factory):
     sim = sim_factory("coinbase", seed=64, rate_limit=False)
     tap = TapCoinbase(config=tap_config(sim), parse_env_config=False)
-    assert tap.streams["coinbase_trades"]._fast_writer({}) is not None
+    assert fast_path_allowed(tap.streams["coinbase_trades"])
 
 
 def test_deselected_fields_use_the_sdk_path_and_are_left_out(sim_factory):
@@ -93,7 +94,7 @@ def test_deselected_fields_use_the_sdk_path_and_are_left_out(sim_factory):
         state=state_at({"BTC-USD": start}),
         parse_env_config=False,
     )
-    assert tap.streams["coinbase_trades"]._fast_writer({}) is None
+    assert not fast_path_allowed(tap.streams["coinbase_trades"])
     buffer = io.StringIO()
     with redirect_stdout(buffer):
         tap.sync_all()

@@ -7,9 +7,9 @@ import time
 
 import pytest
 import tap_coinbase.client
-from coinbase_tapio import bookmark, run_tap, state_at, tap_config
 from schemahub_core.errors import ExchangeUnreachableError
 from schemahub_core.testing import free_port
+from tap_coinbase_testkit import bookmark, run_tap, state_at, tap_config
 
 # Each fault runs under one reading of `after`, alternating, to keep the suite short; both
 # readings are covered fault-free in test_incremental.py.

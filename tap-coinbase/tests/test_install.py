@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from coinbase_tapio import parse_messages, tap_config
 from schemahub_core.testing import install_in_fresh_virtualenv
+from tap_coinbase_testkit import parse_messages, tap_config
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CORE_DIR = PACKAGE_DIR.parent / "schemahub-core"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from coinbase_tapio import run_tap, tap_config
 from schemahub_core.errors import FatalAPIError
 from tap_coinbase.client import CoinbaseAPI
 from tap_coinbase.products import UnknownProductError
 from tap_coinbase.tap import TapCoinbase
+from tap_coinbase_testkit import run_tap, tap_config
 
 
 @pytest.fixture

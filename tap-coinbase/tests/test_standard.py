@@ -1,16 +1,18 @@
-"""singer-sdk's standard tap tests against a simulator started at import time, plus the
-final-bookmark assertions that the SDK's own final-state test does not make."""
+"""singer-sdk's standard tap tests against a simulator, plus the final-bookmark assertions
+that the SDK's own final-state test does not make."""
 
 from __future__ import annotations
 
-from coinbase_tapio import bookmark, run_tap
+import pytest
 from schemahub_core.sim import start_simulator
 from singer_sdk.testing import get_tap_test_class
 from tap_coinbase.tap import TapCoinbase
+from tap_coinbase_testkit import bookmark, run_tap
 
-SIM = start_simulator("coinbase", seed=51, rate_limit=False)
+# get_tap_test_class takes the config while this module loads; the `simulator` fixture sets
+# its api_url (same dict) before the first test runs, so no server starts at import time.
 CONFIG = {
-    "api_url": SIM.url,
+    "api_url": "http://127.0.0.1:9",
     "product_ids": ["BTC-USD", "ETH-USD"],
     "lookback_minutes": 3,
     "max_requests_per_second": 1000,
@@ -20,15 +22,26 @@ CONFIG = {
 TestTapCoinbase = get_tap_test_class(TapCoinbase, config=CONFIG)
 
 
-def test_final_state_bookmarks_each_product_at_its_newest_trade():
+@pytest.fixture(scope="module", autouse=True)
+def simulator():
+    """A Coinbase simulator (seed 51, no rate limit) that CONFIG points at, for this module."""
+    sim = start_simulator("coinbase", seed=51, rate_limit=False)
+    CONFIG["api_url"] = sim.url
+    yield sim
+    sim.stop()
+
+
+def test_final_state_bookmarks_each_product_at_its_newest_trade(simulator):
     out = run_tap(CONFIG)
     for product_id in CONFIG["product_ids"]:
-        newest = SIM.oracle.newest_id(product_id)
+        newest = simulator.oracle.newest_id(product_id)
         emitted = out.trades(product_id)
         assert emitted, f"no {product_id} trades in the last 3 minutes of the simulator"
         assert emitted[-1]["trade_id"] == newest
         assert bookmark(out.final_state, product_id) == newest
-        assert out.as_served(product_id) == SIM.oracle.trades(product_id, emitted[0]["trade_id"])
+        assert out.as_served(product_id) == simulator.oracle.trades(
+            product_id, emitted[0]["trade_id"]
+        )
     partitions = out.final_state["bookmarks"]["coinbase_trades"]["partitions"]
     assert all(
         set(p) == {"context", "replication_key", "replication_key_value"} for p in partitions

@@ -31,3 +31,11 @@ def test_contains_is_inclusive_and_leaves_holes_uncommitted():
         False,
     ]
     assert ranges.count(committed) == 6
+
+
+def test_spans_cover_a_complete_batch_and_stop_at_ranges_committed_in_between():
+    ids = np.array([1, 3, 4, 9, 20, 25], dtype=np.int64)
+    assert ranges.spans(ids, []) == [(1, 25)]
+    assert ranges.spans(ids, [(10, 15)]) == [(1, 9), (20, 25)]
+    assert ranges.spans(ids, [(30, 40), (5, 8)]) == [(1, 4), (9, 25)]
+    assert ranges.spans(np.array([], dtype=np.int64), [(1, 2)]) == []

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 
+import pytest
 from singer_sdk.testing import get_target_test_class
 from singer_sdk.testing.runners import TargetTestRunner
 from target_s3_parquet.synthetic import coinbase_record, record_line, schema_line
 from target_s3_parquet.target import TargetS3Parquet
 
-# The SDK's factory takes one config for the whole class; a throwaway folder keeps each
-# session's output apart.
-OUTPUT = tempfile.mkdtemp(prefix="target-s3-parquet-standard-")
+# The SDK's factory takes one config for the whole class while this module loads; the
+# `standard_output` fixture points it (same dict) at a folder of this session's temp dir.
+CONFIG = {"output_uri": "unset: see the standard_output fixture"}
 
-TestTargetS3ParquetStandard = get_target_test_class(TargetS3Parquet, config={"output_uri": OUTPUT})
+TestTargetS3ParquetStandard = get_target_test_class(TargetS3Parquet, config=CONFIG)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def standard_output(tmp_path_factory):
+    """The output folder of the standard tests, created when they run, not at import."""
+    CONFIG["output_uri"] = str(tmp_path_factory.mktemp("standard"))
 
 
 def test_a_state_is_relayed_after_each_commit_and_only_for_committed_data(tmp_path):

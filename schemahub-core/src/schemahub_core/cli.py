@@ -1,4 +1,4 @@
-"""The `schemahub` command: `sim` (exchange simulators), later `check` and `query`."""
+"""The `schemahub` command: `sim` (exchange simulators), `check` (data quality), `query` (SQL)."""
 
 from __future__ import annotations
 
@@ -26,15 +26,41 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "target_s3_parquet.migrate",
         "turn a Hive-layout trades_unified into an Iceberg table (needs target-s3-parquet)",
     ),
+    "report": (
+        "schemahub_core.report",
+        "HTML page of charts over the unified table (needs [report])",
+    ),
 }
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends each option with its default, unless its text already explains it.
+
+    argparse's ArgumentDefaultsHelpFormatter would print "(default: None)" for options whose
+    default is "unset" and repeat defaults that the text already words (environment variables).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if (
+            not action.option_strings
+            or "default" in help_text
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return help_text
+        return f"{help_text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(prog="schemahub", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="schemahub", description=__doc__, formatter_class=DefaultsHelpFormatter
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text)
+        sub = subparsers.add_parser(
+            name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter
+        )
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:

@@ -42,7 +42,8 @@ def redact_url(url: str, secret_params: frozenset[str] = SECRET_QUERY_PARAMS) ->
 def exchange_message(body: str) -> tuple[str, int | None]:
     """Extract the exchange's own error text (and Binance's numeric code) from a body.
 
-    Coinbase answers ``{"message": "..."}``, Binance ``{"code": -1121, "msg": "..."}``.
+    Coinbase answers ``{"message": "..."}``, Binance ``{"code": -1121, "msg": "..."}``,
+    Kraken ``{"error": ["EGeneral:Invalid arguments"]}``.
     Anything else (an HTML error page from a proxy, plain text) is quoted, shortened.
     """
     try:
@@ -55,6 +56,9 @@ def exchange_message(body: str) -> tuple[str, int | None]:
         for key in ("msg", "message", "error"):
             if isinstance(payload.get(key), str):
                 return payload[key], code
+        errors = payload.get("error")  # Kraken: {"error": ["EQuery:Unknown asset pair"]}
+        if isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
+            return "; ".join(errors), code
     text = " ".join(body.split())
     if not text:
         return "(empty response body)", None

@@ -20,25 +20,11 @@ non-JSON 200, is a success at the transport level.
 Threads: one client is shared by all threads of a tap (``concurrency`` of them); the
 session's connection pool blocks extra threads until a connection is free.
 
-Using it from a singer-sdk ``RESTStream`` (the SDK's documented hooks)::
-
-    class ExchangeStream(RESTStream):
-        @property
-        def requests_session(self) -> requests.Session:
-            return self._tap.exchange_client.session   # one shared client per tap
-
-        def backoff_wait_generator(self):
-            return self._tap.exchange_client.backoff_delays()  # honours Retry-After
-
-        def backoff_jitter(self, value: float) -> float:
-            return value                                # backoff_delays already jitters
-
-        def validate_response(self, response):
-            self._tap.exchange_client.raise_for_fatal(response)  # 418/4xx -> fatal
-            super().validate_response(response)          # 429/5xx -> RetriableAPIError
-
-The stream's requests then share the limiter, breaker and pool; request weights come from
-``endpoint_weights`` (path -> weight) since the SDK cannot pass one per call.
+Retries are this module's own loop, not ``urllib3.Retry`` or ``backoff``: a retry must go
+back through the adapter (breaker wait, limiter charge per attempt), wait at least
+``Retry-After`` but never less than the jittered backoff, fail at once on a refused first
+connection, and retry a non-JSON 2xx body; neither library does all of that (see
+docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -86,9 +72,9 @@ def backoff_delays(
 ) -> Generator[float, BaseException | None, None]:
     """Full-jitter exponential delays: attempt n waits ``uniform(0, min(cap, base * 2**n))``.
 
-    Fits singer-sdk's ``backoff_wait_generator``: ``backoff`` primes the generator with
-    ``send(None)`` (the first, zero value is discarded) and then sends each exception; when
-    that exception carries a response with ``Retry-After``, the delay is at least that long.
+    Prime it with ``next()`` (the first, zero value is discarded), then ``send`` each
+    exception; when that exception carries a response with ``Retry-After``, the delay is at
+    least that long.
     """
     draw = rng or random.Random()
     exc = yield 0.0
@@ -122,13 +108,16 @@ class ExchangeClient:
         user_agent: str = "schemahub-core/0.1 (+singer tap)",
         headers: Mapping[str, str] | None = None,
         sensitive_headers: Iterable[str] = (),
-        endpoint_weights: Mapping[str, int] | None = None,
         logger: logging.Logger | None = None,
         metrics_logger: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        answer_status: Callable[[requests.Response], int] | None = None,
     ) -> None:
-        """``concurrency`` sizes the pool; ``sensitive_headers`` are never logged or raised."""
+        """``concurrency`` sizes the pool; ``sensitive_headers`` are never logged or raised.
+
+        ``answer_status``: see :class:`~schemahub_core.transport.ResilientAdapter`.
+        """
         if concurrency < 1:
             raise ValueError(f"ExchangeClient(concurrency={concurrency}) must be >= 1.")
         if max_retries < 0:
@@ -152,8 +141,8 @@ class ExchangeClient:
             limiter=limiter,
             breaker=breaker,
             pool_size=concurrency,
-            endpoint_weights=endpoint_weights,
             metrics_logger=metrics_logger,
+            answer_status=answer_status,
         )
         self.session = requests.Session()
         self.session.mount("http://", self.adapter)
@@ -197,7 +186,7 @@ class ExchangeClient:
         return payload
 
     def backoff_delays(self) -> Generator[float, BaseException | None, None]:
-        """This client's backoff schedule, usable as a RESTStream ``backoff_wait_generator``."""
+        """This client's backoff schedule (see :func:`backoff_delays`), for other retry loops."""
         return backoff_delays(self.backoff_base, self.backoff_max, rng=self._rng)
 
     def raise_for_fatal(self, response: requests.Response) -> None:

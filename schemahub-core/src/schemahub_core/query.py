@@ -93,6 +93,15 @@ def _s3_filesystem(endpoint_url: str | None, region: str | None) -> pafs.S3FileS
     return pafs.S3FileSystem(**options)
 
 
+def output_root(
+    output_uri: str, *, s3_endpoint_url: str | None = None, aws_region: str | None = None
+) -> tuple[pafs.FileSystem, str]:
+    """Resolve ``output_uri`` (a folder or ``s3://bucket/prefix``) to a filesystem and its root."""
+    if output_uri.startswith("s3://"):
+        return _s3_filesystem(s3_endpoint_url, aws_region), output_uri[len("s3://") :].strip("/")
+    return pafs.LocalFileSystem(), os.path.abspath(output_uri)
+
+
 @dataclass(frozen=True)
 class UnifiedLocation:
     """Where the unified table lives: a pyarrow filesystem and the table's root path on it."""
@@ -230,6 +239,8 @@ def connect(
     connection = duckdb.connect(":memory:")
     # Minute buckets and dates must not depend on the machine's local time zone.
     connection.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on the terminal for long scans: noise in `check`/`report`.
+    connection.execute("SET enable_progress_bar = false")
     connection.register(UNIFIED_TABLE, dataset)
     return connection
 
@@ -297,7 +308,9 @@ def add_location_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
     )
-    parser.add_argument("--aws-region", default=None, help="default: $AWS_REGION")
+    parser.add_argument(
+        "--aws-region", default=None, help="region of the bucket (default: $AWS_REGION)"
+    )
     parser.add_argument(
         "--table-format",
         choices=TABLE_FORMATS,
@@ -346,7 +359,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("sql", help=f'e.g. "SELECT count(*) FROM {UNIFIED_TABLE}"')
     add_location_arguments(parser)
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
     parser.add_argument(
         "--as-of",
         default=None,

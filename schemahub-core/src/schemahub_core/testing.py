@@ -1,5 +1,5 @@
 """Test helpers shared by every SchemaHub package: free loopback ports, a local moto AWS server,
-packages installed alone in a new virtualenv.
+packages installed alone in a new virtualenv, recorded answers served on loopback, JSON shapes.
 
 Needs no pytest. `moto_server` needs moto[server], a test-only dependency (the `test` extra),
 so moto is imported inside it: importing this module never requires moto.
@@ -13,8 +13,12 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 # What moto_server puts in the environment: boto3 and pyarrow then never look for real AWS
 # credentials (config files, instance metadata), and every client signs for one region.
@@ -84,3 +88,60 @@ def install_in_fresh_virtualenv(
         names = " ".join(package.name for package in packages)
         raise AssertionError(f"pip install {names} failed:\n{install.stderr[-3000:]}")
     return bin_dir, env
+
+
+@contextlib.contextmanager
+def serve_bodies(bodies: Mapping[str, bytes]) -> Iterator[str]:
+    """Serve fixed JSON bodies on a free loopback port, by URL path (query ignored).
+
+    Yields the base URL. For feeding recorded exchange answers to a tap's own API client;
+    an unknown path gets a 404 that names it.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            body = bodies.get(path, f'{{"message": "no recorded body for {path}"}}'.encode())
+            self.send_response(200 if path in bodies else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: tests read the answers, not an access log."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def json_shape(value: Any) -> Any:
+    """The shape of a decoded JSON value: its keys, nesting and JSON types, not its values.
+
+    An object keeps its keys; an array whose items share one shape is `("array", shape)`, one
+    of scalars typed by position (Kraken's trade rows) is `("tuple", (type, ...))`, any other
+    `("mixed", (repr of each distinct shape, ...))`; a scalar becomes its JSON type name.
+    Two answers with equal shapes are parsed the same way.
+    """
+    if isinstance(value, dict):
+        return {key: json_shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        shapes = [json_shape(item) for item in value]
+        if all(shape == shapes[0] for shape in shapes[1:]):
+            return ("array", shapes[0] if shapes else None)
+        if all(isinstance(shape, str) for shape in shapes):
+            return ("tuple", tuple(shapes))
+        distinct: list[Any] = []
+        for shape in shapes:
+            if shape not in distinct:
+                distinct.append(shape)
+        return ("mixed", tuple(map(repr, distinct)))
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string"}[type(value)]

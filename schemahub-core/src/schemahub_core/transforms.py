@@ -27,7 +27,12 @@ _RFC3339 = (
 )
 _RFC3339_EXAMPLE = "2024-01-01T00:00:55.41Z or 2024-01-01T01:00:55+01:00"
 
+# Epoch seconds written as a decimal number (Kraken: up to 7 decimals, maybe none).
+_DECIMAL_SECONDS = r"^(?P<seconds>[0-9]{1,11})(?:\.(?P<fraction>[0-9]*))?$"
+
 _SIDES_IN = pa.array(["buy", "sell"])
+_B_S_IN = pa.array(["b", "s"])
+_B_S_SIDE = pa.array(["BUY", "SELL"])
 _TAKER_SIDE = pa.array(["SELL", "BUY"])  # the maker bought -> the taker sold, and vice versa
 
 
@@ -211,6 +216,30 @@ def from_us(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     return _from_epoch(values, column, "from_us", 1)
 
 
+def from_decimal_seconds(values: ArrowColumn, column: str = "values") -> ArrowColumn:
+    """Epoch seconds as decimal text (`1688669597.8277369`) -> timestamp[us, UTC].
+
+    Digits below the microsecond are cut off, never rounded: rounding could move a trade into
+    the next second, or the next day's partition, and no trade is ever later than it says.
+    """
+    _reject_nulls(values, "from_decimal_seconds", column)
+    _require_type(values, "from_decimal_seconds", column, _is_text, "decimal strings of seconds")
+    shape_ok = pc.match_substring_regex(values, _DECIMAL_SECONDS)
+    _fail_at_first(
+        pc.invert(shape_ok),
+        values,
+        "from_decimal_seconds",
+        column,
+        "is not epoch seconds written as digits with an optional fraction "
+        "(e.g. 1688669597.8277369)",
+    )
+    parts = pc.extract_regex(values, _DECIMAL_SECONDS)
+    seconds = pc.cast(pc.struct_field(parts, "seconds"), pa.int64())
+    micros = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.struct_field(parts, "fraction"), 6, "0"), 0, 6)
+    total = pc.add(pc.multiply(seconds, 1_000_000), pc.cast(micros, pa.int64()))
+    return pc.cast(total, TIMESTAMP_UTC)
+
+
 def upper(values: ArrowColumn, column: str = "values") -> ArrowColumn:
     """Strings -> upper case (Unicode-aware)."""
     _reject_nulls(values, "upper", column)
@@ -243,6 +272,22 @@ def side_from_is_buyer_maker(values: ArrowColumn, column: str = "values") -> Arr
     return pc.if_else(values, "SELL", "BUY")
 
 
+def side_from_b_s(values: ArrowColumn, column: str = "values") -> ArrowColumn:
+    """Kraken's taker side `b` (bought) / `s` (sold) -> `BUY` / `SELL`."""
+    _reject_nulls(values, "side_from_b_s", column)
+    _require_type(values, "side_from_b_s", column, _is_text, "the strings 'b' or 's'")
+    result = pc.take(_B_S_SIDE, pc.index_in(values, value_set=_B_S_IN))
+    if result.null_count:
+        _fail_at_first(
+            pc.is_null(result),
+            values,
+            "side_from_b_s",
+            column,
+            "is not a Kraken taker side (allowed: 'b' or 's')",
+        )
+    return result
+
+
 # What each transform returns, for "add a transform producing <type>" hints in the engine.
 OUTPUT_TYPES: dict[str, pa.DataType] = {
     "to_double": pa.float64(),
@@ -250,9 +295,11 @@ OUTPUT_TYPES: dict[str, pa.DataType] = {
     "iso8601": TIMESTAMP_UTC,
     "from_ms": TIMESTAMP_UTC,
     "from_us": TIMESTAMP_UTC,
+    "from_decimal_seconds": TIMESTAMP_UTC,
     "upper": pa.string(),
     "invert_side": pa.string(),
     "side_from_is_buyer_maker": pa.string(),
+    "side_from_b_s": pa.string(),
 }
 
 TRANSFORMS: dict[str, Transform] = {
@@ -263,8 +310,10 @@ TRANSFORMS: dict[str, Transform] = {
         iso8601,
         from_ms,
         from_us,
+        from_decimal_seconds,
         upper,
         invert_side,
         side_from_is_buyer_maker,
+        side_from_b_s,
     )
 }

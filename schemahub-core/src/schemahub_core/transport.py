@@ -1,16 +1,16 @@
 """The transport under :class:`schemahub_core.http.ExchangeClient`: a resilient HTTPAdapter.
 
 Mounted on a ``requests.Session``, :class:`ResilientAdapter` applies to every request sent
-through that session -- including a singer-sdk ``RESTStream``'s -- the circuit breaker, the
-rate limiter, a connection pool of fixed size, a full read of the body (so a cut body is
-caught and counted) and per-attempt metrics. Retrying is left to the caller.
+through that session the circuit breaker, the rate limiter, a connection pool of fixed
+size, a full read of the body (so a cut body is caught and counted) and per-attempt
+metrics. Retrying is left to the caller.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,13 +75,17 @@ class ResilientAdapter(HTTPAdapter):
         limiter: RateLimiter | None,
         breaker: CircuitBreaker | None,
         pool_size: int,
-        endpoint_weights: Mapping[str, int] | None = None,
         metrics_logger: logging.Logger | None = None,
+        answer_status: Callable[[requests.Response], int] | None = None,
     ) -> None:
-        """``pool_size`` connections per host; extra threads wait for a free connection."""
+        """``pool_size`` connections per host; extra threads wait for a free connection.
+
+        ``answer_status`` gives the HTTP status an answer means, for exchanges that report
+        errors in 200 bodies (Kraken): breaker, metrics and retries then treat it as such.
+        """
+        self.answer_status = answer_status
         self.limiter = limiter
         self.breaker = breaker
-        self.endpoint_weights = dict(endpoint_weights or {})
         self.metrics_logger = metrics_logger or METRICS_LOGGER
         # pool_block: more threads than connections queue up instead of opening throwaway
         # connections; max_retries=0: retries are ours, with backoff and the breaker.
@@ -95,9 +99,7 @@ class ResilientAdapter(HTTPAdapter):
         """Send one attempt: wait for the breaker, pay the limiter, read and check the body."""
         request = request.copy()
         endpoint = urlsplit(request.url or "").path
-        weight = int(request.headers.pop(WEIGHT_HEADER, 0)) or self.endpoint_weights.get(
-            endpoint, 1
-        )
+        weight = int(request.headers.pop(WEIGHT_HEADER, 1))
         attempt = request.headers.pop(ATTEMPT_HEADER, None)
         tags: dict[str, Any] = {metrics.TAG_ENDPOINT: endpoint}
         if attempt is not None:
@@ -111,6 +113,8 @@ class ResilientAdapter(HTTPAdapter):
             response = super().send(request, stream=stream, **kwargs)
             if not stream:
                 _read_whole_body(response)
+                if self.answer_status is not None:
+                    response.status_code = self.answer_status(response)
         except RETRYABLE_EXCEPTIONS as exc:
             if self.breaker is not None:
                 self.breaker.record_failure(permit, reason=type(exc).__name__)

@@ -16,6 +16,7 @@ from schemahub_core.errors import FatalAPIError
 from schemahub_core.http import ExchangeClient
 from schemahub_core.metrics import log_metric
 from schemahub_core.ratelimit import WeightBudget
+from schemahub_core.sdk_seam import tap_of
 from singer_sdk.streams import Stream
 
 # REQUEST_WEIGHT of each endpoint (Binance spot API docs).
@@ -166,14 +167,14 @@ class BinanceStream(Stream):
     @property
     def api(self) -> BinanceAPI:
         """The tap-wide client (one weight budget and breaker for every stream)."""
-        return self._tap.api  # type: ignore[attr-defined]
+        return tap_of(self).api  # type: ignore[attr-defined]
 
     @property
     def exchange(self) -> str:
         """BINANCE or BINANCEUS, written into every record."""
-        return self._tap.exchange  # type: ignore[attr-defined]
+        return tap_of(self).exchange  # type: ignore[attr-defined]
 
     @property
     def exchange_symbols(self) -> list[dict]:
         """exchangeInfo's symbol list, fetched once per run and shared by the streams."""
-        return self._tap.exchange_info  # type: ignore[attr-defined]
+        return tap_of(self).exchange_info  # type: ignore[attr-defined]

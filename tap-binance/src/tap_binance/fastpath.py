@@ -3,39 +3,18 @@
 singer-sdk builds, conforms and serialises every record one at a time, which caps a tap at
 a few tens of thousands of records per second. Dump batches are already typed and
 validated Arrow columns, so their RECORD lines can be assembled column by column. This is
-only done when the SDK would not change the records (no stream maps, no flattening, every
-property selected, no BATCH mode, no dry-run record limit); tests prove the lines equal the
-SDK's output apart from time_extracted.
+only done when `schemahub_core.fastpath.fast_path_allowed` says the SDK would not change the
+records; tests prove the lines equal the SDK's output apart from time_extracted. The line
+layout comes from `schemahub_core.record_layout`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.streams import Stream
-
-
-def fast_path_allowed(stream: Stream) -> bool:
-    """True when the SDK would emit dump records unchanged, one RECORD each: identity map,
-    no flattening, every property selected, no BATCH mode, no dry-run record limit."""
-    if stream.get_batch_config(stream.config) or stream.ABORT_AT_RECORD_COUNT is not None:
-        return False
-    maps = stream.stream_maps
-    if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
-        return False
-    if maps[0].flattening_enabled or maps[0].stream_alias != stream.name:
-        return False
-    mask = stream.mask
-    return all(mask.get(("properties", name), True) for name in stream.schema["properties"])
-
-
-def _json(value: str) -> str:
-    """A JSON string literal."""
-    return json.dumps(value)
+from schemahub_core.record_layout import record_end, record_prefix
 
 
 def render_record_lines(
@@ -49,9 +28,8 @@ def render_record_lines(
     ``constants`` are string fields equal on every row (symbol, assets, exchange). Decimal
     columns were checked to hold only digits and a dot, so they need no JSON escaping.
     """
-    head = '{"type":"RECORD","stream":' + _json(stream_name) + ',"record":{"id":'
-    tail = "".join(f",{_json(key)}:{_json(value)}" for key, value in constants.items())
-    tail += '},"time_extracted":' + _json(time_extracted) + "}\n"
+    head = record_prefix(stream_name) + '{"id":'
+    tail = record_end(constants, time_extracted)
     flags = {
         column: pc.if_else(batch[column], pa.scalar("true"), pa.scalar("false"))
         for column in ("isBuyerMaker", "isBestMatch")

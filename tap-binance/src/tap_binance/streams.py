@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import pyarrow as pa
-from schemahub_core.progress import ProgressReporter
+from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
+from schemahub_core.progress import ProgressReporter, StreamProgress
+from schemahub_core.record_layout import time_extracted_now
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 
 from tap_binance.bulk import DumpStore
 from tap_binance.client import BinanceConfigError, BinanceStream
 from tap_binance.extract import TradeExtractor
-from tap_binance.fastpath import fast_path_allowed, render_record_lines
+from tap_binance.fastpath import render_record_lines
 from tap_binance.symbols import resolve_symbols
 
 
 class SymbolsStream(BinanceStream):
-    """Every symbol of the exchange, from /api/v3/exchangeInfo."""
+    """Every symbol of the exchange, from /api/v3/exchangeInfo.
+
+    The schema declares every field exchangeInfo documents for a symbol: an undeclared one is
+    dropped by singer-sdk with a warning on every run.
+    """
 
     name = "binance_symbols"
     primary_keys: ClassVar[list[str]] = ["symbol"]
@@ -34,13 +38,22 @@ class SymbolsStream(BinanceStream):
         th.Property("quoteAsset", th.StringType),
         th.Property("quotePrecision", th.IntegerType),
         th.Property("quoteAssetPrecision", th.IntegerType),
+        th.Property("baseCommissionPrecision", th.IntegerType),
+        th.Property("quoteCommissionPrecision", th.IntegerType),
         th.Property("orderTypes", th.ArrayType(th.StringType)),
         th.Property("icebergAllowed", th.BooleanType),
         th.Property("ocoAllowed", th.BooleanType),
+        th.Property("otoAllowed", th.BooleanType),
+        th.Property("quoteOrderQtyMarketAllowed", th.BooleanType),
+        th.Property("allowTrailingStop", th.BooleanType),
+        th.Property("cancelReplaceAllowed", th.BooleanType),
         th.Property("isSpotTradingAllowed", th.BooleanType),
         th.Property("isMarginTradingAllowed", th.BooleanType),
         th.Property("filters", th.ArrayType(th.ObjectType(additional_properties=True))),
         th.Property("permissions", th.ArrayType(th.StringType)),
+        th.Property("permissionSets", th.ArrayType(th.ArrayType(th.StringType))),
+        th.Property("defaultSelfTradePreventionMode", th.StringType),
+        th.Property("allowedSelfTradePreventionModes", th.ArrayType(th.StringType)),
         th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS"),
     ).to_dict()
 
@@ -57,6 +70,8 @@ class TradesStream(BinanceStream):
     primary_keys: ClassVar[list[str]] = ["symbol", "id"]
     replication_key = "id"
     is_sorted = True
+    # Class switch so tests and the benchmark can force singer-sdk's own record path.
+    allow_fast_emission = True
     schema = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True, description="Trade id (per exchange)"),
         th.Property("price", th.StringType, description="Decimal string, exactly as sent"),
@@ -71,6 +86,11 @@ class TradesStream(BinanceStream):
         th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS (id space)"),
     ).to_dict()
 
+    @cached_property
+    def stream_progress(self) -> StreamProgress:
+        """The totals across every partition of this run, shared by their progress lines."""
+        return StreamProgress()
+
     @property
     def partitions(self) -> list[dict]:
         """One partition per resolved symbol (names and glob patterns from `symbols`)."""
@@ -78,19 +98,6 @@ class TradesStream(BinanceStream):
             self.config["symbols"], self.exchange_symbols, self.config["api_url"]
         )
         return [{"symbol": symbol} for symbol in symbols]
-
-    def watermark(self, context: Context | None) -> int | None:
-        """The last emitted trade id from state, or None.
-
-        singer-sdk offers the config `start_date` as the starting value when no bookmark
-        exists, even for integer keys, so the bookmark is read from the state itself.
-        """
-        value = self.get_context_state(context).get("replication_key_value")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        return None
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """Trades after the watermark (or from start_date / the lookback window) up to the
@@ -116,13 +123,25 @@ class TradesStream(BinanceStream):
         )
         constants = self._constants(symbol)
         fast = fast_path_allowed(self)
-        progress = ProgressReporter(self.name, symbol, first_id, last_id, self.logger, interval=5.0)
+        writer = PageWriter(self, context)
+        progress = ProgressReporter(
+            self.name,
+            symbol,
+            first_id,
+            last_id,
+            self.logger,
+            interval=5.0,
+            stream_progress=self.stream_progress,
+        )
         try:
             for chunk in extractor.chunks(first_id, last_id, newest_time_ms):
                 if isinstance(chunk, pa.RecordBatch):
                     last = chunk["id"][-1].as_py()
                     if fast:
-                        self._write_batch_fast(chunk, constants, last, context)
+                        lines = render_record_lines(
+                            chunk, self.name, constants, time_extracted_now()
+                        )
+                        writer.write(lines, chunk.num_rows, last)
                     else:
                         for row in chunk.to_pylist():
                             yield {**row, **constants}
@@ -139,15 +158,10 @@ class TradesStream(BinanceStream):
 
     def _first_id(self, symbol: str, context: Context) -> int | None:
         """Watermark + 1, else the first trade at start_date, else at now - lookback."""
-        watermark = self.watermark(context)
+        watermark = integer_bookmark(self, context)
         if watermark is not None:
             return watermark + 1
-        if start_date := self.config.get("start_date"):
-            start = datetime.fromisoformat(start_date)
-            start = start if start.tzinfo else start.replace(tzinfo=UTC)
-            start_ms = int(start.timestamp() * 1000)
-        else:
-            start_ms = int((time.time() - 60 * self.config["lookback_minutes"]) * 1000)
+        start_ms = int(cold_start_time(self.config).timestamp() * 1000)
         return self.api.first_trade_id_at(symbol, start_ms)
 
     def _constants(self, symbol: str) -> dict[str, str]:
@@ -174,16 +188,3 @@ class TradesStream(BinanceStream):
                 "Binance.US requires an API key for /api/v3/historicalTrades. Set api_key "
                 "(a read-only key is enough) in the tap-binance config."
             )
-
-    def _write_batch_fast(
-        self, batch: pa.RecordBatch, constants: dict[str, str], last_id: int, context: Context
-    ) -> None:
-        """Write a dump batch as RECORD lines directly, then advance and emit the state."""
-        lines = render_record_lines(batch, self.name, constants, datetime.now(UTC).isoformat())
-        sys.stdout.write(lines)
-        sys.stdout.flush()
-        # The same bookkeeping the SDK does per record, once per batch: state only after
-        # the records it covers are written.
-        self._increment_stream_state({self.replication_key: last_id}, context=context)
-        self.state_manager.is_flushed = False
-        self._write_state_message()

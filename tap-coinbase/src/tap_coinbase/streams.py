@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
+from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.metrics import log_metric
-from schemahub_core.progress import ProgressReporter
+from schemahub_core.progress import ProgressReporter, StreamProgress
+from schemahub_core.sdk_seam import tap_of
 from singer_sdk import typing as th
-from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import Stream
 
-from tap_coinbase.emit import FastTradeWriter, trade_record
+from tap_coinbase.emit import TradeLines, trade_record
 from tap_coinbase.fetcher import fetch_in_order
 from tap_coinbase.planner import Page, plan_pages, trim_page
 from tap_coinbase.search import first_trade_id_at_or_after
@@ -51,7 +52,7 @@ class ProductsStream(Stream):
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         """Yield the products listed by Coinbase, sorted by id."""
-        catalog = self._tap.catalog_of_products  # type: ignore[attr-defined]
+        catalog = tap_of(self).catalog_of_products  # type: ignore[attr-defined]
         for product_id in sorted(catalog.by_id):
             yield dict(catalog.by_id[product_id])
 
@@ -76,17 +77,22 @@ class TradesStream(Stream):
         th.Property("quote_asset", th.StringType),
     ).to_dict()
 
+    @cached_property
+    def stream_progress(self) -> StreamProgress:
+        """The totals across every partition of this run, shared by their progress lines."""
+        return StreamProgress()
+
     @property
     def partitions(self) -> list[dict]:
         """One partition per resolved product id."""
-        return [{"product_id": pid} for pid in self._tap.product_ids]  # type: ignore[attr-defined]
+        return [{"product_id": pid} for pid in tap_of(self).product_ids]  # type: ignore[attr-defined]
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         """Yield the trades of one product after its watermark, ascending by `trade_id`."""
         if context is None:
             raise RuntimeError("coinbase_trades is synced per product partition, got no context")
         product_id = context["product_id"]
-        api = self._tap.api  # type: ignore[attr-defined]
+        api = tap_of(self).api  # type: ignore[attr-defined]
         page_size = int(self.config["page_size"])
         newest_page = api.trades_before(product_id, None, 1)
         if not newest_page:
@@ -112,18 +118,26 @@ class TradesStream(Stream):
     ) -> Iterable[dict[str, Any]]:
         """Fetch the planned pages in parallel and emit them in order, counting gaps."""
         product_id = context["product_id"]
-        product = self._tap.catalog_of_products.by_id[product_id]  # type: ignore[attr-defined]
+        product = tap_of(self).catalog_of_products.by_id[product_id]  # type: ignore[attr-defined]
         extra = {
             "product_id": product_id,
             "base_asset": product.get("base_currency"),
             "quote_asset": product.get("quote_currency"),
         }
-        api = self._tap.api  # type: ignore[attr-defined]
+        api = tap_of(self).api  # type: ignore[attr-defined]
         concurrency = max(1, int(self.config["concurrency"]))
-        progress = ProgressReporter(self.name, product_id, watermark + 1, newest_id, self.logger)
-        fast = self._fast_writer(extra)
+        progress = ProgressReporter(
+            self.name,
+            product_id,
+            watermark + 1,
+            newest_id,
+            self.logger,
+            stream_progress=self.stream_progress,
+        )
+        fast = fast_path_allowed(self)
+        lines = TradeLines(self.name, extra)
+        writer = PageWriter(self, context)
         gap_ids = 0
-        emitted = 0
 
         def fetch(page: Page) -> list[dict[str, Any]]:
             return api.trades_before(product_id, page.after, page.limit)
@@ -138,22 +152,18 @@ class TradesStream(Stream):
             result = trim_page(page, trades)
             if result.gaps:
                 gap_ids += self._log_gaps(product_id, page, result.gaps)
-            if fast is not None:
-                if result.trades:
-                    fast.write(result.trades)
-                    self._after_fast_write(result.trades[-1], context, emitted, len(result.trades))
-            else:
+            if not fast:
                 yield from (trade_record(trade, extra) for trade in result.trades)
-            emitted += len(result.trades)
+            elif result.trades:
+                trades = result.trades
+                writer.write(lines.page(trades), len(trades), trades[-1]["trade_id"])
             progress.advance_to(page.high)
         progress.finish()
-        tags = {"endpoint": "/products/{product_id}/trades", "context": {"product_id": product_id}}
+        endpoint = "/products/{product_id}/trades"
+        tags = {"endpoint": endpoint, "context": {"product_id": product_id}}
         log_metric(self.metrics_logger, "counter", "gap_trade_ids", gap_ids, tags)
-        if fast is not None:
-            # singer-sdk's own record_count for this partition reads 0: the page writer
-            # bypassed its per-record counter, so report the real figure beside it.
-            tags["path"] = "page_writer"
-            log_metric(self.metrics_logger, "counter", "record_count", emitted, tags)
+        if fast:
+            writer.log_record_count(endpoint)
 
     def _log_gaps(self, product_id: str, page: Page, gaps: list[tuple[int, int]]) -> int:
         """Log the ids missing in one page as ranges (one line per page); return their count."""
@@ -173,27 +183,18 @@ class TradesStream(Stream):
         return missing
 
     def _watermark(self, context: Mapping[str, Any], newest: dict[str, Any]) -> int:
-        """Last trade id already delivered: the bookmark, else from start_date or lookback.
-
-        singer-sdk hands back the config `start_date` when no bookmark exists, even though
-        `trade_id` is an integer, so a string here means "search by time".
-        """
+        """Last trade id already delivered: the bookmark, else from start_date or lookback."""
         product_id = context["product_id"]
-        start = self.get_starting_replication_key_value(context)
-        if isinstance(start, int) and not isinstance(start, bool):
-            return start
-        if isinstance(start, str) and start.strip().isdigit():
-            return int(start)
-        if start:
-            when = datetime.fromisoformat(str(start))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            reason = f"start_date {start}"
+        bookmark = integer_bookmark(self, context)
+        if bookmark is not None:
+            return bookmark
+        when = cold_start_time(self.config)
+        if self.config.get("start_date"):
+            reason = f"start_date {self.config['start_date']}"
         else:
             minutes = float(self.config["lookback_minutes"])
-            when = datetime.now(UTC) - timedelta(minutes=minutes)
             reason = f"no bookmark and no start_date: last {minutes:g} minutes"
-        api = self._tap.api  # type: ignore[attr-defined]
+        api = tap_of(self).api  # type: ignore[attr-defined]
         first_id = first_trade_id_at_or_after(
             when,
             newest,
@@ -210,38 +211,3 @@ class TradesStream(Stream):
             first_id if first_id is not None else f"after {newest_id} (nothing that recent)",
         )
         return newest_id if first_id is None else first_id - 1
-
-    def _fast_writer(self, extra: dict[str, Any]) -> FastTradeWriter | None:
-        """The fast writer when every singer-sdk record step is the identity, else None."""
-        maps = self.stream_maps
-        plain_map = (
-            len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and maps[0].stream_alias == self.name
-            and not maps[0].flattening_enabled
-        )
-        all_fields = all(self.mask.values())
-        if (
-            self.allow_fast_emission
-            and plain_map
-            and all_fields
-            and self.ABORT_AT_RECORD_COUNT is None
-            and self.get_batch_config(self.config) is None
-            and not self.child_streams
-        ):
-            return FastTradeWriter(self.name, extra)
-        return None
-
-    def _after_fast_write(
-        self, last: Mapping[str, Any], context: Mapping[str, Any], emitted_before: int, written: int
-    ) -> None:
-        """Advance the bookmark to the last written record; emit STATE at the SDK's cadence.
-
-        Called only after the records are written and flushed, so a STATE never covers a
-        record that is not on stdout yet.
-        """
-        self._increment_stream_state({"trade_id": last["trade_id"]}, context=context)
-        self.state_manager.is_flushed = False
-        every = self.STATE_MSG_FREQUENCY
-        if emitted_before // every != (emitted_before + written) // every:
-            self._write_state_message()

@@ -40,7 +40,7 @@ from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import DoubleType, NestedField, StringType, TimestamptzType
 from schemahub_core import iceberg as catalogs
 from schemahub_core.paths import check_iceberg_partition_values
-from schemahub_core.schema import UNIFIED_SCHEMA
+from schemahub_core.schema import SPARSE_ID_EXCHANGES, UNIFIED_SCHEMA
 
 from target_s3_parquet import ranges
 from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
@@ -205,8 +205,16 @@ class IcebergUnifiedTable:
         self._refresh()
         return any(s.summary[TOKEN_SUMMARY] == token for s in self.table.metadata.snapshots)
 
-    def commit(self, exchange: str, symbol: str, table: pa.Table) -> CommitResult:
-        """Append the trades of `table` (one exchange and symbol) not yet in the table."""
+    def commit(
+        self, exchange: str, symbol: str, table: pa.Table, *, complete: bool = False
+    ) -> CommitResult:
+        """Append the trades of `table` (one exchange and symbol) not yet in the table.
+
+        `complete`: as for the Hive table (`UnifiedTableWriter.commit`): on exchanges with
+        sparse ids a complete batch records the span it covers, which keeps the ranges
+        property small.
+        """
+        by_span = complete and exchange in SPARSE_ID_EXCHANGES
         check_iceberg_partition_values(("exchange", exchange), ("symbol", symbol))
         ids = integer_ids(table, exchange, symbol)
         order = np.argsort(ids, kind="stable")
@@ -229,7 +237,8 @@ class IcebergUnifiedTable:
                     written = self._write(table, ids, fresh)
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
-            added = ranges.runs(np.sort(ids[fresh]))
+            fresh_ids = np.sort(ids[fresh])
+            added = ranges.spans(fresh_ids, committed) if by_span else ranges.runs(fresh_ids)
             merged = encode_ranges(ranges.merge(committed, added))
             if len(merged) > MAX_RANGES_CHARS:
                 self._delete(written)

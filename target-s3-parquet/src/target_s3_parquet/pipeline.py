@@ -147,7 +147,9 @@ def commit_stream(
         raw_layer.write_raw(storage, "raw", stream, ingest_time, raw)
     results: list[CommitResult] = []
     if mapped is not None and mapped.num_rows:
-        results = _commit_unified(unified, mapped)
+        # A batch holds every record the tap sent in order; with none set aside it is
+        # complete between each symbol's first and last id.
+        results = _commit_unified(unified, mapped, complete=not rejected)
     return StreamCommit(stream, len(kept), len(rejected), results)
 
 
@@ -264,12 +266,17 @@ def _mismatch(
     )
 
 
-def _commit_unified(unified: UnifiedTable, mapped: pa.Table) -> list[CommitResult]:
+def _commit_unified(
+    unified: UnifiedTable, mapped: pa.Table, *, complete: bool
+) -> list[CommitResult]:
     keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
     if keys.num_rows == 1:  # the usual batch (one product): no filtered copy of every column
         return [
             unified.commit(
-                keys.column("exchange")[0].as_py(), keys.column("symbol")[0].as_py(), mapped
+                keys.column("exchange")[0].as_py(),
+                keys.column("symbol")[0].as_py(),
+                mapped,
+                complete=complete,
             )
         ]
     results = []
@@ -280,7 +287,7 @@ def _commit_unified(unified: UnifiedTable, mapped: pa.Table) -> list[CommitResul
             pc.equal(mapped.column("exchange"), exchange),
             pc.equal(mapped.column("symbol"), symbol),
         )
-        results.append(unified.commit(exchange, symbol, mapped.filter(mask)))
+        results.append(unified.commit(exchange, symbol, mapped.filter(mask), complete=complete))
     return results
 
 

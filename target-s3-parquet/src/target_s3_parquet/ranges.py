@@ -1,7 +1,8 @@
 """Sets of integer trade ids kept as sorted, disjoint, inclusive ranges `[(lo, hi), ...]`.
 
 Dense exchange ids make these tiny (one range per contiguous stretch of history), and every
-operation on a batch of ids is vectorised with numpy.
+operation on a batch of ids is vectorised with numpy. Sparse ids (Kraken) would split runs at
+every skipped id, so a complete batch of them is recorded by the span it covers (`spans`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,28 @@ def runs(sorted_unique_ids: np.ndarray) -> Ranges:
     return [
         (int(lo), int(hi))
         for lo, hi in zip(sorted_unique_ids[starts], sorted_unique_ids[ends], strict=True)
+    ]
+
+
+def spans(sorted_unique_ids: np.ndarray, committed: Ranges) -> Ranges:
+    """The ranges from each id to the next, broken only where `committed` ranges lie between.
+
+    For a batch that holds every trade of its symbol between its first and last id (so an id
+    it skips does not exist), this records the stretch of history the batch covers without
+    claiming any id another commit owns. The ids must not be in `committed`.
+    """
+    if sorted_unique_ids.size == 0:
+        return []
+    starts = np.asarray([lo for lo, _ in committed], dtype=np.int64)
+    # Committed ranges starting at or before each id: a change between neighbours means one
+    # lies between them (the ids themselves are outside every committed range).
+    slot = np.searchsorted(starts, sorted_unique_ids, side="right")
+    breaks = np.flatnonzero(np.diff(slot) != 0)
+    first = np.concatenate(([0], breaks + 1))
+    last = np.concatenate((breaks, [sorted_unique_ids.size - 1]))
+    return [
+        (int(lo), int(hi))
+        for lo, hi in zip(sorted_unique_ids[first], sorted_unique_ids[last], strict=True)
     ]
 
 

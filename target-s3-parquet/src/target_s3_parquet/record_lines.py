@@ -11,6 +11,8 @@ RECORD of stream `s` with record R = what lies between, and that time_extracted 
 alone is one JSON value, which `cut_records` checks for a whole run of lines with one msgspec
 call; when that fails, the reader decodes those lines one by one (the exact path), which
 names a bad line just as before.
+Both line forms (the taps' fast path writes the compact one) are defined once, in
+`schemahub_core.record_layout`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
+from schemahub_core.record_layout import RECORD_LINE_FORMS
 
 from target_s3_parquet.records import RecordList
 
@@ -39,11 +42,6 @@ class Envelope(msgspec.Struct, gc=False):
 decode_envelope = msgspec.json.Decoder(Envelope).decode
 decode_envelopes = msgspec.json.Decoder(list[Envelope]).decode
 
-# (head with the stream's JSON name for %s, gap): singer-sdk's compact form, json.dumps' form.
-_FORMS = (
-    (b'{"type":"RECORD","stream":%s,"record":', b',"time_extracted":"'),
-    (b'{"type": "RECORD", "stream": %s, "record": ', b', "time_extracted": "'),
-)
 _END = np.frombuffer(b'"}', dtype=np.uint8)
 _decode_values = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _OPEN, _CLOSE = ord("{"), ord("}")
@@ -61,7 +59,7 @@ class Layout:
 def learn_layout(line: bytes, stream: str, record: bytes, extracted: str | None) -> Layout | None:
     """The layout of `line` (no newline), a RECORD msgspec decoded; None if it is another one."""
     name = json.dumps(stream).encode()
-    for head_form, gap in _FORMS:
+    for head_form, gap in RECORD_LINE_FORMS:
         head = head_form % name
         if extracted is None:
             if line == head + record + b"}":

@@ -10,36 +10,43 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+# The taps' own trade schemas, copied (the target must not depend on a tap);
+# tests/test_synthetic_schemas.py proves they are still equal.
 COINBASE_SCHEMA = {
     "type": "object",
     "properties": {
-        "trade_id": {"type": "integer"},
-        "side": {"type": "string"},
-        "size": {"type": "string"},
-        "price": {"type": "string"},
-        "time": {"type": "string", "format": "date-time"},
-        "product_id": {"type": "string"},
-        "base_asset": {"type": "string"},
-        "quote_asset": {"type": "string"},
+        "trade_id": {"type": ["integer"], "description": "Dense per product"},
+        "side": {"type": ["string", "null"], "description": "Maker side as sent: buy or sell"},
+        "size": {
+            "type": ["string", "null"],
+            "description": "Base quantity, decimal string as sent",
+        },
+        "price": {"type": ["string", "null"], "description": "Price, decimal string as sent"},
+        "time": {"type": ["string", "null"], "description": "RFC 3339 UTC time, exactly as sent"},
+        "product_id": {"type": ["string"]},
+        "base_asset": {"type": ["string", "null"]},
+        "quote_asset": {"type": ["string", "null"]},
     },
-    "required": ["trade_id", "side", "size", "price", "time", "product_id"],
+    "required": ["trade_id", "product_id"],
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
 }
 BINANCE_SCHEMA = {
     "type": "object",
     "properties": {
-        "id": {"type": "integer"},
-        "price": {"type": "string"},
-        "qty": {"type": "string"},
-        "quoteQty": {"type": "string"},
-        "time": {"type": "integer"},
-        "isBuyerMaker": {"type": "boolean"},
-        "isBestMatch": {"type": "boolean"},
-        "symbol": {"type": "string"},
-        "base_asset": {"type": "string"},
-        "quote_asset": {"type": "string"},
-        "exchange": {"type": "string"},
+        "id": {"type": ["integer"], "description": "Trade id (per exchange)"},
+        "price": {"type": ["string", "null"], "description": "Decimal string, exactly as sent"},
+        "qty": {"type": ["string", "null"], "description": "Base quantity, decimal string"},
+        "quoteQty": {"type": ["string", "null"], "description": "Quote quantity, decimal string"},
+        "time": {"type": ["integer", "null"], "description": "Trade time, epoch microseconds"},
+        "isBuyerMaker": {"type": ["boolean", "null"], "description": "True: the taker sold"},
+        "isBestMatch": {"type": ["boolean", "null"]},
+        "symbol": {"type": ["string"]},
+        "base_asset": {"type": ["string", "null"]},
+        "quote_asset": {"type": ["string", "null"]},
+        "exchange": {"type": ["string", "null"], "description": "BINANCE or BINANCEUS (id space)"},
     },
-    "required": ["id", "price", "qty", "time", "isBuyerMaker", "symbol", "exchange"],
+    "required": ["id", "symbol"],
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
 }
 # Trade n of a symbol happens EPOCH + n * 37 ms (crosses a UTC midnight after ~2.3M trades).
 EPOCH = datetime(2026, 6, 19, 0, 0, tzinfo=UTC)

@@ -21,8 +21,14 @@ DEFAULT_TABLE_FORMAT = "iceberg"
 class UnifiedTable(Protocol):
     """`trades_unified` as the pipeline writes it: exactly once per (exchange, symbol, id)."""
 
-    def commit(self, exchange: str, symbol: str, table: pa.Table) -> CommitResult:
-        """Append the trades of `table` (one exchange and symbol) not yet in the table."""
+    def commit(
+        self, exchange: str, symbol: str, table: pa.Table, *, complete: bool = False
+    ) -> CommitResult:
+        """Append the trades of `table` (one exchange and symbol) not yet in the table.
+
+        `complete`: `table` holds every trade of the symbol between its first and last id, so
+        sparse-id exchanges may record the span it covers (see `ranges.spans`).
+        """
         ...
 
     def sweep_staging(self) -> None:

@@ -36,7 +36,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from schemahub_core.paths import partition_path, partition_values
-from schemahub_core.schema import FILE_SCHEMA, UNIFIED_TABLE, partition_dates
+from schemahub_core.schema import (
+    FILE_SCHEMA,
+    SPARSE_ID_EXCHANGES,
+    UNIFIED_TABLE,
+    partition_dates,
+)
 
 from target_s3_parquet import ranges
 from target_s3_parquet.storage import Storage, StorageError
@@ -153,8 +158,16 @@ class UnifiedTableWriter:
         head.published = True
 
     # ---------------------------------------------------------------- commit
-    def commit(self, exchange: str, symbol: str, table: pa.Table) -> CommitResult:
-        """Write the trades of `table` (one exchange and symbol) not yet in the table."""
+    def commit(
+        self, exchange: str, symbol: str, table: pa.Table, *, complete: bool = False
+    ) -> CommitResult:
+        """Write the trades of `table` (one exchange and symbol) not yet in the table.
+
+        `complete`: the table holds every trade of the symbol between its first and last id
+        (a tap partition's records, nothing set aside). On exchanges with sparse ids the
+        commit then records the span it covers instead of one range per run of ids.
+        """
+        by_span = complete and exchange in SPARSE_ID_EXCHANGES
         partition = _partition(exchange, symbol)
         ids = integer_ids(table, exchange, symbol)
         order = np.argsort(ids, kind="stable")
@@ -168,7 +181,8 @@ class UnifiedTableWriter:
             skipped = table.num_rows - fresh.size
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
-            added = ranges.runs(np.sort(ids[fresh]))
+            fresh_ids = np.sort(ids[fresh])
+            added = ranges.spans(fresh_ids, head.committed) if by_span else ranges.runs(fresh_ids)
             everything_in_order = fresh.size == table.num_rows and bool(
                 np.all(fresh == np.arange(fresh.size))
             )

@@ -1,4 +1,4 @@
-"""Local exchange simulators (Coinbase, Binance) with a ground-truth oracle and faults.
+"""Local exchange simulators (Coinbase, Binance, Kraken) with a ground-truth oracle and faults.
 
 from schemahub_core.sim import start_simulator
 with start_simulator("coinbase", seed=1) as sim:

@@ -1,4 +1,4 @@
-"""`schemahub sim coinbase|binance --port N`: serve a simulator until interrupted."""
+"""`schemahub sim coinbase|binance|kraken --port N`: serve a simulator until interrupted."""
 
 from __future__ import annotations
 
@@ -10,10 +10,25 @@ import types
 from typing import Any
 
 from schemahub_core.sim.clock import CLOCK_MODES
-from schemahub_core.sim.settings import NAMES, Settings
+from schemahub_core.sim.products import DEFAULT_HISTORY_TRADES
+from schemahub_core.sim.settings import NAMES, ONLY, Settings
 from schemahub_core.sim.simulator import EXCHANGES, Simulator
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+# What an unset setting means, for the settings whose default is "nothing" (None or "").
+_UNSET = {
+    "weight_limit": "6000, or 1200 with --binance-us",
+    "missing_dumps": "every dump is published",
+    "latency": "no added latency",
+    "fault_path": "every path",
+}
+DESCRIPTIONS = {
+    "coinbase": "Coinbase Exchange: /products, /products/{id}/trades (newest first, after/before).",
+    "binance": "Binance Spot or Binance.US: exchangeInfo, historicalTrades, aggTrades, dumps.",
+    "kraken": "Kraken: AssetPairs, Trades (since/last), errors inside HTTP-200 bodies.",
+}
 
 
 def _type_of(default: Any, name: str) -> type:
@@ -24,11 +39,28 @@ def _type_of(default: Any, name: str) -> type:
     return type(default)
 
 
+def _applies_to(name: str, exchange: str) -> bool:
+    """Whether a setting means something to this exchange's simulator."""
+    return not any(name in names for other, names in ONLY.items() if other != exchange)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the `schemahub sim` options (one flag per simulator setting)."""
-    parser.add_argument("exchange", choices=sorted(EXCHANGES), help="which exchange to simulate")
+    """Register `schemahub sim EXCHANGE`: one sub-command per exchange, with its own flags."""
+    parser.description = "Serve a local copy of an exchange's public API until interrupted."
+    exchanges = parser.add_subparsers(dest="exchange", required=True, metavar="EXCHANGE")
+    for exchange in sorted(EXCHANGES):
+        sub = exchanges.add_parser(
+            exchange,
+            help=DESCRIPTIONS[exchange],
+            description=DESCRIPTIONS[exchange],
+            formatter_class=parser.formatter_class,
+        )
+        _add_exchange_arguments(sub, exchange)
+
+
+def _add_exchange_arguments(parser: argparse.ArgumentParser, exchange: str) -> None:
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0 = any free port)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--seed", type=int, default=1, help="market seed (same seed, same trades)")
     parser.add_argument("--clock", choices=CLOCK_MODES, default="realtime", help="market clock")
     parser.add_argument("--speed", type=float, default=1.0, help="accelerated clock: x real time")
@@ -36,15 +68,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--start-time", help="market instant at start, ISO 8601 (default: now, whole second)"
     )
     parser.add_argument(
-        "--history-trades", type=int, help="trades of history per liquid product (default 200000)"
+        "--history-trades",
+        type=int,
+        help=f"trades of history per liquid product (default: {DEFAULT_HISTORY_TRADES})",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
     modes = parser.add_argument_group("modes and faults (see schemahub-core/README.md)")
     for name in NAMES:
+        if not _applies_to(name, exchange):
+            continue
         field = _FIELDS[name]
         flag = "--" + name.replace("_", "-")
         help_text = field.metadata["help"]
         if isinstance(field.default, bool):
+            # A flag only ever switches away from the default, so it states no default.
             if field.default:
                 modes.add_argument(
                     "--no-" + name.replace("_", "-"),
@@ -58,8 +95,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     flag, dest=name, action="store_true", default=None, help=help_text
                 )
         else:
+            # argparse's default stays None (only the flags given reach `configure`), so
+            # the simulator's own default is written into the help.
+            shown = _UNSET.get(name, field.default)
             modes.add_argument(
-                flag, dest=name, type=_type_of(field.default, name), default=None, help=help_text
+                flag,
+                dest=name,
+                type=_type_of(field.default, name),
+                default=None,
+                help=f"{help_text} (default: {shown})",
             )
 
 

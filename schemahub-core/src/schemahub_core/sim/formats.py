@@ -22,6 +22,8 @@ BINANCE_ROW = (
 )
 AGG_ROW = '{"a":%d,"p":"%d.%08d","q":"%d.%08d","f":%d,"l":%d,"T":%d,"m":%s,"M":true}'
 CSV_ROW = "%d,%d.%08d,%d.%08d,%d.%08d,%d,%s,True"
+KRAKEN_ROW = '["%d.%0*d","%d.%08d",%s,"%s","%s","",%d]'
+KRAKEN_TIME = "%d.%07d"
 
 
 def _split(units: np.ndarray) -> tuple[list[int], list[int]]:
@@ -102,6 +104,35 @@ def _csv(market: Market, block: Block, divisor: int) -> list[str]:
     return _batch(CSV_ROW, [block.ids.tolist(), pi, pf, qi, qf, vi, vf, times, flags])
 
 
+def kraken_time_ns(time_us: np.ndarray) -> np.ndarray:
+    """Kraken trade times in epoch nanoseconds: 100 ns resolution (7 decimals of a second).
+
+    The digit below the microsecond derives from the time itself, so trades sharing a
+    timestamp share all of it.
+    """
+    return time_us * 1000 + (time_us % 9973 % 10) * 100
+
+
+def kraken_time_text(time_ns: np.ndarray) -> list[str]:
+    """`time` as Kraken writes the JSON number: seconds, up to 7 decimals, zeros trimmed."""
+    seconds, frac = np.divmod(time_ns // 100, 10_000_000)
+    texts = [KRAKEN_TIME % pair for pair in zip(seconds.tolist(), frac.tolist(), strict=True)]
+    return [t.rstrip("0") + "0" if t.endswith(".0000000") else t.rstrip("0") for t in texts]
+
+
+def _kraken(market: Market, block: Block) -> list[str]:
+    decimals = max(market.spec.price_decimals, 5)
+    price = price_units(market, block) // 10 ** (8 - decimals)
+    pi, pf = (price // 10**decimals).tolist(), (price % 10**decimals).tolist()
+    vi, vf = _split(block.qty_units)
+    sides = np.where(block.buyer_maker, "s", "b").tolist()
+    # About a third of the takers are market orders, the rest limit orders crossing the book.
+    kinds = np.where(block.ids % 3 == 0, "m", "l").tolist()
+    times = kraken_time_text(kraken_time_ns(block.time_us))
+    width = [decimals] * block.ids.size
+    return _batch(KRAKEN_ROW, [pi, width, pf, vi, vf, times, sides, kinds, block.ids.tolist()])
+
+
 FORMATTERS: dict[str, Callable[[Market, Block], list[str]]] = {
     "coinbase": _coinbase,
     "binance_ms": lambda m, b: _binance(m, b, 1000),
@@ -110,8 +141,9 @@ FORMATTERS: dict[str, Callable[[Market, Block], list[str]]] = {
     "agg_us": lambda m, b: _agg(m, b, 1),
     "csv_ms": lambda m, b: _csv(m, b, 1000),
     "csv_us": lambda m, b: _csv(m, b, 1),
+    "kraken": _kraken,
 }
-CACHED = frozenset({"coinbase", "binance_ms", "binance_us", "agg_ms", "agg_us"})
+CACHED = frozenset({"coinbase", "binance_ms", "binance_us", "agg_ms", "agg_us", "kraken"})
 
 
 def rows(market: Market, block: Block, fmt: str) -> list[str]:

@@ -23,7 +23,8 @@ def _us(value: TimeLike) -> int:
 class Oracle:
     """Reads the simulator's markets directly; every result equals what the API serves.
 
-    Trades come back as the very JSON objects the API sends (ascending by id), limited to
+    Trades come back as the very JSON objects (Kraken: rows, with `time` as its text) the API
+    sends, ascending by id, limited to
     the trades visible at the market clock's current instant. Binance trades default to
     microsecond times (as served with `X-MBX-TIME-UNIT: MICROSECOND`); pass
     `time_unit="ms"` for the default millisecond responses.
@@ -34,11 +35,12 @@ class Oracle:
         self._markets = markets
         self._clock = clock
         self.metadata: list[dict[str, Any]] = metadata
-        """Coinbase `/products` items, or Binance `exchangeInfo.symbols` items."""
+        """Coinbase `/products` items, Binance `exchangeInfo.symbols` items, or Kraken
+        `AssetPairs` entries with their canonical name under `pair`."""
 
     @property
     def products(self) -> list[str]:
-        """Product ids (Coinbase) or symbols (Binance) served."""
+        """Product ids (Coinbase), symbols (Binance) or pair altnames (Kraken) served."""
         return list(self._markets)
 
     symbols = products
@@ -52,8 +54,8 @@ class Oracle:
             ) from None
 
     def _fmt(self, time_unit: str, kind: str = "binance") -> str:
-        if self.exchange == "coinbase":
-            return "coinbase"
+        if self.exchange in ("coinbase", "kraken"):
+            return self.exchange
         if time_unit not in ("us", "ms"):
             raise ValueError(f"time_unit must be 'us' or 'ms', got {time_unit!r}")
         return f"{kind}_{time_unit}"
@@ -79,7 +81,8 @@ class Oracle:
         lo = market.first_id if first_id is None else max(first_id, market.first_id)
         hi = self.newest_id(product) if last_id is None else min(last_id, self.newest_id(product))
         page = pages.trades(market, self._fmt(time_unit), lo, hi, None)
-        return json.loads(page.json())
+        # Kraken's `time` is a number with 7 decimals: keep its text, as a careful client does.
+        return json.loads(page.json(), parse_float=str if self.exchange == "kraken" else float)
 
     def id_at_or_after(self, product: str, when: TimeLike) -> int | None:
         """First trade id at or after `when`, or None if no visible trade is that recent."""

@@ -71,9 +71,14 @@ def _aggregate_keys(block: Block) -> np.ndarray:
     return block.ids[block.agg_index()]
 
 
-def trade_slices(market: Market, lo: int, hi: int) -> list[tuple[Block, int, int]]:
-    """(block, start, stop) index ranges of every trade with `lo <= id <= hi`, ascending."""
-    return _slices(market, lo, hi, None, False, _trade_keys)
+def trade_slices(
+    market: Market, lo: int, hi: int, limit: int | None = None
+) -> list[tuple[Block, int, int]]:
+    """(block, start, stop) index ranges of the trades with `lo <= id <= hi`, ascending.
+
+    At most the oldest `limit` trades (all of them without a limit).
+    """
+    return _slices(market, lo, hi, limit, False, _trade_keys)
 
 
 def trades(

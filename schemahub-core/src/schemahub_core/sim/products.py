@@ -155,3 +155,62 @@ def binance_symbol(spec: MarketSpec) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
         "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
     }
+
+
+# Kraken pairs by altname (what requests send). Trade ids are increasing but not dense at
+# Kraken (its own docs show 61044952, 61044953, 61044956): a quarter of the ids never exist.
+SPARSE = 0.25  # `missing_rate` of every Kraken pair
+KRAKEN_MARKETS: tuple[MarketSpec, ...] = (
+    MarketSpec(
+        "XBTUSD", 21, "XXBT", "ZUSD", 63205.3, 1, 8, 0.01, 6.0, 81_203_455, missing_rate=SPARSE
+    ),
+    MarketSpec(
+        "ETHUSD", 22, "XETH", "ZUSD", 3400.52, 2, 8, 0.3, 4.0, 71_004_217, missing_rate=SPARSE
+    ),
+    # A newer pair: no X/Z prefixes on the canonical name or the assets.
+    MarketSpec("SOLUSD", 23, "SOL", "USD", 145.27, 2, 8, 4.0, 2.0, 12_880_104, missing_rate=SPARSE),
+    MarketSpec(
+        "XDGUSD", 24, "XXDG", "ZUSD", 0.1234567, 7, 8, 900.0, 1.0, 30_551_020, missing_rate=SPARSE
+    ),
+    MarketSpec(
+        "LUNAUSD", 25, "LUNA", "ZUSD", 0.4231, 4, 8, 150.0, 0.5, 1_390_442,
+        missing_rate=SPARSE, halted_days=30, fixed_history=20_000,
+    ),
+)  # fmt: skip
+# altname -> (canonical pair name, status); wsname is base/quote without prefixes.
+KRAKEN_PAIRS = {
+    "XBTUSD": ("XXBTZUSD", "online"),
+    "ETHUSD": ("XETHZUSD", "online"),
+    "SOLUSD": ("SOLUSD", "online"),
+    "XDGUSD": ("XDGUSD", "online"),
+    "LUNAUSD": ("LUNAUSD", "delisted"),
+}
+KRAKEN_PRICE_DECIMALS = 5  # trade prices are padded to at least 5 places ("30243.40000")
+
+
+def kraken_asset(code: str) -> str:
+    """Kraken's display name of an asset code: legacy X/Z prefix of 4-letter codes stripped."""
+    return code[1:] if len(code) == 4 and code[0] in "XZ" else code
+
+
+def kraken_pair(spec: MarketSpec) -> tuple[str, dict[str, Any]]:
+    """(canonical name, `/0/public/AssetPairs` entry) of one Kraken pair."""
+    canonical, status = KRAKEN_PAIRS[spec.product_id]
+    return canonical, {
+        "altname": spec.product_id,
+        "wsname": f"{kraken_asset(spec.base)}/{kraken_asset(spec.quote)}",
+        "aclass_base": "currency",
+        "base": spec.base,
+        "aclass_quote": "currency",
+        "quote": spec.quote,
+        "lot": "unit",
+        "cost_decimals": 5,
+        "pair_decimals": spec.price_decimals,
+        "lot_decimals": spec.qty_decimals,
+        "lot_multiplier": 1,
+        "fee_volume_currency": "ZUSD",
+        "ordermin": "0.0001",
+        "costmin": "0.5",
+        "tick_size": _decimal(spec.price_decimals),
+        "status": status,
+    }

@@ -42,7 +42,7 @@ class App(Protocol):
         ...
 
     def fault_response(self, kind: str) -> Response:
-        """The exchange's own body for an injected `429`, `5xx` or `html` fault."""
+        """The exchange's own body for an injected `429`, `5xx`, `html` (or Kraken) fault."""
         ...
 
 
@@ -155,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         try:
-            if fault in ("html", "5xx", "429"):
+            if fault in ("html", "5xx", "429", "unavailable", "busy"):
                 response = server.app.fault_response(fault)
             else:
                 response = server.app.handle(path, params, self.headers)

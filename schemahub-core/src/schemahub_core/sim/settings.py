@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Checked in this order when several faults are armed for the same request.
-FAULT_KINDS = ("reset", "truncate", "html", "5xx", "429", "slow")
+FAULT_KINDS = ("reset", "truncate", "html", "5xx", "429", "unavailable", "busy", "slow")
 
 
 def _opt(default: Any, help_text: str) -> Any:
@@ -38,6 +38,13 @@ class Settings:
     missing_dumps: str = _opt(
         "", "bulk dumps never published, comma-separated dates/months: '2024-12-31,2025-02'"
     )
+    # --- Kraken modes
+    since_exclusive: bool = _opt(
+        False, "Kraken `since=T` returns trades after T only (default: at or after T)"
+    )
+    pair_rate_per_second: float = _opt(1.0, "Kraken per-pair call counter decay (calls per second)")
+    pair_burst: int = _opt(3, "Kraken per-pair call counter maximum (burst size)")
+    system_status: str = _opt("online", "Kraken SystemStatus: online, maintenance, cancel_only...")
     # --- Faults: probability per request, or "the next N requests"
     fault_reset: float = _opt(0.0, "probability of this fault per request")
     fault_reset_next: int = _opt(0, "inject this fault into the next N requests")
@@ -49,6 +56,10 @@ class Settings:
     fault_5xx_next: int = _opt(0, "inject this fault into the next N requests")
     fault_429: float = _opt(0.0, "probability of this fault per request")
     fault_429_next: int = _opt(0, "inject this fault into the next N requests")
+    fault_unavailable: float = _opt(0.0, "Kraken EService:Unavailable: probability per request")
+    fault_unavailable_next: int = _opt(0, "inject this fault into the next N requests")
+    fault_busy: float = _opt(0.0, "Kraken EService:Busy: probability per request")
+    fault_busy_next: int = _opt(0, "inject this fault into the next N requests")
     fault_slow: float = _opt(0.0, "probability of this fault per request")
     fault_slow_next: int = _opt(0, "inject this fault into the next N requests")
     fault_5xx_status: int = _opt(503, "HTTP status of an injected 5xx")
@@ -68,6 +79,11 @@ BINANCE_ONLY = frozenset(
     {"binance_us", "weight_limit", "ban_after", "ban_seconds", "restricted", "waf"}
     | {"corrupt_checksum", "missing_dumps", "storm_retry_after"}
 )
+KRAKEN_ONLY = frozenset(
+    {"since_exclusive", "pair_rate_per_second", "pair_burst", "system_status"}
+    | {"fault_unavailable", "fault_unavailable_next", "fault_busy", "fault_busy_next"}
+)
+ONLY = {"coinbase": COINBASE_ONLY, "binance": BINANCE_ONLY, "kraken": KRAKEN_ONLY}
 NAMES = tuple(f.name for f in dataclasses.fields(Settings) if not f.name.startswith("_"))
 
 
@@ -90,7 +106,7 @@ def apply(settings: Settings, exchange: str, changes: dict[str, Any]) -> None:
     unknown = sorted(set(changes) - set(NAMES))
     if unknown:
         raise TypeError(f"unknown simulator setting(s) {unknown}; valid: {', '.join(NAMES)}")
-    foreign = COINBASE_ONLY if exchange == "binance" else BINANCE_ONLY
+    foreign = frozenset().union(*(names for name, names in ONLY.items() if name != exchange))
     wrong = sorted(set(changes) & foreign)
     if wrong:
         raise ValueError(f"setting(s) {wrong} do not apply to the {exchange} simulator")

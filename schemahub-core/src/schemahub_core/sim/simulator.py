@@ -16,6 +16,7 @@ from schemahub_core.sim.settings import Settings, apply
 EXCHANGES = {
     "coinbase": "schemahub_core.sim.coinbase:CoinbaseApp",
     "binance": "schemahub_core.sim.binance:BinanceApp",
+    "kraken": "schemahub_core.sim.kraken:KrakenApp",
 }
 
 
@@ -99,7 +100,7 @@ class Simulator:
 
 
 def start_simulator(exchange: str, **options: Any) -> Simulator:
-    """Start a simulator (`"coinbase"` or `"binance"`) on loopback and return it, running.
+    """Start a simulator (`coinbase`, `binance` or `kraken`) on loopback; return it running.
 
     Options: `seed`, `port` (0 = a free port), `clock` (`frozen`, `realtime`, `accelerated`),
     `speed`, `start_time`, `history_trades`, plus any `Settings` field (modes and faults).
