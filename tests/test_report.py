@@ -44,11 +44,14 @@ CHART_IDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three commits by the real target: Coinbase 1..1000, then 1200..3000; Binance 1..2000."""
+@pytest.fixture(scope="module", params=["iceberg", "hive"])
+def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three commits by the real target: Coinbase 1..1000, then 1200..3000; Binance 1..2000.
+
+    In both table formats: ingest history comes from snapshots (Iceberg) or commit records.
+    """
     root = tmp_path_factory.mktemp("lake")
-    config = {"output_uri": str(root)}
+    config = {"output_uri": str(root), "table_format": request.param}
     run_in_process(config, trade_lines("coinbase_trades", "BTC-USD", 1, 1000))
     run_in_process(
         config,

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from schemahub_core.iceberg import NAMESPACE as ICEBERG_NAMESPACE
 from schemahub_core.query import open_iceberg_table, output_root, resolve_table_format
 from schemahub_core.schema import UNIFIED_TABLE
 
@@ -103,25 +104,39 @@ def ingest_history(
 def _snapshot_history(table: Any) -> pa.Table:
     """The target's appends among the Iceberg table's snapshots, in INGEST_HISTORY_SCHEMA."""
     rows = []
-    for snapshot in table.metadata.snapshots:
+    seqs: dict[tuple[str, str], int] = {}  # numbered per symbol, like the Hive commit chain
+    for snapshot in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number):
         summary = snapshot.summary
         added = summary.get(ADDED_SUMMARY) if summary is not None else None
         if not added:
             continue  # compaction, expiry, migration: not an ingest commit
         key = added.rpartition("=")[0]  # ranges never hold "=", a symbol may
         exchange, _, symbol = key.partition("/")
+        seqs[(exchange, symbol)] = seqs.get((exchange, symbol), 0) + 1
         rows.append(
             {
                 "committed_at": dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC),
                 "exchange": exchange,
                 "symbol": symbol,
-                "seq": snapshot.sequence_number,
+                "seq": seqs[(exchange, symbol)],
                 "rows": int(summary.get("added-records", 0)),
                 "files": int(summary.get("added-data-files", 0)),
             }
         )
     columns = {name: [r[name] for r in rows] for name in INGEST_HISTORY_SCHEMA.names}
     return pa.table(columns, schema=INGEST_HISTORY_SCHEMA).sort_by("committed_at")
+
+
+def _area(parts: list[str]) -> str:
+    """The area of a file: its first folder, or for an Iceberg table's files what they hold."""
+    if len(parts) < 2:
+        return ""  # a file at the root (catalog.db)
+    if parts[0] == ICEBERG_NAMESPACE and len(parts) > 3:  # <namespace>/<table>/data|metadata/
+        table, kind = parts[1], parts[2]
+        if table == UNIFIED_TABLE:
+            return "unified" if kind == "data" else "unified metadata"
+        return "raw" if kind == "data" else "raw metadata"  # iceberg_raw_tables: raw_<stream>
+    return parts[0]
 
 
 def storage_usage(
@@ -140,7 +155,7 @@ def storage_usage(
             if match:
                 name = "date" if match.group(1).endswith(("date", "day")) else match.group(1)
                 keys[name] = unquote(match.group(2))
-        key = (parts[0] if len(parts) > 1 else "", keys["exchange"], keys["symbol"], keys["date"])
+        key = (_area(parts), keys["exchange"], keys["symbol"], keys["date"])
         entry = totals.setdefault(key, [0, 0])
         entry[0] += 1
         entry[1] += info.size or 0
