@@ -21,6 +21,7 @@ from schemahub_core.mapping import Mapping, MappingError, SourceDataError
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import raw_layer
+from target_s3_parquet.iceberg_raw import IcebergRawTables
 from target_s3_parquet.records import Rejected, parse_batch, record_preview
 from target_s3_parquet.sinks import PendingRecords, StreamSink
 from target_s3_parquet.storage import Storage
@@ -55,6 +56,7 @@ def commit_stream(
     validate: bool,
     quarantine: bool,
     side: Executor,
+    raw_tables: IcebergRawTables | None = None,
 ) -> StreamCommit:
     """Commit one stream's pending records to the raw, rejects and unified layers.
 
@@ -105,6 +107,9 @@ def commit_stream(
         raw = raw_layer.raw_file(kept, _runs_for(keep, batch.extracted_runs), received_at)
     if kept:
         raw_layer.write_raw(storage, "raw", stream, ingest_time, raw)
+        if raw_tables is not None and sink.mapping is not None:
+            # Before the unified commit (and so before any STATE covering it): at least once.
+            raw_tables.append(stream, sink.original_schema, raw)
     results: list[CommitResult] = []
     if mapped is not None and mapped.num_rows:
         results = _commit_unified(unified, mapped)

@@ -26,6 +26,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.target_base import Target
 
+from target_s3_parquet.iceberg_raw import IcebergRawTables
 from target_s3_parquet.pipeline import commit_stream
 from target_s3_parquet.reader import BatchedSingerReader
 from target_s3_parquet.record_lines import Envelope
@@ -119,6 +120,13 @@ class TargetS3Parquet(Target):
             "'hive': Hive-partitioned Parquet under unified/ with its own commit records.",
         ),
         th.Property(
+            "iceberg_raw_tables",
+            th.BooleanType,
+            default=False,
+            description="Also append each mapped source stream's records, as sent, to an "
+            "Iceberg table schemahub.raw_<stream> (at least once, like the raw JSONL trail).",
+        ),
+        th.Property(
             "iceberg_catalog",
             th.ObjectType(additional_properties=True),
             description='pyiceberg catalog properties, e.g. {"type": "glue"}. Default for '
@@ -141,6 +149,9 @@ class TargetS3Parquet(Target):
         protect_secrets(secret_settings(self.config, self.config_jsonschema))
         self.storage = open_storage(self.config.get("output_uri") or "./output", self.config)
         self.unified = open_unified_table(dict(self.config), self.storage)
+        self.raw_tables = (
+            IcebergRawTables(dict(self.config)) if self.config.get("iceberg_raw_tables") else None
+        )
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
         self._mappings: dict[str, Mapping] = load_mappings(extra)
         self._unmapped_logged: set[str] = set()
@@ -248,6 +259,7 @@ class TargetS3Parquet(Target):
                 pending,
                 storage=self.storage,
                 unified=self.unified,
+                raw_tables=self.raw_tables,
                 ingest_time=ingest_time,
                 received_at=received_at,
                 validate=validate,
