@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,12 +21,14 @@ from schemahub_core.mapping import Mapping, MappingError, SourceDataError
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import raw_layer
-from target_s3_parquet.iceberg_raw import IcebergRawTables
 from target_s3_parquet.records import Rejected, parse_batch, record_preview
 from target_s3_parquet.sinks import PendingRecords, StreamSink
 from target_s3_parquet.storage import Storage
 from target_s3_parquet.tables import UnifiedTable
 from target_s3_parquet.unified import CommitResult
+
+if TYPE_CHECKING:
+    from target_s3_parquet.iceberg_raw import IcebergRawTables
 
 logger = logging.getLogger("target_s3_parquet.pipeline")
 

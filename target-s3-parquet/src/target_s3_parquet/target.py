@@ -26,7 +26,6 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.target_base import Target
 
-from target_s3_parquet.iceberg_raw import IcebergRawTables
 from target_s3_parquet.pipeline import commit_stream
 from target_s3_parquet.reader import BatchedSingerReader
 from target_s3_parquet.record_lines import Envelope
@@ -149,9 +148,11 @@ class TargetS3Parquet(Target):
         protect_secrets(secret_settings(self.config, self.config_jsonschema))
         self.storage = open_storage(self.config.get("output_uri") or "./output", self.config)
         self.unified = open_unified_table(dict(self.config), self.storage)
-        self.raw_tables = (
-            IcebergRawTables(dict(self.config)) if self.config.get("iceberg_raw_tables") else None
-        )
+        self.raw_tables = None
+        if self.config.get("iceberg_raw_tables"):
+            from target_s3_parquet.iceberg_raw import IcebergRawTables  # pyiceberg: only if used
+
+            self.raw_tables = IcebergRawTables(dict(self.config))
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
         self._mappings: dict[str, Mapping] = load_mappings(extra)
         self._unmapped_logged: set[str] = set()
