@@ -249,6 +249,7 @@ def report(
     """The README section for this run."""
     command = ".venv/bin/python bench/bench_target.py" + (" --rss-check" if args.rss_check else "")
     command += f" --commits {args.commits}" if args.commits else ""
+    command += " --baseline-records 0" if not args.baseline_records else ""
     lines = [
         SECTION,
         "",
@@ -304,6 +305,8 @@ def report(
             f"{raw.per_second / hive.per_second:.2f}x Hive "
             f"(+{raw.seconds - iceberg.seconds:.1f} s over Iceberg alone)."
         )
+        if not baselines:
+            continue
         ours = iceberg
         best = max((m for m in baselines if m.stream == stream), key=lambda m: m.per_second)
         lines.append(
@@ -374,7 +377,9 @@ def main() -> None:
     """Run the benchmark (or, with --generate, print input for the RSS check)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=2_000_000)
-    parser.add_argument("--baseline-records", type=int, default=200_000)
+    parser.add_argument(
+        "--baseline-records", type=int, default=200_000, help="0: skip the baselines"
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of target-s3-parquet per stream (median)"
     )
@@ -407,7 +412,7 @@ def main() -> None:
             target.append(median)
         part = WORK / f"{stream}-{args.baseline_records}.jsonl"
         head(full, part, args.baseline_records)
-        for package, exe in BASELINES.items():
+        for package, exe in BASELINES.items() if args.baseline_records else ():
             out = WORK / f"baseline-{exe}"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
