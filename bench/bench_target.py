@@ -303,7 +303,7 @@ def report(
             f"- {stream}: Iceberg {iceberg.per_second / hive.per_second:.2f}x Hive in this run "
             f"(goal >= 0.8x); with the raw Iceberg tables "
             f"{raw.per_second / hive.per_second:.2f}x Hive "
-            f"(+{raw.seconds - iceberg.seconds:.1f} s over Iceberg alone)."
+            f"({raw.seconds - iceberg.seconds:+.1f} s over Iceberg alone, medians)."
         )
         if not baselines:
             continue
