@@ -2,12 +2,14 @@
 
 Generates Singer input files under bench/work/ (2M Coinbase-shaped and 2M Binance-shaped
 RECORD messages with a STATE every 10k), runs the real `target-s3-parquet` CLI on each (local
-output folder), then the two baselines from PyPI (installed in their own virtualenv under
+output folder) with each table format (`hive`, `iceberg`; alternating, so both see the same
+machine load), then the two baselines from PyPI (installed in their own virtualenv under
 bench/work/, created on first use) on a 200k slice of the same input. Reports records/s
 (wall time of the whole process, start-up included) and peak RSS (wait4 rusage). Our target
 runs --repeat times per stream (the median is reported and every run listed: this shared
 machine varies by 20 % or more between runs); --rss-check also streams 10M records through
-the target to show that RSS stays flat.
+the target to show that RSS stays flat. --commits measures the Iceberg commit latency and
+metadata size after 1, 100 and 1,000 commits (manifest merging and metadata cleanup on).
 
     .venv/bin/python bench/bench_target.py                 # ~3-6 min on 2 shared cores
     .venv/bin/python bench/bench_target.py --rss-check     # + the 10M-record run
@@ -34,6 +36,12 @@ BASELINE_VENVS = ROOT / "bench" / "work" / "venvs"
 BASELINES = {"meltanolabs-target-csv": "target-csv", "target-jsonl": "target-jsonl"}
 STREAMS = {"coinbase_trades": "BTC-USD", "binance_trades": "BTCUSDT"}
 SECTION = "## target-s3-parquet"
+# The target settings of each variant measured; "iceberg+raw" adds the raw Iceberg tables.
+FORMATS = {
+    "hive": {"table_format": "hive"},
+    "iceberg": {"table_format": "iceberg"},
+    "iceberg+raw": {"table_format": "iceberg", "iceberg_raw_tables": True},
+}
 
 sys.path.insert(0, str(ROOT / "target-s3-parquet" / "src"))
 from target_s3_parquet.synthetic import (  # noqa: E402
@@ -58,6 +66,7 @@ class Measure:
     seconds: float
     peak_rss_mb: float
     runs: tuple[float, ...] = ()  # every run's seconds when repeated (this one is the median)
+    table_format: str = ""
 
     @property
     def per_second(self) -> float:
@@ -126,14 +135,58 @@ def ensure_baseline(package: str, exe: str) -> Path:
     return venv / "bin" / exe
 
 
-def target_run(stream: str, records: int, source: Path) -> Measure:
-    """target-s3-parquet on `source`, writing to a fresh local folder."""
+def target_run(stream: str, records: int, source: Path, table_format: str) -> Measure:
+    """target-s3-parquet on `source`, writing to a fresh local folder in `table_format`."""
     out = WORK / f"out-{stream}"
     shutil.rmtree(out, ignore_errors=True)
     config = WORK / "target-config.json"
-    config.write_text(json.dumps({"output_uri": str(out)}))
+    config.write_text(json.dumps({"output_uri": str(out), **FORMATS[table_format]}))
     command = [str(ROOT / ".venv" / "bin" / "target-s3-parquet"), "--config", str(config)]
-    return timed("target-s3-parquet", stream, records, command, source, WORK)
+    measure = timed(f"target-s3-parquet {table_format}", stream, records, command, source, WORK)
+    measure.table_format = table_format
+    return measure
+
+
+@dataclass
+class CommitPoint:
+    """The Iceberg table after `commits` commits."""
+
+    commits: int
+    latency_ms: float  # median of the commits around this point
+    metadata_files: int
+    metadata_bytes: int
+
+
+def commit_latency(total: int, rows: int = 100) -> list[CommitPoint]:
+    """`total` commits of `rows` new trades each into a fresh local Iceberg table."""
+    import pyarrow as pa
+    from schemahub_core.mapping import load_mappings
+    from target_s3_parquet.iceberg_table import IcebergUnifiedTable
+
+    out = WORK / "out-commits"
+    shutil.rmtree(out, ignore_errors=True)
+    table = IcebergUnifiedTable.open({"output_uri": str(out)}, compression="zstd")
+    mapping = load_mappings()["binance_trades"]
+    metadata = out / "schemahub" / "trades_unified" / "metadata"
+    points, latencies = [], []
+    marks = {1, 100, 1_000, total}
+    for n in range(1, total + 1):
+        records = [binance_record("BTCUSDT", i) for i in range((n - 1) * rows + 1, n * rows + 1)]
+        batch = mapping.apply(pa.Table.from_pylist(records))
+        started = time.perf_counter()
+        table.commit("BINANCE", "BTCUSDT", batch)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if n in marks:
+            around = sorted(latencies[max(0, n - 5) :])
+            files = [f for f in metadata.iterdir() if f.is_file()]
+            points.append(
+                CommitPoint(
+                    n, around[len(around) // 2], len(files), sum(f.stat().st_size for f in files)
+                )
+            )
+            print(points[-1], flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return points
 
 
 def rss_check(records: int) -> Measure:
@@ -141,7 +194,7 @@ def rss_check(records: int) -> Measure:
     out = WORK / "out-rss"
     shutil.rmtree(out, ignore_errors=True)
     config = WORK / "target-config-rss.json"
-    config.write_text(json.dumps({"output_uri": str(out)}))
+    config.write_text(json.dumps({"output_uri": str(out), "table_format": "iceberg"}))
     generator = subprocess.Popen(
         [sys.executable, __file__, "--generate", "binance_trades", str(records)],
         stdout=subprocess.PIPE,
@@ -187,17 +240,25 @@ def machine() -> str:
 
 
 def report(
-    target: list[Measure], baselines: list[Measure], rss: list[Measure], args: argparse.Namespace
+    target: list[Measure],
+    baselines: list[Measure],
+    rss: list[Measure],
+    commits: list[CommitPoint],
+    args: argparse.Namespace,
 ) -> str:
     """The README section for this run."""
     command = ".venv/bin/python bench/bench_target.py" + (" --rss-check" if args.rss_check else "")
+    command += f" --commits {args.commits}" if args.commits else ""
+    command += " --baseline-records 0" if not args.baseline_records else ""
     lines = [
         SECTION,
         "",
         "`bench/bench_target.py` generates Singer input (SCHEMA, RECORDs shaped like the taps' "
         "output, a STATE every 10k) and runs the real `target-s3-parquet` CLI on 2M Coinbase-"
-        "shaped and 2M Binance-shaped records (local output folder: raw JSONL.gz + unified "
-        "Parquet + commit records), then `meltanolabs-target-csv` and `target-jsonl` from PyPI "
+        "shaped and 2M Binance-shaped records (local output folder: raw JSONL.gz + "
+        "trades_unified, once per table format: `hive` = Hive Parquet + commit records, "
+        "`iceberg` = Iceberg table in the default SQLite catalog; runs alternate), then "
+        "`meltanolabs-target-csv` and `target-jsonl` from PyPI "
         "(each in its own virtualenv under bench/work/venvs/) on the first 200k records of "
         "the same files. "
         "records/s = records / wall time of the whole process, start-up included; peak RSS "
@@ -221,7 +282,8 @@ def report(
     for m in target:
         if len(m.runs) > 1:
             lines.append(
-                f"- target-s3-parquet {m.stream}: median of {len(m.runs)} runs, each "
+                f"- target-s3-parquet {m.table_format} {m.stream}: "
+                f"median of {len(m.runs)} runs, each "
                 + ", ".join(f"{s:.1f} s" for s in m.runs)
                 + f" ({min(m.records / s for s in m.runs):,.0f}-"
                 f"{max(m.records / s for s in m.runs):,.0f} records/s)."
@@ -232,12 +294,40 @@ def report(
             "their bottleneck; they show that peak RSS does not grow with stream length."
         )
     for stream in STREAMS:
-        ours = next(m for m in target if m.stream == stream)
+        hive, iceberg = (
+            next(m for m in target if m.stream == stream and m.table_format == f)
+            for f in ("hive", "iceberg")
+        )
+        raw = next(m for m in target if m.stream == stream and m.table_format == "iceberg+raw")
+        lines.append(
+            f"- {stream}: Iceberg {iceberg.per_second / hive.per_second:.2f}x Hive in this run "
+            f"(goal >= 0.8x); with the raw Iceberg tables "
+            f"{raw.per_second / hive.per_second:.2f}x Hive "
+            f"({raw.seconds - iceberg.seconds:+.1f} s over Iceberg alone, medians)."
+        )
+        if not baselines:
+            continue
+        ours = iceberg
         best = max((m for m in baselines if m.stream == stream), key=lambda m: m.per_second)
         lines.append(
             f"- {stream}: {ours.per_second / best.per_second:.0f}x the better baseline "
             f"({best.name}, {best.per_second:,.0f} records/s)."
         )
+    if commits:
+        lines += [
+            "",
+            f"Iceberg commit latency (`--commits {args.commits}`: commits of 100 new trades each "
+            "into one local table; median of the 5 commits up to the point) and the size of "
+            "its metadata folder (metadata JSON files, manifest lists, manifests):",
+            "",
+            "| after commits | commit latency | metadata files | metadata size |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {p.commits:,} | {p.latency_ms:.0f} ms | {p.metadata_files:,} | "
+            f"{p.metadata_bytes / 1024:,.0f} KiB |"
+            for p in commits
+        ]
     lines.append("")
     return "\n".join(lines)
 
@@ -287,12 +377,17 @@ def main() -> None:
     """Run the benchmark (or, with --generate, print input for the RSS check)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=2_000_000)
-    parser.add_argument("--baseline-records", type=int, default=200_000)
+    parser.add_argument(
+        "--baseline-records", type=int, default=200_000, help="0: skip the baselines"
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of target-s3-parquet per stream (median)"
     )
     parser.add_argument("--rss-check", action="store_true", help="also stream 10M records")
     parser.add_argument("--rss-records", type=int, default=10_000_000)
+    parser.add_argument(
+        "--commits", type=int, default=0, help="also time this many Iceberg commits (1000)"
+    )
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument("--generate", nargs=2, metavar=("STREAM", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -305,17 +400,19 @@ def main() -> None:
     for stream in STREAMS:
         full = WORK / f"{stream}-{args.records}.jsonl"
         write_input(full, stream, args.records)
-        runs = sorted(
-            (target_run(stream, args.records, full) for _ in range(args.repeat)),
-            key=lambda m: m.seconds,
-        )
-        median = runs[len(runs) // 2]
-        median.runs = tuple(m.seconds for m in runs)
-        target.append(median)
-        print(target[-1], flush=True)
+        runs: dict[str, list[Measure]] = {name: [] for name in FORMATS}
+        for _ in range(args.repeat):
+            for table_format, measures in runs.items():  # alternating: the same load for both
+                measures.append(target_run(stream, args.records, full, table_format))
+                print(measures[-1], flush=True)
+        for measures in runs.values():
+            measures.sort(key=lambda m: m.seconds)
+            median = measures[len(measures) // 2]
+            median.runs = tuple(m.seconds for m in measures)
+            target.append(median)
         part = WORK / f"{stream}-{args.baseline_records}.jsonl"
         head(full, part, args.baseline_records)
-        for package, exe in BASELINES.items():
+        for package, exe in BASELINES.items() if args.baseline_records else ():
             out = WORK / f"baseline-{exe}"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
@@ -338,7 +435,8 @@ def main() -> None:
         rss.append(rss_check(args.rss_records))
         for m in rss:
             print(m, flush=True)
-    section = report(target, baselines, rss, args)
+    commits = commit_latency(args.commits) if args.commits else []
+    section = report(target, baselines, rss, commits, args)
     print(section)
     if args.write_readme:
         write_readme(section)

@@ -1,21 +1,14 @@
-# Glue catalog and Athena. Partition projection computes partitions from table properties, so
-# Athena needs no crawler and no MSCK REPAIR: a new symbol or day is queryable as soon as the
-# target writes it (a new symbol needs a shard first, which adds it to the enum below).
+# Glue catalog and Athena. trades_unified is an Apache Iceberg table that the target creates
+# in this database at its first commit (pyiceberg's Glue catalog: table_type ICEBERG and the
+# current metadata_location, which Athena engine 3 reads); terraform declares only the
+# database, the raw JSONL tables and the workgroup (see README.md, docs/decisions.md).
 
 locals {
-  glue_database = replace(var.name_prefix, "-", "_")
+  # The target's Iceberg namespace (schemahub_core.iceberg.NAMESPACE): fixed, not per prefix.
+  glue_database = "schemahub"
   lake_location = "s3://${aws_s3_bucket.data.bucket}/${local.lake_prefix}"
-
-  # trades_unified.exchange as the target writes it (exchange=<E> in the path).
-  exchange_partition_value = {
-    coinbase  = "COINBASE"
-    binance   = "BINANCE"
-    binanceus = "BINANCEUS"
-    kraken    = "KRAKEN"
-  }
-  projected_exchanges = distinct([for s in var.shards : local.exchange_partition_value[s.exchange]])
-  # Built from the same variable as the shards: every ingested symbol is queryable, and only those.
-  projected_symbols = distinct(flatten([for s in var.shards : s.products]))
+  # The target's iceberg_catalog in prod (meltano.yml) and `schemahub check`'s, as JSON.
+  iceberg_catalog_json = jsonencode({ type = "glue", "glue.region" = var.aws_region })
 
   # Raw streams (raw/<stream>/ingest_date=YYYY-MM-DD/*.jsonl.gz): the records exactly as the
   # taps emit them, plus the target's _sdc_* timestamps. The JSON SerDe matches names
@@ -69,106 +62,14 @@ locals {
 
 resource "aws_glue_catalog_database" "main" {
   name        = local.glue_database
-  description = "SchemaHub: trades_unified and the raw trade streams"
-}
-
-# Columns must equal schemahub_core.schema.UNIFIED_SCHEMA minus the partition keys, in order,
-# with Arrow types mapped to Glue types; tests/test_terraform.py fails if they drift apart.
-resource "aws_glue_catalog_table" "trades_unified" {
-  name          = "trades_unified"
-  database_name = aws_glue_catalog_database.main.name
-  description   = "One row per trade from every exchange, deduplicated (exactly once)"
-  table_type    = "EXTERNAL_TABLE"
-
-  parameters = {
-    EXTERNAL                        = "TRUE"
-    classification                  = "parquet"
-    "parquet.compression"           = "ZSTD"
-    "projection.enabled"            = "true"
-    "projection.exchange.type"      = "enum"
-    "projection.exchange.values"    = join(",", local.projected_exchanges)
-    "projection.symbol.type"        = "enum"
-    "projection.symbol.values"      = join(",", local.projected_symbols)
-    "projection.date.type"          = "date"
-    "projection.date.format"        = "yyyy-MM-dd"
-    "projection.date.range"         = "${var.projection_start_date},NOW"
-    "projection.date.interval"      = "1"
-    "projection.date.interval.unit" = "DAYS"
-    "storage.location.template"     = "${local.lake_location}/unified/trades_unified/exchange=$${exchange}/symbol=$${symbol}/date=$${date}"
-  }
-
-  partition_keys {
-    name    = "exchange"
-    type    = "string"
-    comment = "COINBASE, BINANCE, BINANCEUS"
-  }
-  partition_keys {
-    name    = "symbol"
-    type    = "string"
-    comment = "the exchange's own symbol: BTC-USD, BTCUSDT"
-  }
-  partition_keys {
-    # A string in yyyy-MM-dd, the form Athena's date projection documents: WHERE date >= '2025-01-01'.
-    name    = "date"
-    type    = "string"
-    comment = "UTC date of trade_ts, yyyy-MM-dd"
-  }
-
-  storage_descriptor {
-    location      = "${local.lake_location}/unified/trades_unified/"
-    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
-    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-
-    ser_de_info {
-      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-    }
-
-    columns {
-      name    = "base_asset"
-      type    = "string"
-      comment = "BTC"
-    }
-    columns {
-      name    = "quote_asset"
-      type    = "string"
-      comment = "USD, USDT"
-    }
-    columns {
-      name    = "trade_id"
-      type    = "string"
-      comment = "the exchange's trade id"
-    }
-    columns {
-      name    = "side"
-      type    = "string"
-      comment = "taker side: BUY or SELL"
-    }
-    columns {
-      name = "price"
-      type = "double"
-    }
-    columns {
-      name    = "quantity"
-      type    = "double"
-      comment = "in base asset"
-    }
-    columns {
-      name    = "trade_ts"
-      type    = "timestamp"
-      comment = "when the trade executed (UTC)"
-    }
-    columns {
-      name    = "ingest_ts"
-      type    = "timestamp"
-      comment = "when the row was written (UTC)"
-    }
-  }
+  description = "SchemaHub: trades_unified (Iceberg, created by the target) and the raw trade streams"
 }
 
 resource "aws_glue_catalog_table" "raw" {
   for_each = local.raw_streams
 
-  name          = "raw_${each.key}"
+  # raw_<stream> is the name of the optional Iceberg raw tables (iceberg_raw_tables).
+  name          = "raw_jsonl_${each.key}"
   database_name = aws_glue_catalog_database.main.name
   description   = "Raw ${each.key} records as received (audit trail, at least once)"
   table_type    = "EXTERNAL_TABLE"

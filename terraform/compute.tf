@@ -168,6 +168,8 @@ resource "aws_ecs_task_definition" "check" {
     environment = [
       { name = "AWS_REGION", value = var.aws_region },
       { name = "AWS_DEFAULT_REGION", value = var.aws_region },
+      # The Glue catalog holding the Iceberg trades_unified, as meltano.yml's prod sets it.
+      { name = "SCHEMAHUB_ICEBERG_CATALOG", value = local.iceberg_catalog_json },
     ]
     linuxParameters  = { initProcessEnabled = true }
     logConfiguration = {

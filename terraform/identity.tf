@@ -128,6 +128,16 @@ resource "aws_iam_role_policy" "execution" {
   policy = data.aws_iam_policy_document.execution.json
 }
 
+locals {
+  # Our Glue database and its Iceberg tables (trades_unified, the optional raw_<stream>).
+  iceberg_glue_resources = [
+    "arn:${local.partition}:glue:${var.aws_region}:${local.account_id}:catalog",
+    "arn:${local.partition}:glue:${var.aws_region}:${local.account_id}:database/${local.glue_database}",
+    "arn:${local.partition}:glue:${var.aws_region}:${local.account_id}:table/${local.glue_database}/trades_unified",
+    "arn:${local.partition}:glue:${var.aws_region}:${local.account_id}:table/${local.glue_database}/raw_*",
+  ]
+}
+
 # Ingest task role: read/write the lake and the Meltano state, nothing else.
 resource "aws_iam_role" "ingest_task" {
   name               = "${var.name_prefix}-ingest-task"
@@ -165,6 +175,22 @@ data "aws_iam_policy_document" "ingest_task" {
     sid       = "DeleteOnlyStagedFiles"
     actions   = ["s3:DeleteObject"]
     resources = ["${aws_s3_bucket.data.arn}/${local.lake_prefix}/_staging/*"]
+  }
+  statement {
+    # pyiceberg removes the table's metadata files beyond write.metadata.previous-versions-max
+    # (metadata cleanup). Iceberg data files are never deleted by a task: those of a commit
+    # attempt that lost a race stay unreferenced until orphan-file maintenance.
+    sid       = "DeleteOnlyOldIcebergMetadata"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.lake_prefix}/${local.glue_database}/*/metadata/*"]
+  }
+  statement {
+    # pyiceberg's Glue catalog: load, create at the first commit, commit (UpdateTable with
+    # the version read: optimistic concurrency). Only our database and its tables.
+    sid       = "CommitToTheIcebergTables"
+    # tests/test_terraform.py records the calls the target makes against moto and compares.
+    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable"]
+    resources = local.iceberg_glue_resources
   }
   statement {
     # Meltano's S3 state backend replaces state files and removes its lock files.
@@ -205,13 +231,22 @@ data "aws_iam_policy_document" "check_task" {
     condition {
       test     = "StringLikeIfExists"
       variable = "s3:prefix"
-      values   = ["${local.lake_prefix}/unified/*"]
+      values   = ["${local.lake_prefix}/unified/*", "${local.lake_prefix}/${local.glue_database}/*"]
     }
   }
   statement {
+    # unified/: a Hive-layout table; <database>/: the Iceberg warehouse (data and metadata).
     sid       = "ReadTheUnifiedTable"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.data.arn}/${local.lake_prefix}/unified/*"]
+    resources = [
+      "${aws_s3_bucket.data.arn}/${local.lake_prefix}/unified/*",
+      "${aws_s3_bucket.data.arn}/${local.lake_prefix}/${local.glue_database}/*",
+    ]
+  }
+  statement {
+    sid       = "LoadTheIcebergTables"
+    actions   = ["glue:GetDatabase", "glue:GetTable"]
+    resources = local.iceberg_glue_resources
   }
   statement {
     sid       = "DecryptThroughS3Only"

@@ -20,16 +20,17 @@ WINDOW = dt.timedelta(minutes=30)  # ~16k trades: no kill can find the run finis
 KILLS = 3
 
 
-def committed_files(unified: Path) -> int:
-    """How many Parquet files the target has committed so far."""
-    return sum(1 for _ in unified.rglob("*.parquet"))
+def committed_files(output: Path) -> int:
+    """How many Parquet data files the target has written so far (Iceberg: under
+    schemahub/trades_unified/data/, each committed right after it is written)."""
+    return sum(1 for _ in output.rglob("*.parquet"))
 
 
-def wait_for_new_commit(unified: Path, before: int, process, timeout: float = 90) -> bool:
+def wait_for_new_commit(output: Path, before: int, process, timeout: float = 90) -> bool:
     """Block until this run committed a new Parquet file; False if it ended first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if committed_files(unified) > before:
+        if committed_files(output) > before:
             return True
         time.sleep(0.05)
     return False
@@ -54,7 +55,6 @@ def test_killed_runs_rerun_with_force_leave_every_trade_exactly_once(
 ) -> None:
     rng = random.Random(20261125)
     output = tmp_path / "output"
-    unified = output / "unified"
     start = exchanges.coinbase.clock.now() - WINDOW
     meltano_project.env.update(
         TAP_COINBASE_PRODUCT_IDS='["BTC-USD"]',
@@ -70,13 +70,13 @@ def test_killed_runs_rerun_with_force_leave_every_trade_exactly_once(
 
     for trial in range(KILLS):
         args = ("run", "ingest-coinbase") if trial == 0 else ("run", "--force", "ingest-coinbase")
-        before = committed_files(unified)
+        before = committed_files(output)
         process = meltano_project.start(*args, log=log)
         if trial == 0:
             time.sleep(rng.uniform(1.0, 6.0))  # anywhere: startup, discovery, first pages
         else:
             # Mid-stream: after this run committed something, between or during commits.
-            assert wait_for_new_commit(unified, before, process), f"run {trial}: no commit"
+            assert wait_for_new_commit(output, before, process), f"run {trial}: no commit"
             time.sleep(rng.uniform(0.0, 1.5))
         assert process.poll() is None, f"run {trial} finished before the kill: {log}"
         meltano_project.kill_group(process)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
+import os
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import boto3
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 from schemahub_core.check import check_unified_table
 from schemahub_core.testing import DUMMY_AWS_ENV, moto_server
@@ -107,23 +106,26 @@ def test_ingest_all_holds_the_window_exactly_then_adds_exactly_the_new_trades(
     assert all(
         s.missing_trade_ids == (None if s.exchange == "KRAKEN" else 0) for s in report.symbols
     )
-    assert_check_detects_injected_damage(output, tmp_path / "damaged")
+    assert_check_detects_injected_damage(output)
 
 
-def assert_check_detects_injected_damage(output: Path, damaged: Path) -> None:
-    """On a copy of a real table: a replayed BTC-USD file and two lost ETH-USD trades."""
-    shutil.copytree(output / "unified", damaged / "unified")
-    coinbase = damaged / "unified" / "trades_unified" / "exchange=COINBASE"
-    btc_file = sorted((coinbase / "symbol=BTC-USD").rglob("*.parquet"))[0]
-    btc_file.with_name("injected-copy.parquet").write_bytes(btc_file.read_bytes())
-    eth_file = sorted((coinbase / "symbol=ETH-USD").rglob("*.parquet"))[0]
-    eth = pq.read_table(eth_file)
-    assert eth.num_rows > 10
-    pq.write_table(eth.take([0, 1, 2, *range(5, eth.num_rows)]), eth_file)
+def assert_check_detects_injected_damage(output: Path) -> None:
+    """On the real table, after the runs: a replayed BTC-USD batch and two lost ETH-USD trades
+    (committed with plain pyiceberg, as a buggy writer or a bad manual fix would)."""
+    from pyiceberg.expressions import And, EqualTo, In
+    from schemahub_core.query import open_iceberg_table
 
-    report = check_unified_table(str(damaged))
+    table = open_iceberg_table(str(output))
+    replayed = table.scan(row_filter=EqualTo("symbol", "BTC-USD"), limit=100).to_arrow()
+    eth = table.scan(row_filter=EqualTo("symbol", "ETH-USD")).to_arrow()
+    eth_ids = sorted(eth.column("trade_id").to_pylist(), key=int)
+    assert replayed.num_rows == 100 and len(eth_ids) > 10
+    table.append(replayed)
+    table.delete(And(EqualTo("symbol", "ETH-USD"), In("trade_id", eth_ids[3:5])))
+
+    report = check_unified_table(str(output))
     by_symbol = {s.symbol: s for s in report.symbols}
-    assert by_symbol["BTC-USD"].duplicate_trade_ids == pq.read_metadata(btc_file).num_rows
+    assert by_symbol["BTC-USD"].duplicate_trade_ids == 100
     assert by_symbol["ETH-USD"].missing_trade_ids == 2
     assert by_symbol["BTCUSDT"].duplicate_trade_ids == by_symbol["BTCUSDT"].missing_trade_ids == 0
     assert not report.ok
@@ -148,11 +150,15 @@ def test_prod_environment_keeps_output_and_state_in_s3(
         TARGET_S3_PARQUET_OUTPUT_URI="s3://schemahub-e2e/lake",
         TARGET_S3_PARQUET_S3_ENDPOINT_URL=moto_endpoint,
         AWS_ENDPOINT_URL_S3=moto_endpoint,
+        # prod's Iceberg catalog is Glue (meltano.yml): moto's, through botocore's variable.
+        AWS_ENDPOINT_URL_GLUE=moto_endpoint,
         TAP_COINBASE_PRODUCT_IDS='["BTC-USD"]',
     )
     start = exchanges.coinbase.clock.now() - WINDOW
     set_start_date(meltano_project, start)
-    location = {"s3_endpoint_url": moto_endpoint}
+    os.environ["AWS_ENDPOINT_URL_GLUE"] = moto_endpoint  # undone by moto_server on exit
+    glue = {"type": "glue", "glue.region": "us-east-1"}
+    location = {"s3_endpoint_url": moto_endpoint, "iceberg_catalog": glue}
     first = exchanges.coinbase.oracle.id_at_or_after("BTC-USD", start)
 
     meltano_project.run("run", "ingest-coinbase", environment="prod")
@@ -183,5 +189,5 @@ def test_prod_environment_keeps_output_and_state_in_s3(
     assert newest_2 > newest
     expected = truth.coinbase(exchanges.coinbase, "BTC-USD", first, newest_2)
     assert truth.table("s3://schemahub-e2e/lake", "COINBASE", "BTC-USD", **location) == expected
-    report = check_unified_table("s3://schemahub-e2e/lake", s3_endpoint_url=moto_endpoint)
+    report = check_unified_table("s3://schemahub-e2e/lake", **location)
     assert report.ok and report.symbols[0].missing_trade_ids == 0, report.problems

@@ -25,9 +25,6 @@ from schemahub_core import check, metrics
 from schemahub_core.breaker import BreakerState, CircuitBreaker
 from schemahub_core.schema import (
     FILE_SCHEMA,
-    PARTITION_DATE_TYPE,
-    PARTITION_KEYS,
-    UNIFIED_SCHEMA,
     UNIFIED_TABLE,
 )
 from target_s3_parquet import unified
@@ -152,48 +149,71 @@ def test_each_shard_is_its_own_task_schedule_and_state_id(tf):
     assert any("distinct([for s in var.shards : s.name])" in v["condition"] for v in validations)
 
 
-def _glue_type(arrow_type: pa.DataType) -> str:
-    """Glue/Athena type of an Arrow type of the unified schema."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "string"
-    if pa.types.is_float64(arrow_type):
-        return "double"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
-    raise AssertionError(f"no Glue mapping for {arrow_type}: extend _glue_type and catalog.tf")
+def _granted_glue_actions(tf: dict[str, dict[str, Any]], name: str) -> set[str]:
+    """The glue: actions a role's policy document grants."""
+    statements = _all(tf, "data")[f"aws_iam_policy_document.{name}"]["statement"]
+    return {a for s in statements for a in s["actions"] if a.startswith("glue:")}
 
 
-def test_glue_trades_unified_matches_the_unified_schema(tf):
-    table = _all(tf, "resource")["aws_glue_catalog_table.trades_unified"]
-    assert table["name"] == UNIFIED_TABLE
-    columns = [(c["name"], c["type"]) for c in table["storage_descriptor"][0]["columns"]]
-    expected = [
-        (f.name, _glue_type(f.type)) for f in UNIFIED_SCHEMA if f.name not in PARTITION_KEYS
-    ]
-    assert columns == expected
+@pytest.fixture
+def glue_calls(monkeypatch) -> list[str]:
+    """Every Glue API call any boto3 client makes during the test (the calls still happen)."""
+    from botocore.client import BaseClient
 
-    # Partition keys: exchange and symbol keep their unified type; `date` (date32 in Arrow) is a
-    # yyyy-MM-dd string, the column type Athena's date projection is documented with.
-    assert pa.date32() == PARTITION_DATE_TYPE
-    unified = {f.name: f.type for f in UNIFIED_SCHEMA}
-    expected_keys = [
-        (k, _glue_type(unified[k]) if k in unified else "string") for k in PARTITION_KEYS
-    ]
-    assert [(k["name"], k["type"]) for k in table["partition_keys"]] == expected_keys
+    calls: list[str] = []
+    real = BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        if self.meta.service_model.service_name == "glue":
+            calls.append(f"glue:{operation_name}")
+        return real(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return calls
 
 
-def test_trades_unified_projection_follows_the_target_layout(tf):
-    params = _all(tf, "resource")["aws_glue_catalog_table.trades_unified"]["parameters"]
-    assert params["projection.enabled"] == "true"
-    path = "/".join(f"{key}=$${{{key}}}" for key in PARTITION_KEYS)
-    assert params["storage.location.template"].endswith(f"/unified/{UNIFIED_TABLE}/{path}")
-    for key in PARTITION_KEYS:
-        assert f"projection.{key}.type" in params, f"partition {key} is not projected"
-    assert params["projection.date.type"] == "date"
-    assert params["projection.date.format"] == "yyyy-MM-dd"
-    # Symbols are projected from the very variable that defines the shards.
-    assert params["projection.symbol.values"] == '${join(",", local.projected_symbols)}'
-    assert "var.shards" in _locals(tf)["projected_symbols"]
+@pytest.mark.slow
+def test_task_roles_grant_every_glue_call_the_target_and_check_make(tf, glue_calls):
+    """The real Glue path against moto: creating, appending to and reading trades_unified."""
+    import boto3
+    from schemahub_core.testing import moto_server
+    from target_s3_parquet.synthetic import trade_lines
+    from target_s3_parquet.testing import make_glue_output, run_in_process
+
+    with moto_server() as endpoint:
+        output = make_glue_output(endpoint)
+        glue = output.config["iceberg_catalog"]
+        # terraform creates the database; the target creates the table at its first commit.
+        boto3.client("glue", endpoint_url=endpoint).create_database(
+            DatabaseInput={"Name": _locals(tf)["glue_database"]}
+        )
+        glue_calls.clear()
+        run_in_process(output.config, trade_lines("binance_trades", "BTCUSDT", 1, 50))
+        run_in_process(output.config, trade_lines("binance_trades", "BTCUSDT", 40, 90))
+        writer = set(glue_calls)
+        glue_calls.clear()
+        report = check.check_unified_table(
+            output.uri, s3_endpoint_url=endpoint, iceberg_catalog=glue
+        )
+        reader = set(glue_calls)
+    assert report.symbols[0].rows == 90
+    assert {"glue:CreateTable", "glue:UpdateTable"} <= writer
+    assert writer <= _granted_glue_actions(tf, "ingest_task")
+    assert reader and reader <= _granted_glue_actions(tf, "check_task")
+    resources = _locals(tf)["iceberg_glue_resources"]
+    assert any(r.endswith("table/${local.glue_database}/trades_unified") for r in resources)
+    assert not any(r.endswith(("/*", ":*")) for r in resources), "Glue grants must be scoped"
+
+
+def test_glue_database_is_the_targets_iceberg_namespace(tf):
+    from schemahub_core.iceberg import NAMESPACE
+
+    assert _locals(tf)["glue_database"] == NAMESPACE
+    resources = _all(tf, "resource")
+    assert "aws_glue_catalog_table.trades_unified" not in resources, (
+        "trades_unified is the target's Iceberg table (created at its first commit), not a "
+        "terraform-declared Hive table"
+    )
 
 
 def _json_schema_glue_type(prop: dict[str, Any]) -> str:
@@ -225,7 +245,7 @@ def test_raw_glue_tables_match_the_taps_stream_schemas(tf, stream, module):
     expected |= {"_sdc_extracted_at": "string", "_sdc_received_at": "string"}
     columns = {c["name"]: c["type"] for c in _locals(tf)["raw_streams"][stream]}
     assert columns == expected
-    assert _all(tf, "resource")["aws_glue_catalog_table.raw"]["name"] == "raw_${each.key}"
+    assert _all(tf, "resource")["aws_glue_catalog_table.raw"]["name"] == "raw_jsonl_${each.key}"
 
 
 def _ensure_checkov() -> Path:
@@ -415,6 +435,7 @@ def _s3_grants(tf: dict[str, dict[str, Any]], policy: str, action: str) -> list[
     """Object ARN patterns a role's policy document grants `action` on, references resolved."""
     values = {"aws_s3_bucket.data.arn": "arn:aws:s3:::bucket"}
     values |= {f"local.{k}": v for k, v in _locals(tf).items() if k.endswith("_prefix")}
+    values["local.glue_database"] = _locals(tf)["glue_database"]
     document = _all(tf, "data")[f"aws_iam_policy_document.{policy}"]
     return [
         re.sub(r"\$\{([a-z0-9_.]+)\}", lambda m: values[m.group(1)], resource)
@@ -437,7 +458,12 @@ def test_tasks_may_delete_only_the_targets_staged_files(tf):
     writable = _s3_grants(tf, "ingest_task", "s3:PutObject")
     for prefix in (unified.UNIFIED_PREFIX, unified.COMMITS_PREFIX, unified.STAGING_PREFIX, "raw"):
         assert _granted(writable, f"{lake}/{prefix}/x")
+    warehouse = f"{lake}/{_locals(tf)['glue_database']}/trades_unified"
+    assert _granted(deletable, f"{warehouse}/metadata/00001-x.metadata.json")
+    assert not _granted(deletable, f"{warehouse}/data/exchange=X/symbol=Y/f.parquet")
+    assert _granted(writable, f"{warehouse}/data/exchange=X/symbol=Y/f.parquet")
     readable_by_check = _s3_grants(tf, "check_task", "s3:GetObject")
+    assert _granted(readable_by_check, f"{warehouse}/data/exchange=X/f.parquet")
     assert _granted(readable_by_check, f"{lake}/{unified.UNIFIED_PREFIX}/exchange=X/f.parquet")
     assert not _granted(readable_by_check, f"{lake}/raw/coinbase_trades/x.jsonl.gz")
     assert not _granted(readable_by_check, f"{_locals(tf)['state_prefix']}/x")

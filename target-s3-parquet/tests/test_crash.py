@@ -120,11 +120,11 @@ def _assert_claimed_trades_present(output: Output, printed: list[dict]) -> None:
     )
 
 
-def _crash_chain(output: Output, tmp_path: Path, seed: int) -> None:
+def _crash_chain(output: Output, tmp_path: Path, seed: int, kills: int = KILLS) -> None:
     rng = random.Random(seed)
     config = write_config(tmp_path, {**output.config, "batch_size_rows": BATCH_ROWS})
     stored: list[dict] = []  # every STATE any run printed, oldest first
-    for kill in range(KILLS):
+    for kill in range(kills):
         resume = rng.choice([stored[-1], rng.choice([None, *stored])]) if stored else None
         if resume is not None and min(_bookmarks(resume).values()) == LAST_ID:
             resume = None  # that run finished everything: replay it all from no state
@@ -157,15 +157,10 @@ def test_kill_9_anywhere_then_rerun_loses_and_duplicates_nothing_s3(moto_endpoin
 
 
 @pytest.mark.slow
-def test_kill_9_anywhere_then_rerun_loses_and_duplicates_nothing_iceberg_local(
-    iceberg_output, tmp_path
-):
-    _crash_chain(iceberg_output, tmp_path, seed=int(os.environ.get("CRASH_SEED", "8")))
-
-
-@pytest.mark.slow
 def test_kill_9_anywhere_then_rerun_loses_and_duplicates_nothing_iceberg_s3(
     moto_endpoint, tmp_path
 ):
+    # One Iceberg chain (S3 warehouse, SQLite catalog), fewer kills: a commit there is one
+    # catalog transaction, so far fewer distinct crash points than the Hive protocol has.
     output = make_s3_output(moto_endpoint, "iceberg", tmp_path)
-    _crash_chain(output, tmp_path, seed=int(os.environ.get("CRASH_SEED", "9")))
+    _crash_chain(output, tmp_path, seed=int(os.environ.get("CRASH_SEED", "9")), kills=5)

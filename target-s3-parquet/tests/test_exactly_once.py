@@ -57,7 +57,8 @@ def test_ids_are_compared_as_integers_not_strings(local_output):
     )
 
 
-def test_two_targets_at_once_on_the_same_symbols_write_each_trade_once(output, tmp_path):
+def test_two_targets_at_once_on_the_same_symbols_write_each_trade_once(racing_output, tmp_path):
+    output = racing_output
     config = write_config(tmp_path, {**output.config, "batch_size_rows": 500})
     inputs = [
         [

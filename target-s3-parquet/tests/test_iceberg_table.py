@@ -176,3 +176,14 @@ def test_migrate_round_trip_reads_back_identical_and_goes_on_exactly_once(tmp_pa
         read_unified(iceberg),
         {("BINANCE", "BTCUSDT"): range(1, 3_001), ("COINBASE", "BTC-USD"): range(10, 901)},
     )
+
+
+def test_old_snapshots_are_expired_and_every_trade_stays(iceberg_output, monkeypatch):
+    monkeypatch.setattr(iceberg_table, "KEEP_SNAPSHOTS", 2)
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    for start in range(1, 51, 10):  # five commits: the fifth finds 5 > 2 x 2 and expires 3
+        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+    snapshots = writer.table.refresh().metadata.snapshots
+    assert len(snapshots) == 2
+    assert snapshots[-1].summary[iceberg_table.ADDED_SUMMARY] == "BINANCE/BTCUSDT=41:50"
+    assert_exactly_once(read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 51)})

@@ -89,7 +89,8 @@ def test_a_put_whose_response_was_lost_commits_its_batch_exactly_once(
     assert not output.keys("_staging")
 
 
-def test_a_repeated_conditional_put_finds_its_own_object_but_not_another(output):
+def test_a_repeated_conditional_put_finds_its_own_object_but_not_another(storage_output):
+    output = storage_output
     storage = open_storage(output.uri, output.config)
     assert storage.put("_commits/x/1.json", b'{"writer": "a"}', if_absent=True)
     assert storage.put("_commits/x/1.json", b'{"writer": "a"}', if_absent=True)
@@ -97,7 +98,8 @@ def test_a_repeated_conditional_put_finds_its_own_object_but_not_another(output)
     assert storage.get("_commits/x/1.json") == b'{"writer": "a"}'
 
 
-def test_publishing_over_a_different_object_is_refused_and_overwrites_nothing(output):
+def test_publishing_over_a_different_object_is_refused_and_overwrites_nothing(storage_output):
+    output = storage_output
     storage = open_storage(output.uri, output.config)
     staged, final = "_staging/t/part.parquet", "unified/t/part.parquet"
     storage.put(staged, b"the committed rows")

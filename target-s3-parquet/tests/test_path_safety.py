@@ -124,17 +124,25 @@ def _odd_symbol_lines() -> list[str]:
     return lines
 
 
+def _location(output: Output) -> list[str]:
+    """The reader options naming where `output`'s table is (endpoint, catalog)."""
+    options = ["--output-uri", output.uri]
+    if output.endpoint:
+        options += ["--s3-endpoint-url", output.endpoint]
+    if "iceberg_catalog" in output.config:
+        options += ["--iceberg-catalog", json.dumps(output.config["iceberg_catalog"])]
+    return options
+
+
 def _query(output: Output, capsys, sql: str) -> list[dict]:
-    endpoint = ["--s3-endpoint-url", output.endpoint] if output.endpoint else []
-    code = schemahub(["query", sql, "--output-uri", output.uri, "--format", "json", *endpoint])
+    code = schemahub(["query", sql, "--format", "json", *_location(output)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
 
 
 def _check(output: Output, capsys) -> dict:
-    endpoint = ["--s3-endpoint-url", output.endpoint] if output.endpoint else []
-    code = schemahub(["check", "--json", "--max-age", "off", "--output-uri", output.uri, *endpoint])
+    code = schemahub(["check", "--json", "--max-age", "off", *_location(output)])
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert code == 0, (captured.err, report["problems"])
@@ -194,7 +202,8 @@ def test_output_uris_schemahub_check_cannot_read_are_refused_before_writing(moto
     assert listed.get("Contents", []) == []
 
 
-def test_storage_refuses_a_key_that_would_leave_the_root(output):
+def test_storage_refuses_a_key_that_would_leave_the_root(storage_output):
+    output = storage_output
     storage = open_storage(output.uri, output.config)
     for key in ("../escaped", "raw/../../escaped", "/escaped", "raw//x", "raw/./x"):
         with pytest.raises(StorageError, match="could point outside output_uri"):

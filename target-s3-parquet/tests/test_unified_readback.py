@@ -111,7 +111,8 @@ def test_duckdb_reads_the_hive_table_with_microsecond_timestamps(local_output, t
     assert micros == binance_record("ETHUSDT", 1001)["time"]
 
 
-def test_raw_layer_keeps_each_record_as_received_plus_sdc_fields(output, caplog):
+def test_raw_layer_keeps_each_record_as_received_plus_sdc_fields(storage_output, caplog):
+    output = storage_output
     lines = [*trade_lines("coinbase_trades", "BTC-USD", 1, 50)]
     lines.append(
         json.dumps(

@@ -56,6 +56,10 @@ TOKEN_SUMMARY = "schemahub.commit-token"
 # A Glue table parameter value holds at most 512,000 characters.
 MAX_RANGES_CHARS = 512_000
 MAX_ATTEMPTS = 30
+# Snapshots kept for time travel: older ones are expired once there are twice as many, so the
+# metadata (and the time to copy and rewrite it at every commit) stays bounded. Expiry only
+# removes snapshot entries: every data file stays in the current snapshot (append-only).
+KEEP_SNAPSHOTS = 100
 _ICEBERG_TYPES = {pa.string(): StringType(), pa.float64(): DoubleType()}
 _CODECS = {"none": "uncompressed"}
 
@@ -95,6 +99,7 @@ def table_properties(compression: str) -> dict[str, str]:
         "commit.manifest-merge.enabled": "true",  # manifests stay few as commits accumulate
         "write.metadata.delete-after-commit.enabled": "true",
         "write.metadata.previous-versions-max": "20",
+        "history.expire.min-snapshots-to-keep": str(KEEP_SNAPSHOTS),  # for engines' maintenance
     }
 
 
@@ -276,10 +281,25 @@ class IcebergUnifiedTable:
                     )
                     time.sleep(0.5 * (attempt + 1))
                     continue
+            self._expire_old_snapshots()
             return CommitResult(
                 exchange, symbol, int(fresh.size), skipped, tuple(f.file_path for f in written)
             )
         raise self._failed(exchange, symbol, CommitFailedException(f"{MAX_ATTEMPTS} conflicts"))
+
+    def _expire_old_snapshots(self) -> None:
+        """Keep the newest KEEP_SNAPSHOTS snapshots once there are twice as many (housekeeping:
+        a failure is logged and retried after a later commit, never fails the run)."""
+        snapshots = sorted(self.table.metadata.snapshots, key=lambda s: s.timestamp_ms)
+        if len(snapshots) <= 2 * KEEP_SNAPSHOTS:
+            return
+        old = [s.snapshot_id for s in snapshots[:-KEEP_SNAPSHOTS]]
+        try:
+            self.table.maintenance.expire_snapshots().by_ids(old).commit()
+        except Exception as exc:
+            self.logger.warning(
+                "Could not expire %d old snapshots of the %s: %s", len(old), self.where, exc
+            )
 
     def _failed(self, exchange: str, symbol: str, exc: Exception) -> IcebergCommitError:
         return IcebergCommitError(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,9 @@ from target_s3_parquet.storage import Storage
 from target_s3_parquet.tables import UnifiedTable
 from target_s3_parquet.unified import CommitResult
 
+if TYPE_CHECKING:
+    from target_s3_parquet.iceberg_raw import IcebergRawTables
+
 logger = logging.getLogger("target_s3_parquet.pipeline")
 
 
@@ -58,6 +61,7 @@ class Destination:
     quarantine: bool  # on_invalid_record == "quarantine"
     side: Executor  # builds each batch's raw file while the commit thread parses the batch
     log: logging.Logger
+    raw_tables: IcebergRawTables | None = None  # iceberg_raw_tables: schemahub.raw_<stream>
     _unmapped_logged: set[str] = field(default_factory=set)
 
     def mapping_for(self, stream: str) -> Mapping | None:
@@ -145,6 +149,9 @@ def commit_stream(
         raw = raw_layer.raw_file(kept, _runs_for(keep, batch.extracted_runs), received_at)
     if kept:
         raw_layer.write_raw(storage, "raw", stream, ingest_time, raw)
+        if destination.raw_tables is not None and mapping is not None:
+            # Before the unified commit (and so before any STATE covering it): at least once.
+            destination.raw_tables.append(stream, schema, raw)
     results: list[CommitResult] = []
     if mapped is not None and mapped.num_rows:
         # A batch holds every record the tap sent in order; with none set aside it is

@@ -154,6 +154,13 @@ class TargetS3Parquet(Target):
             "'hive': Hive-partitioned Parquet under unified/ with its own commit records.",
         ),
         th.Property(
+            "iceberg_raw_tables",
+            th.BooleanType,
+            default=False,
+            description="Also append each mapped source stream's records, as sent, to an "
+            "Iceberg table schemahub.raw_<stream> (at least once, like the raw JSONL trail).",
+        ),
+        th.Property(
             "iceberg_catalog",
             th.ObjectType(additional_properties=True),
             description='pyiceberg catalog properties, e.g. {"type": "glue"}. Default for '
@@ -198,6 +205,11 @@ class TargetS3Parquet(Target):
         if setup_mapper:
             self.setup_mapper()
         storage = open_storage(self.config.get("output_uri") or "./output", self.config)
+        raw_tables = None
+        if self.config.get("iceberg_raw_tables"):
+            from target_s3_parquet.iceberg_raw import IcebergRawTables  # pyiceberg: only if used
+
+            raw_tables = IcebergRawTables(dict(self.config))
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
         self.destination = Destination(
             storage=storage,
@@ -208,6 +220,7 @@ class TargetS3Parquet(Target):
             # Builds each batch's raw file while the commit thread parses and maps the batch.
             side=ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-file"),
             log=self.logger,
+            raw_tables=raw_tables,
         )
         self.batches = Batches(
             int(self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS),
