@@ -187,3 +187,26 @@ def test_old_snapshots_are_expired_and_every_trade_stays(iceberg_output, monkeyp
     assert len(snapshots) == 2
     assert snapshots[-1].summary[iceberg_table.ADDED_SUMMARY] == "BINANCE/BTCUSDT=41:50"
     assert_exactly_once(read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 51)})
+
+
+def test_two_targets_creating_the_table_at_once_both_open_it(iceberg_output, monkeypatch):
+    from schemahub_core import iceberg as catalogs
+    from target_s3_parquet.iceberg_table import catalog_properties_for_target, open_table
+
+    properties = catalog_properties_for_target(iceberg_output.config)
+    catalog, rival = catalogs.load_catalog(properties), catalogs.load_catalog(properties)
+    real_create, real_exists = catalog.create_namespace, catalog.namespace_exists
+    raced = []
+
+    def rival_inserts_between_check_and_insert(namespace, properties=None):
+        raced.append(open_table(rival))  # the other target creates namespace and table...
+        # ...after pyiceberg's existence check said "missing" here: the real insert collides.
+        monkeypatch.setattr(catalog, "namespace_exists", lambda _namespace: False)
+        try:
+            real_create(namespace)
+        finally:
+            monkeypatch.setattr(catalog, "namespace_exists", real_exists)
+
+    monkeypatch.setattr(catalog, "create_namespace", rival_inserts_between_check_and_insert)
+    table = open_table(catalog)
+    assert raced and table.metadata.table_uuid == raced[0].metadata.table_uuid

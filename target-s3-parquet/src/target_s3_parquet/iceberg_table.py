@@ -137,29 +137,43 @@ def committed_ranges(table: Table) -> dict[tuple[str, str], ranges.Ranges]:
 
 def open_table(catalog: Catalog, compression: str = "zstd") -> Table:
     """Load `schemahub.trades_unified`, creating the namespace and table when missing."""
-    try:
-        table = catalog.load_table(catalogs.UNIFIED_IDENTIFIER)
-    except NoSuchTableError:
+    for attempt in range(3):
         try:
-            catalog.load_namespace_properties(catalogs.NAMESPACE)
-        except NoSuchNamespaceError:
-            # Only then: a deployment's role may lack CreateDatabase (terraform made it).
-            catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
-        table = catalog.create_table_if_not_exists(
-            catalogs.UNIFIED_IDENTIFIER,
-            # <output_uri>/schemahub/trades_unified with every catalog (Glue would add `.db`).
-            location=catalogs.table_location(catalog.properties, catalogs.UNIFIED_IDENTIFIER),
-            schema=unified_schema(),
-            partition_spec=PARTITION_SPEC,
-            sort_order=SORT_ORDER,
-            properties={"format-version": "2", **table_properties(compression)},
-        )
+            table = catalog.load_table(catalogs.UNIFIED_IDENTIFIER)
+            break
+        except NoSuchTableError:
+            try:
+                table = _create_table(catalog, compression)
+                break
+            except Exception:
+                # Two targets starting on a new table race in the SQL catalog's check-then-
+                # insert (IntegrityError): load what the other one created.
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     wanted = table_properties(compression)
     if table.properties.get("commit.retry.num-retries") != "0":
         # A table created elsewhere (Athena, terraform): turn pyiceberg's blind retry off first.
         table.transaction().set_properties(wanted).commit_transaction()
         table.refresh()
     return table
+
+
+def _create_table(catalog: Catalog, compression: str) -> Table:
+    try:
+        catalog.load_namespace_properties(catalogs.NAMESPACE)
+    except NoSuchNamespaceError:
+        # Only then: a deployment's role may lack CreateDatabase (terraform made it).
+        catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
+    return catalog.create_table_if_not_exists(
+        catalogs.UNIFIED_IDENTIFIER,
+        # <output_uri>/schemahub/trades_unified with every catalog (Glue would add `.db`).
+        location=catalogs.table_location(catalog.properties, catalogs.UNIFIED_IDENTIFIER),
+        schema=unified_schema(),
+        partition_spec=PARTITION_SPEC,
+        sort_order=SORT_ORDER,
+        properties={"format-version": "2", **table_properties(compression)},
+    )
 
 
 class IcebergUnifiedTable:
