@@ -14,7 +14,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # one stream's batch: validate, map, hand to the tables
     ("sink", ("sinks", "pipeline")),
     # raw layer, trades_unified (Hive or Iceberg) and its commit protocol, storage
-    ("table", ("tables", "iceberg_table", "unified", "raw_layer", "ranges", "storage")),
+    (
+        "table",
+        ("tables", "iceberg_table", "iceberg_raw", "unified", "raw_layer", "ranges", "storage"),
+    ),
     # a batch of records as JSONL bytes; bulk parsing and validation against a SCHEMA
     ("records", ("records", "schema_rules")),
 )
