@@ -16,6 +16,8 @@ import pytest
 from schemahub_core.cli import main
 from schemahub_core.paths import partition_path
 from schemahub_core.schema import FILE_SCHEMA
+from target_s3_parquet.synthetic import record_line, schema_line
+from target_s3_parquet.testing import run_in_process
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC)
@@ -211,3 +213,104 @@ def test_an_output_uri_with_a_query_string_is_refused_not_misread(
     code = main(["query", "SELECT 1", "--output-uri", uri, "--s3-endpoint-url", moto_endpoint])
     assert code == 2
     assert "has a query string or fragment" in capsys.readouterr().err
+
+
+def coinbase_trade(trade_id: int, price: str, size: str, time: str) -> str:
+    """One RECORD line of `coinbase_trades` (BTC-USD) with a known price, size and time."""
+    record = {"trade_id": trade_id, "side": "buy", "size": size, "price": price, "time": time}
+    record |= {"product_id": "BTC-USD", "base_asset": "BTC", "quote_asset": "USD"}
+    return record_line("coinbase_trades", record)
+
+
+# Trades 2 and 3 share a time: the close of 10:00 is trade 3's, the later id.
+KNOWN_TRADES = [
+    (1, "100.0", "1.0", "2024-03-01T10:00:00.000000Z"),
+    (2, "110.0", "3.0", "2024-03-01T10:00:30.000000Z"),
+    (3, "90.0", "1.0", "2024-03-01T10:00:30.000000Z"),
+    (4, "200.0", "2.0", "2024-03-01T10:01:05.000000Z"),
+]
+ODD_STREAM = "ticks/v1"  # unmapped: raw trail only; its folder is raw/ticks%2Fv1/
+ODD_SCHEMA = {"type": "object", "properties": {"n": {"type": ["integer"]}}}
+
+
+@pytest.fixture(scope="module", params=["iceberg", "hive"])
+def known_lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """KNOWN_TRADES and two records of ODD_STREAM, written by the real target."""
+    root = tmp_path_factory.mktemp("known")
+    config = {"output_uri": str(root), "table_format": request.param,
+              "iceberg_raw_tables": request.param == "iceberg"}  # fmt: skip
+    odd_schema = {
+        "type": "SCHEMA",
+        "stream": ODD_STREAM,
+        "schema": ODD_SCHEMA,
+        "key_properties": [],
+    }
+    run_in_process(
+        config,
+        [
+            schema_line("coinbase_trades"),
+            *(coinbase_trade(*trade) for trade in KNOWN_TRADES),
+            json.dumps(odd_schema),
+            record_line(ODD_STREAM, {"n": 1}),
+            record_line(ODD_STREAM, {"n": 2}),
+        ],
+    )
+    return str(root)
+
+
+def query_json(capsys: pytest.CaptureFixture[str], sql: str, lake: str, *options: str) -> list:
+    """Run `schemahub query --format json` and return its rows."""
+    code, out, err = run_cli(capsys, "query", sql, "--output-uri", lake, "--format", "json",
+                             *options)  # fmt: skip
+    assert code == 0, err
+    return json.loads(out)
+
+
+CANDLE_COLUMNS = "bucket_start, open, high, low, close, volume, quote_volume, trades, vwap"
+
+
+def test_candles_are_ohlcv_per_minute_by_default(known_lake: str, capsys) -> None:
+    sql = f"SELECT exchange, symbol, {CANDLE_COLUMNS} FROM candles ORDER BY bucket_start"
+    rows = query_json(capsys, sql, known_lake)
+    assert [(r["exchange"], r["symbol"]) for r in rows] == [("COINBASE", "BTC-USD")] * 2
+    got = [tuple(r[c] for c in CANDLE_COLUMNS.split(", ")) for r in rows]
+    assert got == [
+        ("2024-03-01T10:00:00+00:00", 100.0, 110.0, 90.0, 90.0, 5.0, 520.0, 3, 104.0),
+        ("2024-03-01T10:01:00+00:00", 200.0, 200.0, 200.0, 200.0, 2.0, 400.0, 1, 200.0),
+    ]
+
+
+def test_candle_interval_sets_the_bucket(known_lake: str, capsys) -> None:
+    sql = f"SELECT {CANDLE_COLUMNS} FROM candles WHERE symbol = 'BTC-USD'"
+    rows = query_json(capsys, sql, known_lake, "--candle-interval", "1 hour")
+    got = [tuple(r[c] for c in CANDLE_COLUMNS.split(", ")) for r in rows]
+    assert got == [("2024-03-01T10:00:00+00:00", 100.0, 200.0, 90.0, 200.0, 7.0, 920.0, 4,
+                    920.0 / 7)]  # fmt: skip
+
+
+@pytest.mark.parametrize("interval", ["fortnightly", "0 minutes"])
+def test_a_bad_candle_interval_is_a_clear_error(known_lake: str, capsys, interval: str) -> None:
+    code, out, err = run_cli(capsys, "query", "SELECT 1", "--output-uri", known_lake,
+                             "--candle-interval", interval)  # fmt: skip
+    assert code == 2 and out == ""
+    assert "--candle-interval" in err and interval in err
+
+
+def test_raw_views_return_the_records_sent(known_lake: str, capsys) -> None:
+    sql = "SELECT trade_id, price, size, time FROM raw_coinbase_trades ORDER BY trade_id"
+    rows = query_json(capsys, sql, known_lake)
+    assert [(r["trade_id"], r["price"], r["size"], r["time"]) for r in rows] == KNOWN_TRADES
+    odd = query_json(capsys, f'SELECT n FROM "raw_{ODD_STREAM}" ORDER BY n', known_lake)
+    assert odd == [{"n": 1}, {"n": 2}]
+    # The Iceberg raw table (written with iceberg_raw_tables) is read when there is one; the
+    # JSONL trail, with its ingest_date folders as a column, otherwise.
+    columns = query_json(
+        capsys, "SELECT column_name FROM (DESCRIBE raw_coinbase_trades)", known_lake
+    )
+    from_trail = {"column_name": "ingest_date"} in columns
+    assert from_trail != Path(known_lake, "catalog.db").exists()
+
+
+def test_date_reads_as_a_date(known_lake: str, capsys) -> None:
+    sql = "SELECT DISTINCT typeof(date) AS type, date FROM trades_unified"
+    assert query_json(capsys, sql, known_lake) == [{"type": "DATE", "date": "2024-03-01"}]

@@ -153,16 +153,28 @@ def data_file_dataset(
                 < pa.scalar(start + dt.timedelta(days=1), pa.timestamp("us", tz="UTC"))
             )
         )
-        path = task.file.file_path
-        path = (
-            path.removeprefix("file://")
-            if path.startswith("file://")
-            else path.removeprefix("s3://")
-        )
         fragments.append(
-            parquet.make_fragment(path, filesystem=filesystem, partition_expression=expression)
+            parquet.make_fragment(
+                _filesystem_path(task.file.file_path),
+                filesystem=filesystem,
+                partition_expression=expression,
+            )
         )
     return ds.FileSystemDataset(fragments, schema=schema, format=parquet, filesystem=filesystem)
+
+
+def _filesystem_path(file_path: str) -> str:
+    """A data file's path for a pyarrow filesystem: without `file://` or `s3://`."""
+    if file_path.startswith("file://"):
+        return file_path.removeprefix("file://")
+    return file_path.removeprefix("s3://")
+
+
+def plain_file_dataset(table: Table, filesystem: pafs.FileSystem) -> ds.Dataset:
+    """The data files of an unpartitioned table's current snapshot (the raw tables)."""
+    files = [_filesystem_path(task.file.file_path) for task in table.scan().plan_files()]
+    schema = table.schema().as_arrow()
+    return ds.dataset(files, schema=schema, format="parquet", filesystem=filesystem)
 
 
 def snapshot_as_of(table: Table, as_of: str) -> int:

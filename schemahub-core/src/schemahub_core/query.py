@@ -31,6 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from schemahub_core import iceberg as catalogs
+from schemahub_core import views
 from schemahub_core.paths import parse_output_uri
 from schemahub_core.schema import (
     FILE_SCHEMA,
@@ -226,8 +227,14 @@ def connect(
     table_format: str = "auto",
     iceberg_catalog: dict[str, Any] | None = None,
     as_of: str | None = None,
+    candle_interval: str = views.DEFAULT_CANDLE_INTERVAL,
+    raw_streams: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """Return an in-memory DuckDB connection with ``trades_unified`` registered as a view."""
+    """Return an in-memory DuckDB connection with the views ``trades_unified`` and ``candles``.
+
+    ``candle_interval``: the bucket of ``candles`` (a DuckDB INTERVAL). ``raw_streams``: also
+    a view ``raw_<stream>`` per raw stream (lists the raw trail: `query` only).
+    """
     dataset = open_unified_dataset(
         output_uri,
         s3_endpoint_url=s3_endpoint_url,
@@ -242,15 +249,33 @@ def connect(
     # DuckDB draws a progress bar on the terminal for long scans: noise in `check`/`report`.
     connection.execute("SET enable_progress_bar = false")
     connection.register(UNIFIED_TABLE, dataset)
+    views.register_candles(connection, candle_interval)
+    if raw_streams:
+        filesystem: pafs.FileSystem = (
+            _s3_filesystem(s3_endpoint_url, aws_region)
+            if parse_output_uri(output_uri).is_s3
+            else pafs.LocalFileSystem()
+        )
+        views.register_raw_streams(
+            connection,
+            output_uri,
+            filesystem,
+            iceberg_catalog=iceberg_catalog,
+            use_iceberg=resolve_table_format(output_uri, table_format, iceberg_catalog)
+            == "iceberg",
+            s3_endpoint_url=s3_endpoint_url,
+            aws_region=aws_region,
+        )
     return connection
 
 
 def run_query(sql: str, output_uri: str, **location: Any) -> pa.Table:
-    """Run one SQL statement against ``trades_unified`` and return the result as Arrow.
+    """Run one SQL statement against ``trades_unified``, ``candles`` and the raw streams.
 
-    ``location``: the keyword arguments of `connect` (endpoint, region, format, catalog, as_of).
+    ``location``: the keyword arguments of `connect` (endpoint, region, format, catalog, as_of,
+    candle_interval). Returns the result as Arrow.
     """
-    connection = connect(output_uri, **location)
+    connection = connect(output_uri, raw_streams=True, **location)
     try:
         relation = connection.sql(sql)
         if relation is None:  # DuckDB's answer to "", a lone comment, or a SET/PRAGMA
@@ -354,8 +379,11 @@ def location_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `schemahub query`."""
     parser.description = (
-        f"Run SQL with DuckDB over the unified table, available as the view {UNIFIED_TABLE}"
-        " (columns: the unified schema plus the partition column `date`)."
+        f"Run SQL with DuckDB over the views {UNIFIED_TABLE} (the unified schema plus the"
+        f" partition column `date`, a DATE), {views.CANDLES_VIEW} (exchange, symbol,"
+        " bucket_start, open, high, low, close, volume, quote_volume, trades, vwap per"
+        " --candle-interval) and raw_<stream> per raw stream (records as received, at least"
+        ' once: duplicates possible; quote odd names: "raw_my-stream")."'
     )
     parser.add_argument("sql", help=f'e.g. "SELECT count(*) FROM {UNIFIED_TABLE}"')
     add_location_arguments(parser)
@@ -367,14 +395,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SNAPSHOT_ID|TIME",
         help="Iceberg time travel: read the table as of a snapshot id or an ISO time"
-        " (default: the current snapshot)",
+        " (default: the current snapshot; raw_<stream> views always show the current one)",
+    )
+    parser.add_argument(
+        "--candle-interval",
+        default=views.DEFAULT_CANDLE_INTERVAL,
+        metavar="INTERVAL",
+        help="bucket of the candles view, a DuckDB INTERVAL such as '5 minutes' or '1 hour'"
+        f" (default: {views.DEFAULT_CANDLE_INTERVAL})",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `schemahub query`; exit 0 on success, 2 when the table or the SQL is unusable."""
     try:
-        result = run_query(args.sql, args.output_uri, as_of=args.as_of, **location_from_args(args))
+        result = run_query(
+            args.sql,
+            args.output_uri,
+            as_of=args.as_of,
+            candle_interval=args.candle_interval,
+            **location_from_args(args),
+        )
     except NoResultError as exc:
         print(f"schemahub query: {exc}", file=sys.stderr)
         return 2
