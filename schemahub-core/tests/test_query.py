@@ -6,9 +6,11 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from pathlib import Path
 
 import boto3
+import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -314,3 +316,24 @@ def test_raw_views_return_the_records_sent(known_lake: str, capsys) -> None:
 def test_date_reads_as_a_date(known_lake: str, capsys) -> None:
     sql = "SELECT DISTINCT typeof(date) AS type, date FROM trades_unified"
     assert query_json(capsys, sql, known_lake) == [{"type": "DATE", "date": "2024-03-01"}]
+
+
+def readme_example(language: str, marker: str) -> str:
+    """The code block of target-s3-parquet's README in `language` that contains `marker`."""
+    readme = Path(__file__).parents[2] / "target-s3-parquet" / "README.md"
+    blocks = re.findall(rf"```{language}\n(.*?)```", readme.read_text(), flags=re.DOTALL)
+    return next(block for block in blocks if marker in block)
+
+
+def test_the_readme_s_direct_reads_give_date_as_a_date(known_lake: str) -> None:
+    if Path(known_lake, "catalog.db").exists():
+        pytest.skip("the README's direct reads are of the Hive layout")
+    sql = readme_example("sql", "read_parquet").replace("output/", f"{known_lake}/")
+    sql = sql.replace("SELECT *", "SELECT DISTINCT typeof(date), date").rstrip().rstrip(";")
+    assert duckdb.sql(sql).fetchall() == [("DATE", dt.date(2024, 3, 1))]
+    code = readme_example("python", "ds.dataset").replace('"output/', f'"{known_lake}/')
+    namespace: dict = {}
+    exec(code, namespace)
+    table = namespace["table"]
+    assert table.schema.field("date").type == pa.date32()
+    assert set(table.column("date").to_pylist()) == {dt.date(2024, 3, 1)}
