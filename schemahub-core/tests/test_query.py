@@ -337,3 +337,12 @@ def test_the_readme_s_direct_reads_give_date_as_a_date(known_lake: str) -> None:
     table = namespace["table"]
     assert table.schema.field("date").type == pa.date32()
     assert set(table.column("date").to_pylist()) == {dt.date(2024, 3, 1)}
+
+
+def test_a_filter_on_candles_prunes_the_unified_scan(tmp_path: Path, capsys) -> None:
+    """A corrupt file of another exchange is never opened: the view is not materialized."""
+    write_vwap_fixture(pafs.LocalFileSystem(), str(tmp_path))
+    broken = tmp_path / "unified/trades_unified/exchange=BINANCE/symbol=BTCUSDT/date=2024-03-01"
+    (broken / "corrupt.parquet").write_bytes(b"not parquet")
+    sql = "SELECT count(*) AS n FROM candles WHERE exchange = 'COINBASE'"
+    assert query_json(capsys, sql, str(tmp_path)) == [{"n": 2}]  # two minutes
