@@ -325,9 +325,8 @@ def readme_example(language: str, marker: str) -> str:
     return next(block for block in blocks if marker in block)
 
 
+@pytest.mark.parametrize("known_lake", ["hive"], indirect=True)  # the README reads Hive files
 def test_the_readme_s_direct_reads_give_date_as_a_date(known_lake: str) -> None:
-    if Path(known_lake, "catalog.db").exists():
-        pytest.skip("the README's direct reads are of the Hive layout")
     sql = readme_example("sql", "read_parquet").replace("output/", f"{known_lake}/")
     sql = sql.replace("SELECT *", "SELECT DISTINCT typeof(date), date").rstrip().rstrip(";")
     assert duckdb.sql(sql).fetchall() == [("DATE", dt.date(2024, 3, 1))]
