@@ -8,6 +8,7 @@ searched for the secrets.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -134,7 +135,17 @@ def test_no_secret_reaches_any_output_at_debug_level(tmp_path, task_role_endpoin
                 singer_messages += stdout
                 outputs += [stdout, stderr]
 
-            target_config = {"s3_endpoint_url": endpoint, "aws_region": "us-east-1"}
+            # The default table format, Iceberg, in moto's Glue catalog (as in prod). moto's
+            # backends are shared by every moto server of this process: drop an earlier table.
+            glue = boto3.client("glue", endpoint_url=endpoint)
+            with contextlib.suppress(glue.exceptions.EntityNotFoundException):
+                glue.delete_table(DatabaseName="schemahub", Name="trades_unified")
+            catalog = {"type": "glue", "glue.endpoint": endpoint, "glue.region": "us-east-1"}
+            target_config = {
+                "s3_endpoint_url": endpoint,
+                "aws_region": "us-east-1",
+                "iceberg_catalog": catalog,
+            }
             # Credentials in the config, then only from the task role.
             for name, extra, env in (
                 ("keys", CONFIG_SECRETS, debug_env()),
@@ -152,6 +163,7 @@ def test_no_secret_reaches_any_output_at_debug_level(tmp_path, task_role_endpoin
                 AWS_SESSION_TOKEN=CONFIG_SECRETS["aws_session_token"],
             )
             location = ["--output-uri", "s3://lake/keys", "--s3-endpoint-url", endpoint]
+            location += ["--iceberg-catalog", json.dumps(catalog)]
             schemahub = str(BIN / "schemahub")
             outputs += run([schemahub, "check", *location, "--max-age", "off"], aws_env, work)
             query = "SELECT exchange, count(*) AS trades FROM trades_unified GROUP BY ALL"

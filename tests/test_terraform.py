@@ -5,6 +5,7 @@ cannot drift from the unified schema in schemahub-core or the taps' stream schem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import importlib
 import json
@@ -184,9 +185,14 @@ def test_task_roles_grant_every_glue_call_the_target_and_check_make(tf, glue_cal
         output = make_glue_output(endpoint)
         glue = output.config["iceberg_catalog"]
         # terraform creates the database; the target creates the table at its first commit.
-        boto3.client("glue", endpoint_url=endpoint).create_database(
-            DatabaseInput={"Name": _locals(tf)["glue_database"]}
-        )
+        # moto's backends are per process, shared by every moto server of this pytest run:
+        # start from a database without the table whatever an earlier test left there.
+        client = boto3.client("glue", endpoint_url=endpoint)
+        database = _locals(tf)["glue_database"]
+        with contextlib.suppress(client.exceptions.AlreadyExistsException):
+            client.create_database(DatabaseInput={"Name": database})
+        with contextlib.suppress(client.exceptions.EntityNotFoundException):
+            client.delete_table(DatabaseName=database, Name="trades_unified")
         glue_calls.clear()
         run_in_process(output.config, trade_lines("binance_trades", "BTCUSDT", 1, 50))
         run_in_process(output.config, trade_lines("binance_trades", "BTCUSDT", 40, 90))

@@ -26,6 +26,9 @@ HONOURED = {
     "on_invalid_record",
     "batch_size_rows",
     "validate_records",
+    "table_format",
+    "iceberg_catalog",
+    "iceberg_raw_tables",
 }
 
 

@@ -82,9 +82,17 @@ def catalog_properties(
         ("s3.access-key-id", aws_access_key_id),
         ("s3.secret-access-key", aws_secret_access_key),
         ("s3.session-token", aws_session_token),
-        ("glue.region", aws_region if properties.get("type") == "glue" else None),
     ):
         if value and key not in properties:
+            properties[key] = value
+    glue = properties.get("type") == "glue"  # its client takes the same region and keys
+    for key, value in (
+        ("glue.region", aws_region),
+        ("glue.access-key-id", aws_access_key_id),
+        ("glue.secret-access-key", aws_secret_access_key),
+        ("glue.session-token", aws_session_token),
+    ):
+        if glue and value and key not in properties:
             properties[key] = value
     return properties
 
