@@ -40,7 +40,7 @@ from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import DoubleType, NestedField, StringType, TimestamptzType
 from schemahub_core import iceberg as catalogs
 from schemahub_core.paths import check_iceberg_partition_values
-from schemahub_core.schema import SPARSE_ID_EXCHANGES, UNIFIED_SCHEMA
+from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import ranges
 from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
@@ -233,14 +233,9 @@ class IcebergUnifiedTable:
         sparse ids a complete batch records the span it covers, which keeps the ranges
         property small.
         """
-        by_span = complete and exchange in SPARSE_ID_EXCHANGES
         check_iceberg_partition_values(("exchange", exchange), ("symbol", symbol))
         ids = integer_ids(table, exchange, symbol)
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
-        first = np.ones(sorted_ids.shape, dtype=bool)
-        first[1:] = sorted_ids[1:] != sorted_ids[:-1]
-        candidates = order[first]  # one row per distinct id
+        candidates = ranges.first_row_of_each_id(ids)  # one row per distinct id
         key = ranges_key(exchange, symbol)
         written: list[DataFile] = []
         written_rows = -1
@@ -257,7 +252,7 @@ class IcebergUnifiedTable:
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
             fresh_ids = np.sort(ids[fresh])
-            added = ranges.spans(fresh_ids, committed) if by_span else ranges.runs(fresh_ids)
+            added = ranges.added_ranges(exchange, fresh_ids, committed, complete=complete)
             merged = encode_ranges(ranges.merge(committed, added))
             if len(merged) > MAX_RANGES_CHARS:
                 self._delete(written)

@@ -8,6 +8,7 @@ every skipped id, so a complete batch of them is recorded by the span it covers 
 from __future__ import annotations
 
 import numpy as np
+from schemahub_core.schema import SPARSE_ID_EXCHANGES
 
 Ranges = list[tuple[int, int]]
 
@@ -72,3 +73,22 @@ def contains(ranges: Ranges, ids: np.ndarray) -> np.ndarray:
 def count(ranges: Ranges) -> int:
     """How many ids the ranges cover."""
     return sum(hi - lo + 1 for lo, hi in ranges)
+
+
+def first_row_of_each_id(ids: np.ndarray) -> np.ndarray:
+    """Row indices of the first row of each distinct id, in ascending id order."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    first = np.ones(sorted_ids.shape, dtype=bool)
+    first[1:] = sorted_ids[1:] != sorted_ids[:-1]
+    return order[first]
+
+
+def added_ranges(
+    exchange: str, sorted_fresh_ids: np.ndarray, committed: Ranges, *, complete: bool
+) -> Ranges:
+    """What one commit adds: the span a complete batch covers on sparse-id exchanges (Kraken),
+    else the exact runs of ids (both table formats call this: one rule)."""
+    if complete and exchange in SPARSE_ID_EXCHANGES:
+        return spans(sorted_fresh_ids, committed)
+    return runs(sorted_fresh_ids)

@@ -38,7 +38,6 @@ import pyarrow.parquet as pq
 from schemahub_core.paths import partition_path, partition_values
 from schemahub_core.schema import (
     FILE_SCHEMA,
-    SPARSE_ID_EXCHANGES,
     UNIFIED_TABLE,
     partition_dates,
 )
@@ -167,14 +166,9 @@ class UnifiedTableWriter:
         (a tap partition's records, nothing set aside). On exchanges with sparse ids the
         commit then records the span it covers instead of one range per run of ids.
         """
-        by_span = complete and exchange in SPARSE_ID_EXCHANGES
         partition = _partition(exchange, symbol)
         ids = integer_ids(table, exchange, symbol)
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
-        first = np.ones(sorted_ids.shape, dtype=bool)
-        first[1:] = sorted_ids[1:] != sorted_ids[:-1]
-        candidates = order[first]  # one row per distinct id
+        candidates = ranges.first_row_of_each_id(ids)  # one row per distinct id
         while True:
             head = self.head(exchange, symbol)
             fresh = candidates[~ranges.contains(head.committed, ids[candidates])]
@@ -182,7 +176,7 @@ class UnifiedTableWriter:
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
             fresh_ids = np.sort(ids[fresh])
-            added = ranges.spans(fresh_ids, head.committed) if by_span else ranges.runs(fresh_ids)
+            added = ranges.added_ranges(exchange, fresh_ids, head.committed, complete=complete)
             everything_in_order = fresh.size == table.num_rows and bool(
                 np.all(fresh == np.arange(fresh.size))
             )
