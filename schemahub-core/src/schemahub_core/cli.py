@@ -31,6 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "target_s3_parquet.compact",
         "bin-pack small files of the Iceberg trades_unified (needs target-s3-parquet)",
     ),
+    "rebuild": (
+        "target_s3_parquet.rebuild",
+        "re-derive partitions of trades_unified from the raw layer (needs target-s3-parquet)",
+    ),
     "expire": (
         "target_s3_parquet.expire",
         "expire old snapshots, delete unreferenced files (needs target-s3-parquet)",
