@@ -13,12 +13,9 @@ from target_s3_parquet import compact, iceberg_table, maintenance
 from target_s3_parquet.compact import Compactor
 from target_s3_parquet.iceberg_table import IcebergUnifiedTable, committed_ranges
 from target_s3_parquet.maintenance import Selection
-from target_s3_parquet.synthetic import trade_lines
 from target_s3_parquet.testing import (
     assert_exactly_once,
-    make_local_output,
     read_iceberg,
-    run_in_process,
     unified_rows,
 )
 
@@ -177,13 +174,6 @@ def test_partition_changed_under_the_compaction_is_skipped_with_a_message(
     assert "BINANCE BTCUSDT 2026-01-01 skipped" in caplog.text
     assert sorted_rows(config).equals(before)
     assert len(data_files(config)) == 1  # the rival's file; ours was removed
-
-
-def test_compact_refuses_a_hive_table(tmp_path, capsys):
-    hive = make_local_output(tmp_path / "lake", "hive")
-    run_in_process(hive.config, trade_lines("binance_trades", "BTCUSDT", 1, 100))
-    assert main(["compact", "--output-uri", hive.uri]) == 2
-    assert "Hive-layout" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("target_mb", [0, -1])

@@ -172,7 +172,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_selection_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """--exchange, --symbol, --from, --to (all required for `rebuild`)."""
-    every = "" if required else " (default: all)"
+    every = " (required)" if required else " (default: all)"
     parser.add_argument("--exchange", required=required, help=f"e.g. BINANCE{every}")
     parser.add_argument("--symbol", required=required, help=f"e.g. BTCUSDT{every}")
     parser.add_argument(
