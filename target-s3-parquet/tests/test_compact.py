@@ -67,7 +67,9 @@ def test_compact_cuts_files_and_keeps_rows_ranges_and_readers_identical(iceberg_
     assert data_files(config) == files_before
 
     assert main(["compact", "--output-uri", iceberg_output.uri, "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert "compact: 4/4 partitions (100.0%)" in printed.err  # progress on stderr
     compacted = [p for p in report["partitions"] if p["status"] == "compacted"]
     assert [p["partition"] for p in compacted] == [
         "BINANCE BTCUSDT 2026-01-01",

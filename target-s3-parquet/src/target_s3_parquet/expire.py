@@ -187,20 +187,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `schemahub expire`; 0 done, 2 on errors."""
     try:
-        if args.keep < 1:
-            raise maintenance.MaintenanceError("--keep must be at least 1 (the current snapshot)")
-        table = maintenance.open_table_for("expire", args)
-        filesystem, _ = output_root(
-            table.location(), s3_endpoint_url=args.s3_endpoint_url, aws_region=args.aws_region
-        )
-        report = expire(
-            table,
-            filesystem,
-            older_than=args.older_than,
-            keep=args.keep,
-            grace=args.grace,
-            dry_run=args.dry_run,
-        )
+        with maintenance.progress_on_stderr():
+            if args.keep < 1:
+                raise maintenance.MaintenanceError(
+                    "--keep must be at least 1 (the current snapshot)"
+                )
+            table = maintenance.open_table_for("expire", args)
+            filesystem, _ = output_root(
+                table.location(), s3_endpoint_url=args.s3_endpoint_url, aws_region=args.aws_region
+            )
+            report = expire(
+                table,
+                filesystem,
+                older_than=args.older_than,
+                keep=args.keep,
+                grace=args.grace,
+                dry_run=args.dry_run,
+            )
     except maintenance.EXPECTED_ERRORS as exc:
         print(f"schemahub expire: {exc}", file=sys.stderr)
         return 2

@@ -11,8 +11,9 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +241,22 @@ EXPECTED_ERRORS = (
     ValueError,
     OSError,
 )
+
+
+@contextlib.contextmanager
+def progress_on_stderr() -> Iterator[None]:
+    """While a command runs, its progress lines (loggers `schemahub.*`, INFO) go to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    progress = logging.getLogger("schemahub")
+    level = progress.level
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        progress.removeHandler(handler)
+        progress.setLevel(level)
 
 
 def print_report(report: dict[str, Any], as_json: bool, lines: list[str]) -> None:

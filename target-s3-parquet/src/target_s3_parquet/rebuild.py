@@ -266,13 +266,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `schemahub rebuild`; 0 done, 2 when it cannot rebuild exactly."""
     try:
-        selection = maintenance.selection_from_args(args)
-        table = maintenance.open_table_for("rebuild", args)
-        config = maintenance.target_config(args)
-        storage = open_storage(args.output_uri, config)
-        raw = RawLayer(storage, table.catalog)
-        mappings = load_mappings([args.mappings_dir] if args.mappings_dir else [])
-        report = Rebuilder(table, raw, mappings).rebuild(selection, dry_run=args.dry_run)
+        with maintenance.progress_on_stderr():
+            selection = maintenance.selection_from_args(args)
+            table = maintenance.open_table_for("rebuild", args)
+            config = maintenance.target_config(args)
+            storage = open_storage(args.output_uri, config)
+            raw = RawLayer(storage, table.catalog)
+            mappings = load_mappings([args.mappings_dir] if args.mappings_dir else [])
+            report = Rebuilder(table, raw, mappings).rebuild(selection, dry_run=args.dry_run)
     except maintenance.EXPECTED_ERRORS as exc:
         print(f"schemahub rebuild: {exc}", file=sys.stderr)
         return 2
