@@ -57,6 +57,7 @@ def test_rebuild_with_unchanged_mappings_gives_the_same_rows_in_one_snapshot(
     assert report["raw_duplicates_dropped"] == 1_000
     expected_source = "raw Iceberg table" if raw_tables else "JSONL trail file(s)"
     assert expected_source in report["source"]["binance_trades"]
+    assert "coinbase_trades" not in report["source"]  # its mapping makes only COINBASE rows
     table = table.refresh()
     assert len(table.metadata.snapshots) == snapshots + 1  # one atomic replace
     assert committed_ranges(table) == ranges

@@ -15,8 +15,9 @@ ranges (table properties) are left as they are.
 
 Scan cost: the JSONL trail is partitioned by *ingest* date, not by trade date, and trades of
 day D can be ingested on any day from D on (a backfill ingests old days today). So a rebuild
-from day D reads every trail file of every mapped stream ingested on or after D, whatever
-the symbol and however few days are rebuilt; a raw Iceberg table (unpartitioned) is read whole.
+from day D reads every trail file ingested on or after D of every mapped stream that can
+produce the exchange, whatever the symbol and however few days are rebuilt; a raw Iceberg
+table (unpartitioned) is read whole.
 """
 
 from __future__ import annotations
@@ -143,6 +144,12 @@ def _keep(mapped: pa.Table, selection: Selection) -> pa.Table:
     return mapped.filter(mask)
 
 
+def _may_produce(mapping: Mapping, exchange: str | None) -> bool:
+    """False when the mapping sets `exchange` to another constant (Coinbase for BINANCE)."""
+    rule = next(r for r in mapping.rules if r.target == "exchange")
+    return rule.source is not None or exchange is None or rule.constant == exchange
+
+
 class Rebuilder:
     """Re-derives the selected partitions from the raw layer and replaces them in one commit."""
 
@@ -224,6 +231,8 @@ class Rebuilder:
         source: dict[str, str] = {}
         read = 0
         for stream, mapping in sorted(self.mappings.items()):
+            if not _may_produce(mapping, selection.exchange):
+                continue
             raw_table = self.raw.raw_table(stream)
             if raw_table is not None:
                 source[stream] = "raw Iceberg table"
