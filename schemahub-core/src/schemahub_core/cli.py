@@ -1,4 +1,4 @@
-"""The `schemahub` command: `sim` (exchange simulators), `check` (data quality), `query` (SQL)."""
+"""The `schemahub` command: simulators, data quality, SQL, and the table's maintenance."""
 
 from __future__ import annotations
 
