@@ -17,8 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from schemahub_core import iceberg as catalogs
 from singer_sdk import Stream, Tap
 from target_s3_parquet.batch_files import BatchFileError, read_batch_file
+from target_s3_parquet.iceberg_table import catalog_properties_for_target
 from target_s3_parquet.schema_rules import stream_shape
 from target_s3_parquet.storage import StorageError
 from target_s3_parquet.synthetic import (
@@ -172,12 +174,29 @@ def test_batch_files_are_kept_byte_for_byte_under_raw_batches(local_output, tmp_
     run_in_process(local_output.config, _records_then_batch(str(batch)))  # a plain path
     run_in_process(local_output.config, _records_then_batch(batch.as_uri()))  # rerun: file://
 
+    assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 101)})
     kept = local_output.keys("raw_batches")
     assert len(kept) == 1, kept  # the rerun found its own copy: same content, same key
     assert kept[0].startswith("raw_batches/coinbase_trades/ingest_date=")
     assert kept[0].endswith("-51-100.json.gz")
     assert (local_output.local_root / kept[0]).read_bytes() == batch.read_bytes()
     assert batch.exists()  # delete_batch_files is off by default
+
+
+def test_iceberg_raw_tables_get_the_rows_of_batch_files(iceberg_output, tmp_path):
+    batch = _jsonl_gz(tmp_path / "51-100.json.gz", 51, 100)
+    config = {**iceberg_output.config, "iceberg_raw_tables": True}
+
+    run_in_process(config, _records_then_batch(batch.as_uri()))
+
+    catalog = catalogs.load_catalog(catalog_properties_for_target(config))
+    raw = catalog.load_table((catalogs.NAMESPACE, "raw_coinbase_trades")).scan().to_arrow()
+    assert sorted(raw.column("trade_id").to_pylist()) == list(range(1, 101))
+    from_batch = raw.filter(pc.greater(raw.column("trade_id"), 50))
+    assert from_batch.column("price").to_pylist() == [
+        coinbase_record("BTC-USD", i)["price"] for i in range(51, 101)
+    ]
+    assert from_batch.column("_sdc_extracted_at").null_count == 50
 
 
 def test_delete_batch_files_removes_them_once_committed(local_output, tmp_path):
