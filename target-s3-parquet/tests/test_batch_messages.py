@@ -7,7 +7,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import random
 import re
+import signal
+import subprocess
+import time
 from contextlib import redirect_stdout
 from decimal import Decimal
 from pathlib import Path
@@ -39,7 +43,10 @@ from target_s3_parquet.testing import (
     read_unified,
     run_in_process,
     run_target,
+    target_command,
+    trade_counts,
     watermark,
+    write_config,
 )
 
 TRADES = 2500
@@ -416,3 +423,72 @@ def test_a_bad_batch_file_exits_non_zero_with_its_name(local_output, tmp_path):
     assert result.returncode != 0
     assert f"batch file {uri}: no such file" in result.stderr
     assert [watermark(state, "coinbase_trades") for state in result.states] == [50]
+
+
+# ---------------------------------------------------------------------------- crashes
+def _binance_batches(folder: Path, files: int, per_file: int) -> list[tuple[str, str]]:
+    """(BATCH line, STATE line) per Parquet file of BTCUSDT trades, as a tap emits them."""
+    folder.mkdir()
+    messages = []
+    for number in range(files):
+        first, last = number * per_file + 1, (number + 1) * per_file
+        rows = [binance_record("BTCUSDT", i) for i in range(first, last + 1)]
+        path = _parquet(folder / f"{first}-{last}.parquet", pa.Table.from_pylist(rows))
+        batch = json.dumps(
+            {
+                "type": "BATCH",
+                "stream": "binance_trades",
+                "encoding": {"format": "parquet", "compression": None},
+                "manifest": [path.as_uri()],
+            }
+        )
+        messages.append((batch, state_line("binance_trades", "BTCUSDT", last)))
+    return messages
+
+
+def _run_until_killed(
+    config_path: Path, lines: list[str], states_before_kill: int, rng: random.Random
+) -> list[dict]:
+    """Run the target, SIGKILL it after that many STATEs (+ a few ms); its printed STATEs."""
+    process = subprocess.Popen(
+        target_command(config_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write("".join(f"{line}\n" for line in lines))
+    process.stdin.close()
+    states = []
+    for line in process.stdout:
+        states.append(json.loads(line))
+        if len(states) == states_before_kill:
+            time.sleep(rng.uniform(0, 0.05))
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return states
+
+
+@pytest.mark.slow
+def test_kills_during_batch_commits_then_reruns_leave_every_trade_once(local_output, tmp_path):
+    rng = random.Random(16)
+    messages = _binance_batches(tmp_path / "batches", files=8, per_file=100)
+    config_path = write_config(tmp_path, local_output.config)
+    done = 0  # BATCH messages covered by the last STATE printed
+    for kill in (2, 3):
+        lines = [schema_line("binance_trades")] + [m for pair in messages[done:] for m in pair]
+        states = _run_until_killed(config_path, lines, kill, rng)
+        if states:
+            done = watermark(states[-1], "binance_trades") // 100
+        counts = trade_counts(read_unified(local_output))
+        assert set(counts.values()) <= {1}, "a trade committed twice"
+        claimed = {("BINANCE", "BTCUSDT", str(i)) for i in range(1, done * 100 + 1)}
+        assert claimed <= counts.keys(), "a printed STATE claims a trade not committed"
+    lines = [schema_line("binance_trades")] + [m for pair in messages[done:] for m in pair]
+    result = run_target(tmp_path, local_output.config, lines)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_exactly_once(read_unified(local_output), {("BINANCE", "BTCUSDT"): range(1, 801)})
