@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 from schemahub_core import iceberg as catalogs
 from singer_sdk import Stream, Tap
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_s3_parquet.batch_files import BatchFileError, read_batch_file
 from target_s3_parquet.iceberg_table import catalog_properties_for_target
 from target_s3_parquet.schema_rules import stream_shape
@@ -343,6 +345,17 @@ def test_sdk_parquet_values_the_validator_refuses_are_refused(rows, says):
         _ticks(_sdk_parquet(rows))
 
 
+def test_parquet_of_a_stream_checked_record_by_record_is_refused_while_validating():
+    schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "^[0-9]+$"}}}
+    shape = stream_shape(schema, [])
+    data = _sdk_parquet([{"id": "1"}])
+
+    with pytest.raises(BatchFileError, match="send this stream as jsonl batches or RECORDs"):
+        read_batch_file("s", "/b.parquet", "parquet", data, shape, schema, validate=True)
+    loaded = read_batch_file("s", "/b.parquet", "parquet", data, shape, schema, validate=False)
+    assert loaded.column("id").to_pylist() == ["1"]
+
+
 # ------------------------------------------------------------------------- bad input
 def _parquet(path: Path, table: pa.Table) -> Path:
     pq.write_table(table, path)
@@ -424,6 +437,23 @@ def test_a_bad_batch_file_stops_the_run_naming_it_and_commits_nothing_of_it(
     assert [watermark(state, "coinbase_trades") for state in states] == [50]
     assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 51)})
     assert local_output.keys("raw_batches") == []
+
+
+@pytest.mark.parametrize(
+    ("lines", "error", "says"),
+    [
+        ([_batch_line(["file:///x.json.gz"])], RecordsWithoutSchemaException, "before its SCHEMA"),
+        (
+            [schema_line("coinbase_trades"), _batch_line(["/x"]).replace('"format"', '"fmt"')],
+            InvalidInputLine,
+            "encoding {'fmt': 'jsonl', 'compression': 'gzip'} is not singer-sdk's",
+        ),
+    ],
+    ids=["before-schema", "bad-encoding"],
+)
+def test_a_malformed_batch_message_stops_the_run(local_output, lines, error, says):
+    with pytest.raises(error, match=re.escape(says)):
+        run_in_process(local_output.config, lines)
 
 
 def test_a_bad_batch_file_exits_non_zero_with_its_name(local_output, tmp_path):

@@ -28,6 +28,7 @@ from schemahub_core.sdk_seam import batch_encoding
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.target_base import Target
 
 from target_s3_parquet.batch_source import BatchFileSource
@@ -358,7 +359,14 @@ class TargetS3Parquet(Target):
                 f"a BATCH message for stream {stream!r} came before its SCHEMA message. "
                 f"Check that the tap emits SCHEMA first."
             )
-        batch_encoding(message_dict)  # an unknown encoding key fails here, on the reader
+        try:
+            batch_encoding(message_dict)  # refused here, on the reader, before any commit
+        except TypeError as exc:
+            raise InvalidInputLine(
+                f"stream {stream!r}: BATCH message encoding {message_dict['encoding']!r} is "
+                f"not singer-sdk's ({exc}); expected e.g. "
+                f'{{"format": "jsonl", "compression": "gzip"}}'
+            ) from exc
         self.commit()
         self._worker.submit(lambda: self._write_batch_files(sink, message_dict))
 
