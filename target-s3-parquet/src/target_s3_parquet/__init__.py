@@ -12,7 +12,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # per-sink pending records, batch size and age, "full"
     ("batching", ("batching",)),
     # one stream's batch: validate, map, hand to the tables
-    ("sink", ("sinks", "pipeline")),
+    ("sink", ("sinks", "pipeline", "batch_commit")),
     # raw layer, trades_unified (Hive or Iceberg) and its commit protocol, storage
     (
         "table",

@@ -4,8 +4,9 @@ A sink holds what the target learned from the stream's SCHEMA: the bulk-validati
 the mapping to trades_unified (if any). It does not queue records: the reader hands them to
 the batching layer (batching.py), and the target's commit thread hands each sink its batch
 (`write_batch`): validate, write raw (and rejects), map, commit to the table (pipeline.py).
-The files of a BATCH message come through the SDK's own hook, `process_batch_files`, which
-this sink overrides to load them with Arrow and commit them as one batch.
+The files of a BATCH message are loaded (`load_batch_files`) and committed
+(`commit_batch_files`) as one batch with Arrow (batch_commit.py); the SDK's own hook,
+`process_batch_files`, is overridden to do both.
 The SDK's per-record and drain hooks are bypassed on purpose and raise if ever called.
 """
 
@@ -18,12 +19,8 @@ from datetime import UTC, datetime
 from schemahub_core.paths import encode_segment
 from singer_sdk.sinks import Sink
 
-from target_s3_parquet.pipeline import (
-    Destination,
-    StreamCommit,
-    commit_batch_files,
-    commit_stream,
-)
+from target_s3_parquet.batch_commit import LoadedBatch, commit_batch_files, load_batch_files
+from target_s3_parquet.pipeline import Destination, StreamCommit, commit_stream
 from target_s3_parquet.schema_rules import StreamShape, stream_shape
 
 if t.TYPE_CHECKING:
@@ -105,11 +102,14 @@ class StreamSink(Sink):
         """Load the files of one BATCH message with Arrow and commit them as one batch.
 
         Overrides the SDK's hook, which turns every record into a dict (`to_pylist`) and
-        drains through `process_batch`. The target calls this on its commit thread, after
-        the RECORDs queued before the BATCH and before the STATE that follows it.
+        drains through `process_batch`. The target runs its two halves itself, loading on
+        the reader while the commit thread commits the previous batch.
         """
-        ingest_time = datetime.now(UTC)
-        result = commit_batch_files(
+        self.commit_batch_files(self.load_batch_files(encoding, files))
+
+    def load_batch_files(self, encoding: BatchEncoding, files: t.Sequence[str]) -> LoadedBatch:
+        """Read, check and map the files of one BATCH message (writes nothing)."""
+        return load_batch_files(
             self.stream_name,
             self.shape,
             self.original_schema,
@@ -117,10 +117,19 @@ class StreamSink(Sink):
             encoding.format,
             files,
             self.destination,
-            ingest_time=ingest_time,
-            received_at=ingest_time.isoformat(),
+            ingest_time=datetime.now(UTC),
         )
-        self._log_commit(result, f"record(s) from {len(files)} batch file(s)")
+
+    def commit_batch_files(self, loaded: LoadedBatch) -> None:
+        """Commit loaded batch files (runs on the target's commit thread)."""
+        result = commit_batch_files(
+            loaded,
+            self.original_schema,
+            self.destination,
+            received_at=datetime.now(UTC).isoformat(),
+            raw_table=self.mapping is not None,
+        )
+        self._log_commit(result, f"record(s) from {len(loaded.files)} batch file(s)")
 
     def _log_commit(self, result: StreamCommit, what: str) -> None:
         # singer-sdk's record_count metric (the batched reader bypasses its per-record count)

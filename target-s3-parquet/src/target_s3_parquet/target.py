@@ -45,6 +45,8 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
+    from target_s3_parquet.batch_commit import LoadedBatch
+
 # Larger than the SDK's 10k default: per-commit costs (a commit record, small files, fsyncs)
 # amortise over more rows, while memory stays ~50 MB per batch in flight (measured fastest here).
 DEFAULT_BATCH_SIZE_ROWS = 50_000
@@ -293,10 +295,10 @@ class TargetS3Parquet(Target):
             self.destination.unified.sweep_staging()
             self._swept = True
 
-    def _write_batch_files(self, sink: StreamSink, message: dict) -> None:
-        """Worker thread: load and commit the files of one BATCH message."""
+    def _commit_batch_files(self, sink: StreamSink, loaded: LoadedBatch) -> None:
+        """Worker thread: commit the loaded files of one BATCH message."""
         self._sweep_once()
-        sink.process_batch_files(batch_encoding(message), message["manifest"])
+        sink.commit_batch_files(loaded)
 
     def process_endofpipe(self) -> None:
         """End of input: commit what is queued, wait for it, relay the final STATE."""
@@ -344,12 +346,13 @@ class TargetS3Parquet(Target):
         )
 
     def _process_batch_message(self, message_dict: dict) -> None:
-        """Queue the BATCH message's files for the commit thread, in order with RECORDs.
+        """Load the BATCH message's files and queue their commit, in order with RECORDs.
 
         Replaces the SDK's handler, which calls `process_batch_files` at once and may drain
         every sink. Here the RECORDs queued before the message (and the STATE before it)
         are committed first, then the files; a STATE after the message is queued behind
-        them, so it is relayed only once the files' trades are committed.
+        them, so it is relayed only once the files' trades are committed. Like RECORD
+        batches, at most one message is being loaded, one waits and one is committed.
         """
         self._assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
         stream = message_dict["stream"]
@@ -360,7 +363,7 @@ class TargetS3Parquet(Target):
                 f"Check that the tap emits SCHEMA first."
             )
         try:
-            batch_encoding(message_dict)  # refused here, on the reader, before any commit
+            encoding = batch_encoding(message_dict)
         except TypeError as exc:
             raise InvalidInputLine(
                 f"stream {stream!r}: BATCH message encoding {message_dict['encoding']!r} is "
@@ -368,7 +371,9 @@ class TargetS3Parquet(Target):
                 f'{{"format": "jsonl", "compression": "gzip"}}'
             ) from exc
         self.commit()
-        self._worker.submit(lambda: self._write_batch_files(sink, message_dict))
+        # Loaded here, on the reader, while the commit thread commits what came before.
+        loaded = sink.load_batch_files(encoding, message_dict["manifest"])
+        self._worker.submit(lambda: self._commit_batch_files(sink, loaded))
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM/SIGINT stop at once: queued records are replayed from the last STATE."""
