@@ -417,7 +417,10 @@ def _bad_missing_bucket(tmp_path: Path) -> tuple[str, str]:
         (_bad_truncated_parquet, "is not a readable Parquet file"),
         (_bad_corrupt_jsonl, "line 8 is not one JSON value"),
         (_bad_column_type, "column 'price' is int64 in the file"),
-        (_bad_record_in_jsonl, "line 4"),
+        (
+            _bad_record_in_jsonl,
+            "line 4: record does not match the stream's SCHEMA: field 'trade_id'",
+        ),
         (_bad_missing_bucket, "NoSuchBucket"),
     ],
 )

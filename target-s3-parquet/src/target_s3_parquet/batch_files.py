@@ -25,7 +25,13 @@ import pyarrow.parquet as pq
 from isal import igzip
 from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
 
-from target_s3_parquet.records import RecordList, invalid_utf8, parse_batch, record_preview
+from target_s3_parquet.records import (
+    RecordError,
+    RecordList,
+    invalid_utf8,
+    parse_batch,
+    record_preview,
+)
 from target_s3_parquet.schema_rules import StreamShape, first_violation, missing_keys
 
 BATCH_FORMATS = ("jsonl", "parquet")
@@ -107,6 +113,13 @@ def _jsonl_table(
         )
     except msgspec.DecodeError:
         raise _not_json(stream, uri, records) from None
+    except RecordError as exc:
+        raise BatchFileError(
+            stream,
+            uri,
+            f"line {exc.line}: record does not match the stream's SCHEMA: {exc.problem}. "
+            f"Record: {record_preview(exc.record)}",
+        ) from exc
     except (InvalidRecord, MissingKeyPropertiesError) as exc:
         # Their message says "input line N": here N is the line of the batch file.
         raise BatchFileError(stream, uri, f"{exc} (line numbers count lines of this file)") from exc
