@@ -99,15 +99,10 @@ class IcebergRawTables:
             "_sdc_extracted_at": pa.nulls(count, pa.string()),  # BATCH files carry none
             "_sdc_received_at": pa.repeat(pa.scalar(received_at, pa.string()), count),
         }
-        columns = [
-            sdc[name]
-            if name in sdc
-            else rows.column(name)
-            if name in rows.column_names
-            else pa.nulls(count, schema.field(name).type)
-            for name in schema.names
-        ]
-        self._append(stream, schema, pa.Table.from_arrays(columns, schema=schema))
+        # `rows` has every scalar property of the SCHEMA, the only kind raw_schema allows.
+        columns = {**{name: rows.column(name) for name in rows.column_names}, **sdc}
+        table = pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+        self._append(stream, schema, table)
 
     def _append(self, stream: str, schema: pa.Schema, rows: pa.Table) -> None:
         table = self._table(stream, schema)
