@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from singer_sdk import Sink, Stream, Tap, Target
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding as BatchEncoding
     from singer_sdk.io_base import GenericSingerReader
 
 # The singer-sdk releases this module was written and tested against. The pyprojects of the
@@ -80,6 +81,13 @@ def take_retired_sinks(target: Target) -> list[Sink]:
 def write_target_state(target: Target, state: dict) -> None:
     """Print `state` as the target's STATE line on stdout (the SDK's own writer)."""
     target._write_state_message(state)
+
+
+def batch_encoding(message: Mapping[str, Any]) -> BatchEncoding:
+    """The `encoding` of a BATCH message as singer-sdk parses it (`format`, `compression`)."""
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding
+
+    return BaseBatchFileEncoding.from_dict(dict(message["encoding"]))
 
 
 def refuse_unknown_message(reader: GenericSingerReader, message: dict) -> None:

@@ -1,6 +1,7 @@
 """One commit of one stream: validate in bulk, write raw (and rejects), map, commit unified.
 
 `StreamSink.write_batch` (sinks.py) runs it; `Destination` is what every sink writes to.
+batch_commit.py does the same for the files of a BATCH message.
 
 The raw layer is written before the unified commit, so every trade in `trades_unified` is
 also in the raw audit trail (which holds each record at least once).
@@ -23,6 +24,7 @@ from schemahub_core.mapping import Mapping, MappingError, SourceDataError
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import raw_layer
+from target_s3_parquet.batch_source import BatchFileSource
 from target_s3_parquet.records import (
     Batch,
     RecordError,
@@ -61,7 +63,9 @@ class Destination:
     quarantine: bool  # on_invalid_record == "quarantine"
     side: Executor  # builds each batch's raw file while the commit thread parses the batch
     log: logging.Logger
+    batch_files: BatchFileSource  # reads (and deletes) the files of BATCH messages
     raw_tables: IcebergRawTables | None = None  # iceberg_raw_tables: schemahub.raw_<stream>
+    delete_batch_files: bool = False  # delete_batch_files: once their trades are committed
     _unmapped_logged: set[str] = field(default_factory=set)
 
     def mapping_for(self, stream: str) -> Mapping | None:
@@ -156,7 +160,7 @@ def commit_stream(
     if mapped is not None and mapped.num_rows:
         # A batch holds every record the tap sent in order; with none set aside it is
         # complete between each symbol's first and last id.
-        results = _commit_unified(unified, mapped, complete=not rejected)
+        results = commit_unified(unified, mapped, complete=not rejected)
     return StreamCommit(stream, len(kept), len(rejected), results)
 
 
@@ -273,9 +277,10 @@ def _mismatch(
     )
 
 
-def _commit_unified(
+def commit_unified(
     unified: UnifiedTable, mapped: pa.Table, *, complete: bool
 ) -> list[CommitResult]:
+    """Commit mapped rows to trades_unified, once per (exchange, symbol) they hold."""
     keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
     if keys.num_rows == 1:  # the usual batch (one product): no filtered copy of every column
         return [
