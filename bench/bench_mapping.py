@@ -157,7 +157,8 @@ def main() -> None:
         source = make(args.rows, rng)
         mapping = mappings[name]
         unified = mapping.apply(source, ingest)
-        assert unified.schema.equals(UNIFIED_SCHEMA) and unified.num_rows == args.rows
+        assert unified.schema.equals(UNIFIED_SCHEMA)
+        assert unified.num_rows == args.rows
         engine_s = best_of(3, lambda m=mapping, s=source: m.apply(s, ingest))
         records = source.slice(0, args.baseline_rows).to_pylist()
         expected = unified.slice(0, args.baseline_rows).to_pylist()

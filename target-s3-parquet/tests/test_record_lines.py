@@ -72,7 +72,8 @@ def test_the_layouts_of_singer_sdk_and_json_dumps_are_learned_and_others_are_not
         # json.dumps writes the record with spaces in both lines; the head is what differs
         line = line.replace(json.dumps(record, separators=(",", ":")), json.dumps(record))
         layout = learn_layout(line.encode(), "coinbase_trades", raw, EXTRACTED_AT)
-        assert layout is not None and layout.head == head
+        assert layout is not None
+        assert layout.head == head
     reordered = json.dumps(
         {"stream": "coinbase_trades", "type": "RECORD", "record": record}
     ).encode()
@@ -214,10 +215,8 @@ def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_lin
         assert _raw_lines(outputs["cut"], stream) == _raw_lines(outputs["decoded"], stream)
     coinbase = _raw_lines(outputs["cut"], "coinbase_trades")
     assert [row["trade_id"] for row in coinbase] == list(range(1, 401))
-    assert (
-        "meta" not in coinbase[96]
-        and coinbase[96]["price"] == coinbase_record("BTC-USD", 97)["price"]
-    )
+    assert "meta" not in coinbase[96]
+    assert coinbase[96]["price"] == coinbase_record("BTC-USD", 97)["price"]
     assert coinbase[88]["_sdc_extracted_at"].endswith("+00:00")  # the escape, decoded
     assert coinbase[60]["_sdc_extracted_at"] is None
     assert coinbase[82]["_sdc_extracted_at"] is None

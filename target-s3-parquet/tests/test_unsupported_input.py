@@ -53,7 +53,8 @@ def _tap_output_in_batch_mode(batches: Path) -> list[str]:
 def test_a_batch_message_stops_the_target_before_any_state_covering_it(local_output, tmp_path):
     lines = _tap_output_in_batch_mode(tmp_path / "batches")
     kinds = [json.loads(line)["type"] for line in lines]
-    assert kinds.count("BATCH") == 3 and "STATE" in kinds[kinds.index("BATCH") :]
+    assert kinds.count("BATCH") == 3
+    assert "STATE" in kinds[kinds.index("BATCH") :]
     assert "RECORD" not in kinds
 
     result = run_target(tmp_path, local_output.config, lines)
@@ -65,5 +66,6 @@ def test_a_batch_message_stops_the_target_before_any_state_covering_it(local_out
     # No STATE was relayed: every STATE of this run comes after the first BATCH.
     assert result.stdout == ""
     # Nothing was written as if it had been loaded.
-    assert local_output.keys("raw") == [] and local_output.keys("unified") == []
+    assert local_output.keys("raw") == []
+    assert local_output.keys("unified") == []
     assert local_output.keys("_commits") == []
