@@ -46,6 +46,7 @@ class MappingError(ValueError):
     """A mapping file is invalid: names the file, the key, what is wrong and what is allowed."""
 
     def __init__(self, path: Path | str, key: str | None, problem: str) -> None:
+        """Keep the file and key for callers; the message names both and the problem."""
         self.path = Path(path)
         self.key = key
         where = f"{path}" if key is None else f"{path}: key {key!r}"
@@ -62,6 +63,7 @@ class SourceDataError(ValueError):
     def __init__(
         self, message: str, *, stream: str, column: str | None = None, row: int | None = None
     ) -> None:
+        """Keep `stream`, `column` and `row` so a caller can point at the bad input line."""
         super().__init__(message)
         self.stream = stream
         self.column = column

@@ -64,8 +64,11 @@ class BatchedSingerReader(GenericSingerReader[str]):
         sink_named: t.Callable[[str], StreamSink | None],
         on_input_error: t.Callable[[], None],
     ) -> None:
-        """Queue records on `batches`, for the sink `sink_named(stream)` (None before its
-        SCHEMA); call `on_input_error` before raising on bad input."""
+        """Queue records on `batches`, for the sink `sink_named(stream)`.
+
+        `sink_named` gives None before the stream's SCHEMA; `on_input_error` is called before
+        raising on bad input.
+        """
         super().__init__()
         self.batches = batches
         self.sink_named = sink_named

@@ -137,6 +137,7 @@ class LocalStorage(Storage):
     """A folder on a local (POSIX) file system."""
 
     def __init__(self, root: str | Path) -> None:
+        """Store under the folder `root` (made absolute, so a later chdir does not move it)."""
         self.root = Path(root).resolve()
 
     def _path(self, key: str) -> Path:
@@ -263,6 +264,7 @@ class S3Storage(Storage):
     """An S3 bucket and prefix (AWS or any S3-compatible store via `endpoint_url`)."""
 
     def __init__(self, bucket: str, prefix: str, client: Any) -> None:
+        """Store under `s3://bucket/prefix/` with the boto3 S3 `client`."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client

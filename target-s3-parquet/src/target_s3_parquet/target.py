@@ -192,8 +192,11 @@ class TargetS3Parquet(Target):
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
-        """Add none of singer-sdk's built-in settings: the two this target honours
-        (batch_size_rows, validate_records) are declared above, the others are refused."""
+        """Add none of singer-sdk's built-in settings.
+
+        The two this target honours (batch_size_rows, validate_records) are declared above,
+        the others are refused.
+        """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Wire the layers from the settings: storage and table, sinks' destination, batches."""

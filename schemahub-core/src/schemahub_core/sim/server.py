@@ -50,6 +50,7 @@ class Stats:
     """Thread-safe counters of what a simulator served."""
 
     def __init__(self) -> None:
+        """All counters at zero."""
         self._lock = threading.Lock()
         self.reset()
 
@@ -111,6 +112,7 @@ class SimServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: App, settings: Settings, stats: Stats):
+        """Bind `address` now (port 0: a free one); `app` answers, `stats` counts."""
         self.app = app
         self.settings = settings
         self.stats = stats

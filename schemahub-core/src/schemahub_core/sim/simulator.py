@@ -37,6 +37,10 @@ class Simulator:
         verbose: bool = False,
         **settings: Any,
     ) -> None:
+        """Build the exchange app and bind its port; serving starts with `start()`.
+
+        See `start_simulator` for the options; unknown exchanges and settings raise.
+        """
         if exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {exchange!r}; simulators: {', '.join(EXCHANGES)}")
         self.exchange = exchange
@@ -90,12 +94,15 @@ class Simulator:
         self._server.server_close()
 
     def __enter__(self) -> Simulator:
+        """Start serving; leaving the `with` block stops the simulator."""
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving, also when the block raised."""
         self.stop()
 
     def __repr__(self) -> str:
+        """Exchange, URL, seed and clock mode: what a failing test needs to reproduce a run."""
         return f"<Simulator {self.exchange} {self.url} seed={self.seed} clock={self.clock.mode}>"
 
 
