@@ -180,7 +180,7 @@ class IcebergUnifiedTable:
     """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once into an Iceberg table."""
 
     def __init__(self, catalog: Catalog, properties: dict[str, str], compression: str) -> None:
-        """Open (or create) `trades_unified` in `catalog`, with a writer id unique to this process."""
+        """Open (or create) `trades_unified` in `catalog`; one writer id per process."""
         self.catalog = catalog
         self.where = (
             f"table {'.'.join(catalogs.UNIFIED_IDENTIFIER)} in the {catalogs.describe(properties)}"

@@ -89,7 +89,7 @@ class UnifiedTableWriter:
     """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once per trade id."""
 
     def __init__(self, storage: Storage, *, compression: str = "zstd") -> None:
-        """Write into `storage` with a writer id unique to this process (named in commit records)."""
+        """Write into `storage`; one writer id per process, named in commit records."""
         self.storage = storage
         self.compression = compression
         self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
