@@ -11,7 +11,7 @@ from typing import Any
 from schemahub_core.sim.clock import SimClock, to_epoch_us
 from schemahub_core.sim.oracle import Oracle
 from schemahub_core.sim.server import SimServer, Stats, serve_in_thread
-from schemahub_core.sim.settings import Settings, apply
+from schemahub_core.sim.settings import Settings
 
 EXCHANGES = {
     "coinbase": "schemahub_core.sim.coinbase:CoinbaseApp",
@@ -48,8 +48,8 @@ class Simulator:
         start_us = None if start_time is None else to_epoch_us(start_time)
         self.clock = SimClock(clock, start_us, speed)
         self.settings = Settings()
-        self.settings._rng.seed(seed)
-        apply(self.settings, exchange, settings)
+        self.settings.reseed(seed)
+        self.settings.apply(exchange, settings)
         module_name, class_name = EXCHANGES[exchange].split(":")
         app_class = getattr(importlib.import_module(module_name), class_name)
         self.stats = Stats()
@@ -79,7 +79,7 @@ class Simulator:
 
     def configure(self, **changes: Any) -> None:
         """Switch modes and faults at runtime (names as in `Settings`); unknown names raise."""
-        apply(self.settings, self.exchange, changes)
+        self.settings.apply(self.exchange, changes)
 
     def advance(self, seconds: float) -> None:
         """Move the market clock forward: the trades of those seconds become visible."""
