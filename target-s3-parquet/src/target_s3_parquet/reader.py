@@ -28,6 +28,7 @@ from collections import Counter
 
 import msgspec
 import numpy as np
+from schemahub_core.sdk_seam import refuse_unknown_message
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.io_base import GenericSingerReader, SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -243,7 +244,7 @@ class BatchedSingerReader(GenericSingerReader[str]):
         message_type = message["type"]
         callback = callbacks.get(message_type)
         if callback is None:
-            self._process_unknown_message(message)
+            refuse_unknown_message(self, message)
         else:
             callback(message)
         stats[message_type] += 1
