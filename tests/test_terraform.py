@@ -163,7 +163,7 @@ def glue_calls(monkeypatch) -> list[str]:
     from botocore.client import BaseClient
 
     calls: list[str] = []
-    real = BaseClient._make_api_call
+    real = BaseClient._make_api_call  # noqa: SLF001 (botocore's one funnel of every API call)
 
     def recording(self, operation_name, api_params):
         if self.meta.service_model.service_name == "glue":

@@ -49,7 +49,7 @@ def lose_first_response(monkeypatch):
 
     def install(part: str) -> LoseFirstResponse:
         fault = LoseFirstResponse(part)
-        build = storage_module._s3_client
+        build = storage_module._s3_client  # noqa: SLF001 (where the target builds every client)
 
         def client_with_fault(config):
             client = build(config)
