@@ -143,7 +143,7 @@ def test_mapped_field_turned_union_by_a_new_schema_is_named_truthfully(local_out
         ]
     )
     relayed: list[dict] = []
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match="stream 'coinbase_trades'") as error:
         run_in_process({**local_output.config, "batch_size_rows": 100}, lines, states=relayed)
     message = str(error.value)
     assert "lack" not in message  # the records do carry trade_id

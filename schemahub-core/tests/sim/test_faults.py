@@ -56,7 +56,7 @@ def test_html_error_page(sim):
     response = requests.get(trades_url(sim), timeout=10)
     assert response.status_code == 502
     assert response.headers["Content-Type"].startswith("text/html")
-    with pytest.raises(ValueError):
+    with pytest.raises(requests.exceptions.JSONDecodeError):
         response.json()
 
 
