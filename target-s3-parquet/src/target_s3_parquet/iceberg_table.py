@@ -223,7 +223,10 @@ class IcebergUnifiedTable:
     def _landed(self, token: str) -> bool:
         """After an error of unknown outcome: is the snapshot carrying `token` in the table?"""
         self._refresh()
-        return any(s.summary[TOKEN_SUMMARY] == token for s in self.table.metadata.snapshots)
+        return any(
+            s.summary is not None and s.summary[TOKEN_SUMMARY] == token
+            for s in self.table.metadata.snapshots
+        )
 
     def commit(
         self, exchange: str, symbol: str, table: pa.Table, *, complete: bool = False

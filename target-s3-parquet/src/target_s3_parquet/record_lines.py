@@ -163,7 +163,7 @@ def cut_records(
     document[after] = ord(",")
     document[-1] = ord("]")
     try:
-        values = _decode_values(document)
+        values = _decode_values(document.data)  # the array's own buffer, not a copy
     except msgspec.DecodeError:
         return None
     lengths = np.diff(cut_offsets) - 1

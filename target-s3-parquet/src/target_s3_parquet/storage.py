@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -361,7 +362,7 @@ class S3Storage(Storage):
             raise self._fail("DELETE", key, exc) from exc
 
 
-def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
+def open_storage(output_uri: str, config: Mapping[str, Any]) -> Storage:
     """The storage for `output_uri` (`s3://bucket/prefix` or a local folder).
 
     Parsed by `schemahub_core.paths.parse_output_uri`, like `schemahub query` and `check`
@@ -374,7 +375,7 @@ def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
     return S3Storage(location.bucket, location.prefix, _s3_client(config))
 
 
-def _s3_client(config: dict[str, Any]) -> Any:
+def _s3_client(config: Mapping[str, Any]) -> Any:
     import boto3
     from botocore.config import Config
 
