@@ -117,7 +117,8 @@ def bench_exchange(exchange: str, trades: int) -> dict[str, float]:
         rows = sum(s.rows for s in report.symbols)
         # Trades sharing the first trade's timestamp are in the window too: ask the oracle.
         expected = newest - sim.oracle.id_at_or_after(product, start_iso) + 1
-        assert report.ok and rows == expected, (rows, expected, report.problems)
+        assert report.ok, report.problems
+        assert rows == expected, (rows, expected)
         idle = meltano_run(env, tap, "idle")
     finally:
         sim.stop()

@@ -87,7 +87,8 @@ def test_runs_as_a_non_root_user_that_owns_only_the_meltano_dir(instructions):
 def test_entrypoint_is_meltano_and_the_default_command_runs_a_job(instructions, meltano_project):
     assert [json.loads(e) for e in _args(instructions, "ENTRYPOINT")] == [["meltano"]]
     (cmd,) = [json.loads(c) for c in _args(instructions, "CMD")]
-    assert cmd[0] == "run" and len(cmd) == 2
+    assert cmd[0] == "run"
+    assert len(cmd) == 2
     assert cmd[1] in {job["name"] for job in meltano_project["jobs"]}
 
 
@@ -99,7 +100,8 @@ def test_no_secret_enters_a_layer(instructions):
                 assert not SECRET_NAME.search(name), f"{keyword} {name}: secrets come at run time"
     for args in _args(instructions, "COPY") + _args(instructions, "ADD"):
         sources = args.split()[:-1]
-        assert "." not in sources and "./" not in sources, "COPY the named folders, not everything"
+        assert "." not in sources, "COPY the named folders, not everything"
+        assert "./" not in sources, "COPY the named folders, not everything"
         assert not any(re.search(r"\.env|\.aws|\.pem|tfstate|tfvars", s) for s in sources), args
     ignored = (ROOT / ".dockerignore").read_text().split()
     for pattern in (".env", ".git", ".venv", ".meltano", "output", "**/*.tfstate", "**/*.tfvars"):

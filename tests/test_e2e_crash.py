@@ -85,7 +85,8 @@ def test_killed_runs_rerun_with_force_leave_every_trade_exactly_once(
     # Without --force the dead run still blocks the pipeline...
     refused = meltano_project.run("run", "ingest-coinbase", check=False)
     assert refused.returncode != 0
-    assert "already running" in refused.stderr and "--force" in refused.stderr
+    assert "already running" in refused.stderr
+    assert "--force" in refused.stderr
     # ...until its heartbeat is 5 minutes old; then a plain (scheduled) run goes through.
     database = Path(meltano_project.env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///"))
     assert age_running_heartbeats(database, minutes=6) >= 1

@@ -58,7 +58,8 @@ def test_backfill_after_incremental_lands_older_history_without_duplicates(
     backfill_mark = watermarks(meltano_project, f"{STATE_ID}:backfill-older")["BTC-USD"]
     assert backfill_mark == oracle.newest_id("BTC-USD")
     report = check_unified_table(output)
-    assert report.ok and report.symbols[0].missing_trade_ids == 0, report.problems
+    assert report.ok, report.problems
+    assert report.symbols[0].missing_trade_ids == 0, report.problems
 
 
 def closed_port() -> int:
@@ -109,7 +110,8 @@ def test_make_run_stops_with_one_clear_line_when_an_exchange_is_unreachable(
 def load_pipeline_script():
     """scripts/pipeline.py (`make run` / `make demo`) as a module."""
     spec = importlib.util.spec_from_file_location("pipeline", ROOT / "scripts" / "pipeline.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -137,6 +139,7 @@ def test_make_demo_with_a_port_taken_stops_before_deleting_the_demo_data(
         monkeypatch.setattr(pipeline, "DEMO_PORTS", {"coinbase": free_port(), "binance": port})
         with pytest.raises(SystemExit) as stop:
             pipeline.main(["demo"])
-    assert f"port {port}" in str(stop.value.code) and "binance" in str(stop.value.code)
+    assert f"port {port}" in str(stop.value.code)
+    assert "binance" in str(stop.value.code)
     assert (earlier_demo / "raw" / "part.jsonl.gz").read_bytes() == b"an earlier demo's data"
     assert meltano_calls == []

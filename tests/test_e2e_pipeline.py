@@ -72,7 +72,8 @@ def test_ingest_all_holds_the_window_exactly_then_adds_exactly_the_new_trades(
 
     log = meltano_project.run("run", "ingest-all").stderr
     # The taps' own log lines (cold start, progress) reach the console through Meltano.
-    assert "tap-coinbase" in log and "coinbase_trades BTC-USD: cold start" in log
+    assert "tap-coinbase" in log
+    assert "coinbase_trades BTC-USD: cold start" in log
     first_run = expected_tables(exchanges, truth, start)
     for (exchange, symbol), trades in first_run.items():
         assert len(trades) > 100, f"the simulator window is too thin for {symbol}"
@@ -119,7 +120,8 @@ def assert_check_detects_injected_damage(output: Path) -> None:
     replayed = table.scan(row_filter=EqualTo("symbol", "BTC-USD"), limit=100).to_arrow()
     eth = table.scan(row_filter=EqualTo("symbol", "ETH-USD")).to_arrow()
     eth_ids = sorted(eth.column("trade_id").to_pylist(), key=int)
-    assert replayed.num_rows == 100 and len(eth_ids) > 10
+    assert replayed.num_rows == 100
+    assert len(eth_ids) > 10
     table.append(replayed)
     table.delete(And(EqualTo("symbol", "ETH-USD"), In("trade_id", eth_ids[3:5])))
 
@@ -190,4 +192,5 @@ def test_prod_environment_keeps_output_and_state_in_s3(
     expected = truth.coinbase(exchanges.coinbase, "BTC-USD", first, newest_2)
     assert truth.table("s3://schemahub-e2e/lake", "COINBASE", "BTC-USD", **location) == expected
     report = check_unified_table("s3://schemahub-e2e/lake", **location)
-    assert report.ok and report.symbols[0].missing_trade_ids == 0, report.problems
+    assert report.ok, report.problems
+    assert report.symbols[0].missing_trade_ids == 0, report.problems

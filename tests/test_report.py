@@ -84,7 +84,8 @@ def test_storage_usage_separates_raw_from_unified_and_counts_files_per_partition
         r["area"]: r["bytes_sum"]
         for r in storage.group_by("area").aggregate([("bytes", "sum")]).to_pylist()
     }
-    assert by_area["raw"] > 0 and by_area["unified"] > 0
+    assert by_area["raw"] > 0
+    assert by_area["unified"] > 0
     unified = storage.filter(pc.equal(storage["area"], "unified"))
     partitions = sorted(
         tuple(r.values()) for r in unified.select(["exchange", "symbol", "files"]).to_pylist()
@@ -113,7 +114,8 @@ def test_report_filters_to_one_symbol(lake: Path, tmp_path: Path) -> None:
     argv = ["report", "--output-uri", str(lake), "--out", str(out), "--symbol", "BTCUSDT"]
     assert main(argv) == 0
     page = out.read_text()
-    assert 'id="price-0"' in page and 'id="price-1"' not in page
+    assert 'id="price-0"' in page
+    assert 'id="price-1"' not in page
     assert "BINANCE BTCUSDT: price and volume" in page
     assert "COINBASE BTC-USD" not in page
 

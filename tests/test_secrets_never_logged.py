@@ -180,6 +180,8 @@ def test_no_secret_reaches_any_output_at_debug_level(tmp_path, task_role_endpoin
 
     everything = "\n".join(outputs)
     # The runs did run, at DEBUG, and wrote both exchanges' trades.
-    assert "DEBUG" in everything and "BINANCE" in everything and "COINBASE" in everything
+    assert "DEBUG" in everything
+    assert "BINANCE" in everything
+    assert "COINBASE" in everything
     leaked = [secret for secret in SECRETS if secret in everything]
     assert not leaked, f"secrets in the output: {leaked}"

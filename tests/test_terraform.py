@@ -142,7 +142,8 @@ def test_each_shard_is_its_own_task_schedule_and_state_id(tf):
     """One task definition and one schedule per shard, each with its own state id suffix."""
     resources = _all(tf, "resource")
     local = _locals(tf)
-    assert "var.shards" in local["shards"] and "s.name" in local["shards"]
+    assert "var.shards" in local["shards"]
+    assert "s.name" in local["shards"]
     assert resources["aws_ecs_task_definition.ingest"]["for_each"] == "${local.shards}"
     assert resources["aws_scheduler_schedule.ingest"]["for_each"] == "${local.shards}"
     assert "MELTANO_RUN_STATE_ID_SUFFIX = name" in local["shard_environment"]
@@ -162,7 +163,7 @@ def glue_calls(monkeypatch) -> list[str]:
     from botocore.client import BaseClient
 
     calls: list[str] = []
-    real = BaseClient._make_api_call
+    real = BaseClient._make_api_call  # noqa: SLF001 (botocore's one funnel of every API call)
 
     def recording(self, operation_name, api_params):
         if self.meta.service_model.service_name == "glue":
@@ -205,7 +206,8 @@ def test_task_roles_grant_every_glue_call_the_target_and_check_make(tf, glue_cal
     assert report.symbols[0].rows == 90
     assert {"glue:CreateTable", "glue:UpdateTable"} <= writer
     assert writer <= _granted_glue_actions(tf, "ingest_task")
-    assert reader and reader <= _granted_glue_actions(tf, "check_task")
+    assert reader
+    assert reader <= _granted_glue_actions(tf, "check_task")
     resources = _locals(tf)["iceberg_glue_resources"]
     assert any(r.endswith("table/${local.glue_database}/trades_unified") for r in resources)
     assert not any(r.endswith(("/*", ":*")) for r in resources), "Glue grants must be scoped"
@@ -363,7 +365,8 @@ def test_quality_alarms_watch_metrics_that_schemahub_check_publishes(tf, tmp_pat
     table = pa.table({**columns, "trade_ts": ts, "ingest_ts": ts}, schema=FILE_SCHEMA)
     pq.write_table(table, folder / "date=2026-01-01" / "part-0.parquet")
     report = check.check_unified_table(str(tmp_path), max_age_seconds=3600.0)
-    assert report.symbols and report.symbols[0].rows == 2
+    assert report.symbols
+    assert report.symbols[0].rows == 2
     table_wide = {
         d["MetricName"] for d in check.cloudwatch_metric_data(report) if not d.get("Dimensions")
     }

@@ -76,7 +76,8 @@ def test_clean_table_passes_with_full_score(tmp_path: Path, capsys) -> None:
     write_trades(fs, str(tmp_path), "BINANCE", "BTCUSDT", ids(7, 9), NOW - dt.timedelta(seconds=5))
     code, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "10m")
     assert code == 0
-    assert report["ok"] is True and report["problems"] == []
+    assert report["ok"] is True
+    assert report["problems"] == []
     coinbase = by_symbol(report)[("COINBASE", "BTC-USD")]
     assert coinbase["rows"] == 50
     assert coinbase["duplicate_trade_ids"] == 0
@@ -114,7 +115,8 @@ def test_reader_closing_the_pipe_early_ends_quietly_with_exit_141(tmp_path: Path
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     process.stdout.close()  # the reader is gone before the first byte
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 141
@@ -177,7 +179,8 @@ def test_stale_symbol_fails_and_the_score_decays(tmp_path: Path, capsys) -> None
     write_trades(fs, str(tmp_path), "BINANCE", "ETHUSDT", ids(1, 3), NOW - dt.timedelta(hours=2))
     report = check_unified_table(str(tmp_path), max_age_seconds=3600, now=NOW)
     stale = {(s.exchange, s.symbol): s for s in report.symbols}[("BINANCE", "ETHUSDT")]
-    assert stale.stale and stale.freshness_seconds == 7200
+    assert stale.stale
+    assert stale.freshness_seconds == 7200
     assert stale.health_score == pytest.approx(50.0)  # twice the threshold halves the score
     assert report.health_score == pytest.approx(50.0)  # the worst symbol sets the overall score
     assert not report.ok
@@ -297,7 +300,8 @@ def test_max_missing_percent_makes_the_check_fail(tmp_path: Path, capsys) -> Non
     write_trades(pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "ETH-USD", kept, NOW)
     location = ("--output-uri", str(tmp_path), "--max-age", "off")
     code, report, _ = run_check(capsys, *location, "--max-missing-percent", "25")
-    assert code == 0 and report["ok"] is True
+    assert code == 0
+    assert report["ok"] is True
     code, report, _ = run_check(capsys, *location, "--max-missing-percent", "10%")
     assert code == 1
     assert report["problems"] == [

@@ -69,7 +69,8 @@ def test_jitter_is_full_and_bounded_by_the_exponential_cap(server, make_client):
     for _ in range(3):
         draws.send(None)
     fourth = [draws.send(None) for _ in range(2000)]  # all capped at 4.0 from here on
-    assert min(fourth) < 0.1 and max(fourth) > 3.9  # spread over the whole [0, cap]
+    assert min(fourth) < 0.1
+    assert max(fourth) > 3.9  # spread over the whole [0, cap]
     assert 1.8 < sum(fourth) / len(fourth) < 2.2
 
 
@@ -86,7 +87,8 @@ def test_429_retry_after_as_http_date_is_waited(server, make_client):
     server.script("/t", reply(429, {}, {"Retry-After": when}), reply(200, TRADES))
     client, waits = make_client()
     client.get_json("/t")
-    assert len(waits) == 1 and 117.0 <= waits[0] <= 120.5
+    assert len(waits) == 1
+    assert 117.0 <= waits[0] <= 120.5
 
 
 def test_429_without_retry_after_backs_off_exponentially(server, make_client):
@@ -94,7 +96,9 @@ def test_429_without_retry_after_backs_off_exponentially(server, make_client):
     server.script("/t", reply(429, msg), reply(429, msg), reply(200, TRADES))
     client, waits = make_client(backoff_base=0.5)
     client.get_json("/t")
-    assert len(waits) == 2 and waits[0] <= 0.5 and waits[1] <= 1.0
+    assert len(waits) == 2
+    assert waits[0] <= 0.5
+    assert waits[1] <= 1.0
 
 
 def test_html_error_pages_are_retried_even_with_status_200(server, make_client):
@@ -108,7 +112,8 @@ def test_connection_reset_is_retried(server, make_client):
     server.script("/t", reset, reply(200, TRADES))
     client, waits = make_client()
     assert client.get_json("/t") == TRADES
-    assert server.hits("/t") == 2 and len(waits) == 1
+    assert server.hits("/t") == 2
+    assert len(waits) == 1
 
 
 def test_refused_first_connection_fails_at_once_naming_the_url() -> None:
@@ -120,7 +125,8 @@ def test_refused_first_connection_fails_at_once_naming_the_url() -> None:
     assert waits == []
     message = str(error.value)
     assert f"{url}/api/v3/exchangeInfo" in message
-    assert "refused" in message and "api_url" in message
+    assert "refused" in message
+    assert "api_url" in message
 
 
 def test_refused_connection_after_the_exchange_answered_is_retried(server, make_client):
@@ -158,7 +164,8 @@ def test_coinbase_400_is_fatal_with_the_exchange_message(server, make_client):
     assert info.value.status == 400
     assert "Invalid value for pagination after" in str(info.value)
     assert "/products/BTC-USD/trades?after=abc" in str(info.value)
-    assert server.hits("/products/BTC-USD/trades") == 1 and waits == []
+    assert server.hits("/products/BTC-USD/trades") == 1
+    assert waits == []
 
 
 def test_binance_400_is_fatal_with_code_and_message_and_no_secret(server, make_client):
@@ -167,8 +174,10 @@ def test_binance_400_is_fatal_with_code_and_message_and_no_secret(server, make_c
     with pytest.raises(FatalAPIError) as info:
         client.get("/api/v3/trades", {"symbol": "NOPE", "signature": "deadbeefcafe"})
     text = str(info.value)
-    assert "Invalid symbol. (code -1121)" in text and info.value.code == -1121
-    assert "symbol=NOPE" in text and "deadbeefcafe" not in text
+    assert "Invalid symbol. (code -1121)" in text
+    assert info.value.code == -1121
+    assert "symbol=NOPE" in text
+    assert "deadbeefcafe" not in text
     assert "signature=REDACTED" in info.value.url
 
 
@@ -184,15 +193,18 @@ def test_418_raises_ip_banned_with_the_ban_end(server, make_client):
         client.get("/api/v3/trades")
     assert info.value.banned_until is not None
     assert timedelta(seconds=119) <= info.value.banned_until - before <= timedelta(seconds=125)
-    assert "BANNED" in str(info.value) and "Retry-After: 120 s" in str(info.value)
-    assert server.hits("/api/v3/trades") == 1 and waits == []
+    assert "BANNED" in str(info.value)
+    assert "Retry-After: 120 s" in str(info.value)
+    assert server.hits("/api/v3/trades") == 1
+    assert waits == []
 
 
 def test_404_is_fatal_and_points_at_the_base_url(server, make_client):
     client, _ = make_client()
     with pytest.raises(FatalAPIError, match="Check the base URL") as info:
         client.get("/no/such/endpoint")
-    assert info.value.status == 404 and "NotFound" in str(info.value)
+    assert info.value.status == 404
+    assert "NotFound" in str(info.value)
 
 
 def test_api_key_is_sent_but_never_logged_nor_raised(server, make_client, caplog):
@@ -207,8 +219,10 @@ def test_api_key_is_sent_but_never_logged_nor_raised(server, make_client, caplog
         k.lower().startswith("x-schemahub") for r in server.requests for k in r["headers"]
     )
     assert "Invalid API-key REDACTED" in str(info.value)
-    assert API_KEY not in str(info.value) and API_KEY not in repr(info.value.args)
-    assert "retrying" in caplog.text and API_KEY not in caplog.text
+    assert API_KEY not in str(info.value)
+    assert API_KEY not in repr(info.value.args)
+    assert "retrying" in caplog.text
+    assert API_KEY not in caplog.text
 
 
 def test_retries_exhausted_after_max_retries(server, make_client):
@@ -216,9 +230,12 @@ def test_retries_exhausted_after_max_retries(server, make_client):
     client, waits = make_client(max_retries=3)
     with pytest.raises(RetriesExhaustedError) as info:
         client.get("/t", {"after": 5})
-    assert server.hits("/t") == 4 and len(waits) == 3
-    assert info.value.attempts == 4 and info.value.last_status == 503
-    assert "failed 4 times" in str(info.value) and "Service Unavailable" in str(info.value)
+    assert server.hits("/t") == 4
+    assert len(waits) == 3
+    assert info.value.attempts == 4
+    assert info.value.last_status == 503
+    assert "failed 4 times" in str(info.value)
+    assert "Service Unavailable" in str(info.value)
 
 
 def test_streak_of_5xx_opens_the_breaker_but_429s_do_not(server, make_client):
@@ -234,7 +251,8 @@ def test_streak_of_5xx_opens_the_breaker_but_429s_do_not(server, make_client):
     with pytest.raises(RetriesExhaustedError):
         client.get("/down")
     assert breaker.state is BreakerState.OPEN
-    assert breaker.counters["failures"] == 3 and breaker.counters["neutral"] == 5
+    assert breaker.counters["failures"] == 3
+    assert breaker.counters["neutral"] == 5
 
 
 def test_limiter_is_charged_the_weight_of_every_attempt(server, make_client):

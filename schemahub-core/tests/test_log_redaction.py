@@ -42,7 +42,8 @@ def test_known_secrets_are_redacted_from_messages_arguments_and_tracebacks() -> 
     text = out.getvalue()
     assert API_KEY not in text
     assert text.count("REDACTED") == 3, text
-    assert "{'X-MBX-APIKEY': 'REDACTED'}" in text and "ValueError: bad key REDACTED" in text
+    assert "{'X-MBX-APIKEY': 'REDACTED'}" in text
+    assert "ValueError: bad key REDACTED" in text
 
 
 def test_wire_loggers_stay_quiet_at_debug_even_when_the_root_logger_is_lowered() -> None:

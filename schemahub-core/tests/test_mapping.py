@@ -208,7 +208,8 @@ def test_ingest_ts_is_stored_as_the_utc_instant_given_or_now(mappings):
 
 def test_an_empty_batch_maps_to_an_empty_unified_table(mappings):
     empty = mappings["binance_trades"].apply(pa.Table.from_pylist([]), INGEST)
-    assert empty.num_rows == 0 and empty.schema.equals(UNIFIED_SCHEMA)
+    assert empty.num_rows == 0
+    assert empty.schema.equals(UNIFIED_SCHEMA)
 
 
 def test_records_lacking_a_mapped_field_name_stream_field_and_fields_present(mappings):
@@ -216,7 +217,8 @@ def test_records_lacking_a_mapped_field_name_stream_field_and_fields_present(map
     with pytest.raises(SourceDataError) as info:
         mappings["coinbase_trades"].apply(records, INGEST)
     message = str(info.value)
-    assert "'coinbase_trades'" in message and "['size']" in message
+    assert "'coinbase_trades'" in message
+    assert "['size']" in message
     assert "fields present: ['base_asset', 'price', 'product_id'" in message
 
 

@@ -35,7 +35,9 @@ def test_encoded_segment_decodes_to_the_value_and_is_one_plain_folder_name(value
     segment = encode_segment(value, "symbol")
     assert decode_segment(segment) == value
     assert unquote(segment) == value  # what DuckDB and pyarrow's "uri" decoding do
-    assert "/" not in segment and "=" not in segment and "\\" not in segment
+    assert "/" not in segment
+    assert "=" not in segment
+    assert "\\" not in segment
     assert segment not in (".", "..")
     assert all(ord(c) >= 0x20 and c != "\x7f" for c in segment)
 

@@ -36,7 +36,8 @@ def test_progress_lines_come_every_interval_with_done_total_percent_rate_and_eta
     assert lines[0] == (
         "coinbase_trades BTC-USD: 19980/100000 trade ids (20.0%) via rest, 1998 ids/s, ETA 40 s"
     )
-    assert lines[2].endswith("(done)") and "39960/100000" in lines[2]
+    assert lines[2].endswith("(done)")
+    assert "39960/100000" in lines[2]
 
 
 def test_done_never_exceeds_the_range_nor_goes_backwards():

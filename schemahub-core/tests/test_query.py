@@ -174,7 +174,8 @@ def test_missing_table_is_a_clear_error(tmp_path: Path, capsys) -> None:
     code, out, err = run_cli(capsys, "query", "SELECT 1", "--output-uri", str(tmp_path / "none"))
     assert code == 2
     assert out == ""
-    assert "no unified table" in err and "meltano run" in err
+    assert "no unified table" in err
+    assert "meltano run" in err
 
 
 def test_bad_sql_is_a_clear_error(tmp_path: Path, capsys) -> None:
@@ -182,7 +183,8 @@ def test_bad_sql_is_a_clear_error(tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(capsys, "query", "SELECT nope FROM trades_unified",
                            "--output-uri", str(tmp_path))  # fmt: skip
     assert code == 2
-    assert "query failed" in err and "nope" in err
+    assert "query failed" in err
+    assert "nope" in err
 
 
 @pytest.mark.parametrize("sql", ["", "   ", "-- only a comment", "/* nothing */ ;"])
@@ -191,7 +193,8 @@ def test_sql_without_a_statement_is_a_clear_error(tmp_path: Path, capsys, sql: s
     code, out, err = run_cli(capsys, "query", sql, "--output-uri", str(tmp_path))
     assert code == 2
     assert out == ""
-    assert "no result to show" in err and "SELECT" in err
+    assert "no result to show" in err
+    assert "SELECT" in err
 
 
 def test_vwap_per_minute_on_s3(moto_endpoint: str, capsys) -> None:
@@ -294,8 +297,10 @@ def test_candle_interval_sets_the_bucket(known_lake: str, capsys) -> None:
 def test_a_bad_candle_interval_is_a_clear_error(known_lake: str, capsys, interval: str) -> None:
     code, out, err = run_cli(capsys, "query", "SELECT 1", "--output-uri", known_lake,
                              "--candle-interval", interval)  # fmt: skip
-    assert code == 2 and out == ""
-    assert "--candle-interval" in err and interval in err
+    assert code == 2
+    assert out == ""
+    assert "--candle-interval" in err
+    assert interval in err
 
 
 def test_raw_views_return_the_records_sent(known_lake: str, capsys) -> None:

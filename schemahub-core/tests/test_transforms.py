@@ -137,7 +137,9 @@ def test_iso8601_rejects_what_is_not_rfc3339(bad):
     with pytest.raises(TransformError) as info:
         iso8601(values, column="time")
     message = str(info.value)
-    assert "'iso8601'" in message and "'time'" in message and "row 1" in message
+    assert "'iso8601'" in message
+    assert "'time'" in message
+    assert "row 1" in message
     assert repr(bad) in message
     assert (info.value.row, info.value.value) == (1, bad)
 

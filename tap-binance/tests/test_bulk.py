@@ -52,7 +52,8 @@ def test_dumps_either_side_of_2025_hand_over_to_rest_without_gap_or_overlap(dump
     assert dump_sim.stats.paths["/api/v3/historicalTrades"] <= 3
     # Times are microseconds on both sides of 2025-01-01.
     times = [t["time"] for t in run.trades(SYMBOL)]
-    assert min(times) > 10**15 and times == sorted(times)
+    assert min(times) > 10**15
+    assert times == sorted(times)
 
 
 def test_dump_records_equal_rest_records_on_microsecond_days(dump_sim):
@@ -124,7 +125,8 @@ def test_fast_path_output_equals_the_sdk_record_path(dump_sim):
     sdk_config = {**config, "flattening_enabled": True, "flattening_max_depth": 1}
     trades = TapBinance(config=config, parse_env_config=False).streams["binance_trades"]
     sdk_trades = TapBinance(config=sdk_config, parse_env_config=False).streams["binance_trades"]
-    assert fast_path_allowed(trades) and not fast_path_allowed(sdk_trades)
+    assert fast_path_allowed(trades)
+    assert not fast_path_allowed(sdk_trades)
     for other in (
         {"stream_maps": {"binance_trades": {"price_num": "float(price)"}}},
         {"stream_maps": {"binance_trades": {"isBestMatch": None}}},

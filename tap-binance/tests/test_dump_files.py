@@ -70,7 +70,8 @@ def test_files_from_2025_on_are_already_microseconds(tmp_path):
     path = write_zip(tmp_path / "X-trades-2025-01-01.zip", lines)
     rows = rows_of(path, DumpPeriod("daily", date(2025, 1, 1), date(2025, 1, 1)))
     assert rows[0]["time"] == 1735689600001234
-    assert rows[0]["isBuyerMaker"] is False and rows[0]["isBestMatch"] is False
+    assert rows[0]["isBuyerMaker"] is False
+    assert rows[0]["isBestMatch"] is False
 
 
 def test_a_header_row_is_skipped(tmp_path):
@@ -110,4 +111,5 @@ def test_fast_lines_are_the_json_of_the_records(tmp_path):
     assert [m["record"] for m in messages] == expected
     assert {m["type"] for m in messages} == {"RECORD"}
     assert {m["stream"] for m in messages} == {"binance_trades"}
-    assert text.endswith("\n") and text.count("\n") == 2
+    assert text.endswith("\n")
+    assert text.count("\n") == 2

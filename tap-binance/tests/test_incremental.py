@@ -69,5 +69,6 @@ def test_records_carry_symbol_assets_and_exchange(sim):
         "USDT",
     )
     assert record["exchange"] == "BINANCE"
-    assert isinstance(record["price"], str) and isinstance(record["time"], int)
+    assert isinstance(record["price"], str)
+    assert isinstance(record["time"], int)
     assert record["time"] > 10**15  # microseconds

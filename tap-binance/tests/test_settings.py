@@ -11,6 +11,11 @@ def tap(**config) -> TapBinance:
     return TapBinance(config=config, parse_env_config=False)
 
 
+def reads_bulk_dumps(binance: TapBinance) -> bool:
+    """What backfill_source "auto" resolved to; the stream decides it only here, offline."""
+    return binance.streams["binance_trades"]._dump_store() is not None  # noqa: SLF001
+
+
 def test_binance_com_defaults():
     binance = tap()
     assert binance.config["api_url"] == "https://api.binance.com"
@@ -19,14 +24,14 @@ def test_binance_com_defaults():
     assert 0.8 <= binance.config["weight_budget_fraction"] < 1
     assert binance.exchange == "BINANCE"
     assert binance.api.budget.limit_per_minute == 6000
-    assert binance.streams["binance_trades"]._dump_store() is not None  # auto = bulk
+    assert reads_bulk_dumps(binance)  # auto = bulk
 
 
 def test_binance_us_defaults_to_1200_weight_and_rest_only():
     us = tap(api_url="https://api.binance.us", api_key="x")
     assert us.exchange == "BINANCEUS"
     assert us.api.budget.limit_per_minute == 1200
-    assert us.streams["binance_trades"]._dump_store() is None  # auto = rest on Binance.US
+    assert not reads_bulk_dumps(us)  # auto = rest on Binance.US
 
 
 def test_an_explicit_weight_limit_wins():

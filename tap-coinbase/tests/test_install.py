@@ -40,4 +40,5 @@ def test_pip_install_core_and_tap_in_a_fresh_virtualenv_then_about_and_sync(sim_
     assert sync.returncode == 0, sync.stderr[-2000:]
     out = parse_messages(sync.stdout)
     trades = out.as_served("BTC-USD")
-    assert trades and trades == sim.oracle.trades("BTC-USD", trades[0]["trade_id"])
+    assert trades
+    assert trades == sim.oracle.trades("BTC-USD", trades[0]["trade_id"])

@@ -51,7 +51,8 @@ def test_other_4xx_is_fatal_with_coinbase_message(sim):
     with pytest.raises(FatalAPIError) as error:
         api.trades_before("DOGE-EUR", None, 1)
     assert error.value.status == 404
-    assert "NotFound" in str(error.value) and "DOGE-EUR" in str(error.value)
+    assert "NotFound" in str(error.value)
+    assert "DOGE-EUR" in str(error.value)
     assert sim.stats.snapshot()["status"] == {404: 1}  # not retried
 
 

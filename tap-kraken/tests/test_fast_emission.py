@@ -35,4 +35,5 @@ def test_stream_maps_take_singer_sdk_s_record_path(sim_factory):
     maps = {"kraken_trades": {"price_x2": "float(price) * 2"}}
     out = run_tap(tap_config(sim, pairs=["XBTUSD"], lookback_minutes=3, stream_maps=maps))
     records = out.records["kraken_trades"]
-    assert records and all(r["price_x2"] == float(r["price"]) * 2 for r in records)
+    assert records
+    assert all(r["price_x2"] == float(r["price"]) * 2 for r in records)

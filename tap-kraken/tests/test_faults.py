@@ -48,7 +48,7 @@ def test_unknown_pair_fails_at_start_naming_close_matches(sim_factory):
 def test_kraken_error_in_a_200_body_fails_with_its_words_and_the_pair(sim_factory):
     sim = sim_factory("kraken", seed=23, rate_limit=False)
     sim.app.markets.pop("SOLUSD")  # listed by AssetPairs, unknown to Trades
-    sim.app._altname.pop("SOLUSD")
+    sim.app._altname.pop("SOLUSD")  # noqa: SLF001 (a simulator inconsistent on purpose)
     with pytest.raises(FatalAPIError, match=r"EQuery:Unknown asset pair \(pair SOLUSD"):
         run_tap(tap_config(sim, pairs=["SOLUSD"]))
 

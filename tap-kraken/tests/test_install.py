@@ -39,4 +39,5 @@ def test_pip_install_core_and_tap_in_a_fresh_virtualenv_then_about_and_sync(sim_
     )
     assert sync.returncode == 0, sync.stderr[-2000:]
     trades = parse_messages(sync.stdout).as_served("XBTUSD")
-    assert trades and trades == sim.oracle.trades("XBTUSD", trades[0][6])
+    assert trades
+    assert trades == sim.oracle.trades("XBTUSD", trades[0][6])

@@ -28,5 +28,6 @@ def test_records_carry_common_asset_names_and_the_exchange(sim_factory):
         "SOLUSD": ("SOL", "USD", "KRAKEN"),
     }
     pairs = {r["pair"]: r for r in out.records["kraken_pairs"]}
-    assert pairs["XBTUSD"]["pair_name"] == "XXBTZUSD" and pairs["XBTUSD"]["base"] == "XXBT"
+    assert pairs["XBTUSD"]["pair_name"] == "XXBTZUSD"
+    assert pairs["XBTUSD"]["base"] == "XXBT"
     assert pairs["XBTUSD"]["base_asset"] == "BTC"

@@ -28,7 +28,8 @@ def test_time_keeps_every_digit_and_whole_seconds_stay_integers():
         "",
         61044952,
     )
-    assert page.last == 1688669598000000000 and page.plain
+    assert page.last == 1688669598000000000
+    assert page.plain
 
 
 def test_a_time_in_another_number_form_is_refused_not_rounded():

@@ -236,8 +236,8 @@ def test_a_different_object_at_the_raw_batch_key_is_never_overwritten(local_outp
     (local_output.local_root / key).write_bytes(b"someone else's object")
     states: list[dict] = []
 
+    lines = _records_then_batch(batch.as_uri())
     with pytest.raises(StorageError, match="different content is already there"):
-        lines = _records_then_batch(batch.as_uri())
         run_in_process(local_output.config, [lines[0], *lines[-2:]], states)
 
     assert (local_output.local_root / key).read_bytes() == b"someone else's object"

@@ -27,7 +27,8 @@ def test_a_quiet_input_still_commits_the_open_batch_when_it_reaches_its_age(loca
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     try:
         lines = [*trade_lines("coinbase_trades", "BTC-USD", 1, 25)]
         lines.append(state_line("coinbase_trades", "BTC-USD", 25))

@@ -88,7 +88,8 @@ def _kill_after_random_point(config: Path, start: dict[str, int], rng: random.Ra
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     proc.stdin.write(_input(start))
     proc.stdin.close()
     printed = []

@@ -32,7 +32,8 @@ def test_rerun_from_an_earlier_state_writes_no_trade_twice(local_output):
         config, trade_lines("coinbase_trades", "ETH-USD", 1, 5_000, state_every=500)
     )
     bookmarks = [watermark(s, "coinbase_trades") for s in states]
-    assert bookmarks == sorted(bookmarks) and bookmarks[-1] == 5_000
+    assert bookmarks == sorted(bookmarks)
+    assert bookmarks[-1] == 5_000
     # Meltano may have stored only an old state (or none): replay from there, with new trades.
     run_in_process(config, trade_lines("coinbase_trades", "ETH-USD", bookmarks[2] + 1, 6_000))
     run_in_process(config, trade_lines("coinbase_trades", "ETH-USD", 1, 6_500))
@@ -123,7 +124,8 @@ def test_losing_the_commit_race_refilters_against_the_winner(local_output):
     storage = RacingStorage(root, lambda: rival.commit("BINANCE", "BTCUSDT", _mapped(range(1, 80))))
     result = UnifiedTableWriter(storage).commit("BINANCE", "BTCUSDT", _mapped(range(50, 120)))
     assert storage.lost == 1  # the conditional create of seq 1 failed: the rival had it
-    assert result.rows_written == 40 and result.rows_already_committed == 30
+    assert result.rows_written == 40
+    assert result.rows_already_committed == 30
     assert_exactly_once(read_unified(local_output), {("BINANCE", "BTCUSDT"): range(1, 120)})
     assert not list(root.glob(f"{STAGING_PREFIX}/**/*.parquet"))
 

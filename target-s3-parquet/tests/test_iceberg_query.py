@@ -56,13 +56,15 @@ def test_one_symbol_one_day_query_opens_only_that_partitions_files(two_symbols):
         if name.endswith(".parquet")
     ]
     other = [f for f in files if not ("symbol=ETHUSDT" in f and f"trade_ts_day={day}" in f)]
-    assert other and len(other) < len(files)
+    assert other
+    assert len(other) < len(files)
     for path in other:  # a query that opened any of these would now fail
         os.remove(path)
     one_day = connection.sql(
         f"SELECT count(*) FROM trades_unified WHERE symbol = 'ETHUSDT' AND date = '{day}'"
     ).fetchall()
-    assert one_day == [(want,)] and want > 0
+    assert one_day == [(want,)]
+    assert want > 0
     with pytest.raises(Exception, match=r"(?i)no such file|not found|failed to open"):
         connection.sql("SELECT count(*) FROM trades_unified").fetchall()
 

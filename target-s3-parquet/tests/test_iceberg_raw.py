@@ -32,7 +32,8 @@ def test_raw_tables_hold_every_record_as_sent_at_least_once(iceberg_output):
     sent = coinbase_record("BTC-USD", 7)
     row = raw.filter(pa.compute.equal(raw["trade_id"], 7)).slice(0, 1).to_pylist()[0]
     assert {k: row[k] for k in sent} == json.loads(json.dumps(sent))
-    assert row["_sdc_extracted_at"] and row["_sdc_received_at"]
+    assert row["_sdc_extracted_at"]
+    assert row["_sdc_received_at"]
     # The unified table is exactly once as always.
     assert_exactly_once(read_unified(iceberg_output), {("COINBASE", "BTC-USD"): range(1, 1_501)})
 

@@ -69,7 +69,8 @@ def test_invalid_utf8_fails_naming_stream_line_and_field(local_output, reader_pa
         run_in_process(config, lines, states=relayed)
     message = str(error.value)
     assert f"stream 'coinbase_trades', input line {bad_line}" in message
-    assert "field 'base_asset'" in message and "not valid UTF-8" in message
+    assert "field 'base_asset'" in message
+    assert "not valid UTF-8" in message
     assert all(watermark(s, "coinbase_trades") < BAD_ID for s in relayed)
     assert _duckdb_rows(local_output) == 200  # the two batches committed before it
     assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 201)})
@@ -88,7 +89,8 @@ def test_invalid_utf8_is_quarantined_and_the_rest_of_its_file_stays_readable(
     [rejects] = local_output.local_root.glob("rejects/coinbase_trades/*/*.jsonl.gz")
     [entry] = [json.loads(x) for x in gzip.decompress(rejects.read_bytes()).splitlines()]
     assert entry["input_line"] == 251 + (reader_path == "line-by-line")
-    assert "field 'base_asset'" in entry["reason"] and "not valid UTF-8" in entry["reason"]
+    assert "field 'base_asset'" in entry["reason"]
+    assert "not valid UTF-8" in entry["reason"]
     [raw] = local_output.local_root.glob("raw/coinbase_trades/*/*.jsonl.gz")
     raw_ids = [json.loads(x)["trade_id"] for x in gzip.decompress(raw.read_bytes()).splitlines()]
     assert raw_ids == good  # the raw layer (read as UTF-8 JSON here) holds the rest

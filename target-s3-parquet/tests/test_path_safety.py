@@ -95,7 +95,8 @@ def test_stream_named_like_a_path_writes_raw_and_rejects_under_the_root(output, 
 def test_stream_names_that_are_path_syntax_stay_one_folder_under_raw(local_output, stream):
     run_in_process(local_output.config, _odd_stream_lines(stream)[:2])
     keys = local_output.keys()
-    assert len(keys) == 1 and keys[0].startswith("raw/")
+    assert len(keys) == 1
+    assert keys[0].startswith("raw/")
     assert len(keys[0].split("/")) == 4  # raw/<stream>/ingest_date=.../<file>
 
 

@@ -72,7 +72,8 @@ def test_the_layouts_of_singer_sdk_and_json_dumps_are_learned_and_others_are_not
         # json.dumps writes the record with spaces in both lines; the head is what differs
         line = line.replace(json.dumps(record, separators=(",", ":")), json.dumps(record))
         layout = learn_layout(line.encode(), "coinbase_trades", raw, EXTRACTED_AT)
-        assert layout is not None and layout.head == head
+        assert layout is not None
+        assert layout.head == head
     reordered = json.dumps(
         {"stream": "coinbase_trades", "type": "RECORD", "record": record}
     ).encode()
@@ -119,32 +120,34 @@ def test_a_block_whose_first_line_has_another_layout_is_left_to_msgspec():
     assert match_lines(layout, *_block(lines)) is None
 
 
+def _coinbase_line(trade_id: int, stamp: str) -> str:
+    """Trade `trade_id` as a RECORD line; some ids get a layout the cut must leave or take."""
+    record = coinbase_record("BTC-USD", trade_id)
+    if trade_id % 97 == 0:  # an extra envelope key between record and time_extracted
+        record_json = json.dumps(record)
+        return (
+            '{"type": "RECORD", "stream": "coinbase_trades", "record": '
+            f'{record_json}, "meta": {{"page": 1}}, "time_extracted": "{stamp}"}}'
+        )
+    if trade_id % 89 == 0:  # a timestamp JSON escapes
+        return spaced("coinbase_trades", record, stamp).replace("+00:00", "\\u002b00:00")
+    if trade_id % 61 == 0:  # no time_extracted
+        return spaced("coinbase_trades", record, None)
+    if trade_id % 83 == 0:  # the same length of tail, but another key
+        return spaced("coinbase_trades", record, stamp).replace(
+            '"time_extracted"', '"extracted_time"'
+        )
+    if 150 <= trade_id < 250:  # singer-sdk's compact layout
+        return compact("coinbase_trades", record, stamp)
+    return spaced("coinbase_trades", record, stamp)
+
+
 def _mixed_input() -> list[str]:
     """Every kind of line the cut must take or leave, interleaved, in several batches."""
     lines = [schema_line("coinbase_trades"), schema_line("binance_trades")]
     for trade_id in range(1, 401):
         stamp = f"2026-06-19T16:{trade_id // 7 % 60:02d}:00.000001+00:00"  # a page of 7
-        record = coinbase_record("BTC-USD", trade_id)
-        if trade_id % 97 == 0:  # an extra envelope key between record and time_extracted
-            record_json = json.dumps(record)
-            lines.append(
-                '{"type": "RECORD", "stream": "coinbase_trades", "record": '
-                f'{record_json}, "meta": {{"page": 1}}, "time_extracted": "{stamp}"}}'
-            )
-        elif trade_id % 89 == 0:  # a timestamp JSON escapes
-            lines.append(spaced("coinbase_trades", record, stamp).replace("+00:00", "\\u002b00:00"))
-        elif trade_id % 61 == 0:  # no time_extracted
-            lines.append(spaced("coinbase_trades", record, None))
-        elif trade_id % 83 == 0:  # the same length of tail, but another key
-            lines.append(
-                spaced("coinbase_trades", record, stamp).replace(
-                    '"time_extracted"', '"extracted_time"'
-                )
-            )
-        elif 150 <= trade_id < 250:  # singer-sdk's compact layout
-            lines.append(compact("coinbase_trades", record, stamp))
-        else:
-            lines.append(spaced("coinbase_trades", record, stamp))
+        lines.append(_coinbase_line(trade_id, stamp))
         if trade_id % 5 == 0:
             lines.append(spaced("binance_trades", binance_record("BTCUSDT", trade_id), stamp))
         if trade_id % 13 == 0:
@@ -214,10 +217,8 @@ def test_cut_lines_give_the_same_raw_layer_table_and_states_as_decoding_each_lin
         assert _raw_lines(outputs["cut"], stream) == _raw_lines(outputs["decoded"], stream)
     coinbase = _raw_lines(outputs["cut"], "coinbase_trades")
     assert [row["trade_id"] for row in coinbase] == list(range(1, 401))
-    assert (
-        "meta" not in coinbase[96]
-        and coinbase[96]["price"] == coinbase_record("BTC-USD", 97)["price"]
-    )
+    assert "meta" not in coinbase[96]
+    assert coinbase[96]["price"] == coinbase_record("BTC-USD", 97)["price"]
     assert coinbase[88]["_sdc_extracted_at"].endswith("+00:00")  # the escape, decoded
     assert coinbase[60]["_sdc_extracted_at"] is None
     assert coinbase[82]["_sdc_extracted_at"] is None

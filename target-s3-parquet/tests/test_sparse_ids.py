@@ -47,7 +47,8 @@ def test_complete_batches_of_sparse_ids_commit_their_spans_not_every_run(local_o
     committed = writer.head("KRAKEN", "XBTUSD").committed
     assert len(ranges.runs(ids)) > 500, "the ids really are sparse"
     assert len(committed) <= len(batches)
-    assert committed[0][0] == ids[0] and committed[-1][1] == ids[-1]
+    assert committed[0][0] == ids[0]
+    assert committed[-1][1] == ids[-1]
     # A replay of any batch (an older state) writes nothing; older history still lands.
     assert (
         writer.commit("KRAKEN", "XBTUSD", kraken_table(batches[7]), complete=True).rows_written == 0

@@ -39,8 +39,10 @@ def test_quarantine_sets_unmappable_records_aside_and_commits_the_rest(local_out
     assert [e["input_line"] for e in entries] == [42, 44, 45, 47]
     assert [json.loads(e["record_json"])["trade_id"] for e in entries] == [41, 43, 44, 46]
     reasons = [e["reason"] for e in entries]
-    assert "'side'" in reasons[0] and "sideways" in reasons[0]
-    assert "'trade_ts'" in reasons[1] and "yesterday at noon" in reasons[1]
+    assert "'side'" in reasons[0]
+    assert "sideways" in reasons[0]
+    assert "'trade_ts'" in reasons[1]
+    assert "yesterday at noon" in reasons[1]
     assert "SELL!" in reasons[2]
     assert "2026-06-19 00:00:00" in reasons[3]
     # The raw layer holds the records that were committed, not the ones set aside.
@@ -73,7 +75,9 @@ def test_fail_mode_names_the_stream_line_and_record_and_keeps_committed_data(loc
         run_in_process(config, lines, states=relayed)
     message = str(error.value)
     assert "stream 'coinbase_trades', input line 304" in message
-    assert "sideways" in message and '"trade_id": 302' in message
+    assert "sideways" in message
+    assert '"trade_id": 302' in message
     assert "on_invalid_record: quarantine" in message
-    assert relayed and all(watermark(s, "coinbase_trades") <= 300 for s in relayed)
+    assert relayed
+    assert all(watermark(s, "coinbase_trades") <= 300 for s in relayed)
     assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 301)})

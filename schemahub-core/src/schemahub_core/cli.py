@@ -77,22 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            sub.set_defaults(_missing=f"`schemahub {name}` is unavailable: {exc}")
+            sub.set_defaults(subcommand_missing=f"`schemahub {name}` is unavailable: {exc}")
             continue
         module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
+        sub.set_defaults(subcommand_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `schemahub` console script."""
     args = build_parser().parse_args(argv)
-    missing = getattr(args, "_missing", None)
+    missing = getattr(args, "subcommand_missing", None)
     if missing:
         print(missing, file=sys.stderr)
         return 2
     try:
-        code = int(args._run(args))
+        code = int(args.subcommand_run(args))
         sys.stdout.flush()  # a reader that went away shows up here, inside the try
     except BrokenPipeError:
         # `schemahub check --json | head -1`: the reader has all it wanted; no traceback.

@@ -46,6 +46,7 @@ class MappingError(ValueError):
     """A mapping file is invalid: names the file, the key, what is wrong and what is allowed."""
 
     def __init__(self, path: Path | str, key: str | None, problem: str) -> None:
+        """Keep the file and key for callers; the message names both and the problem."""
         self.path = Path(path)
         self.key = key
         where = f"{path}" if key is None else f"{path}: key {key!r}"
@@ -62,6 +63,7 @@ class SourceDataError(ValueError):
     def __init__(
         self, message: str, *, stream: str, column: str | None = None, row: int | None = None
     ) -> None:
+        """Keep `stream`, `column` and `row` so a caller can point at the bad input line."""
         super().__init__(message)
         self.stream = stream
         self.column = column
@@ -187,6 +189,24 @@ def load_mapping(path: Path | str) -> Mapping:
 
 
 def _parse(path: Path, document: Any) -> Mapping:
+    _check_top_level(path, document)
+    source_stream = document["source_stream"]
+    if not isinstance(source_stream, str) or not source_stream:
+        raise MappingError(path, "source_stream", "must be a non-empty string (the stream name)")
+    if document["target_table"] != UNIFIED_TABLE:
+        raise MappingError(
+            path,
+            "target_table",
+            f"is {document['target_table']!r}; the only allowed target table is {UNIFIED_TABLE!r}",
+        )
+    columns = document["columns"]
+    _check_columns(path, columns)
+    rules = tuple(_parse_rule(path, UNIFIED_SCHEMA.field(c), columns[c]) for c in MAPPABLE_COLUMNS)
+    return Mapping(path, source_stream, UNIFIED_TABLE, rules)
+
+
+def _check_top_level(path: Path, document: Any) -> None:
+    """The document is a YAML mapping with the required top-level keys and no others."""
     if not isinstance(document, dict):
         raise MappingError(
             path,
@@ -202,16 +222,10 @@ def _parse(path: Path, document: Any) -> Mapping:
     for key, need in _TOP_LEVEL_KEYS.items():
         if need == "required" and key not in document:
             raise MappingError(path, key, "is missing; it is required")
-    source_stream = document["source_stream"]
-    if not isinstance(source_stream, str) or not source_stream:
-        raise MappingError(path, "source_stream", "must be a non-empty string (the stream name)")
-    if document["target_table"] != UNIFIED_TABLE:
-        raise MappingError(
-            path,
-            "target_table",
-            f"is {document['target_table']!r}; the only allowed target table is {UNIFIED_TABLE!r}",
-        )
-    columns = document["columns"]
+
+
+def _check_columns(path: Path, columns: Any) -> None:
+    """`columns` maps every mappable unified column, and nothing else."""
     if not isinstance(columns, dict):
         raise MappingError(
             path, "columns", "must map unified column names to {from: ...} or {constant: ...}"
@@ -237,8 +251,6 @@ def _parse(path: Path, document: Any) -> Mapping:
             f"lacks unified column(s) {absent}; every one of "
             f"{list(MAPPABLE_COLUMNS)} must be mapped",
         )
-    rules = tuple(_parse_rule(path, UNIFIED_SCHEMA.field(c), columns[c]) for c in MAPPABLE_COLUMNS)
-    return Mapping(path, source_stream, UNIFIED_TABLE, rules)
 
 
 def _parse_rule(path: Path, field: pa.Field, spec: Any) -> ColumnRule:
@@ -263,7 +275,12 @@ def _parse_rule(path: Path, field: pa.Field, spec: Any) -> ColumnRule:
     source = spec["from"]
     if not isinstance(source, str) or not source:
         raise MappingError(path, f"{key}.from", "must be a source field name (a string)")
-    raw = spec.get("transform", [])
+    names = _parse_transforms(path, key, spec.get("transform", []))
+    return ColumnRule(field.name, source=source, transforms=names)
+
+
+def _parse_transforms(path: Path, key: str, raw: Any) -> tuple[str, ...]:
+    """A rule's `transform`: one known transform name or a list of them."""
     names = [raw] if isinstance(raw, str) else raw
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise MappingError(path, f"{key}.transform", "must be a transform name or a list of them")
@@ -274,7 +291,7 @@ def _parse_rule(path: Path, field: pa.Field, spec: Any) -> ColumnRule:
                 f"{key}.transform",
                 f"unknown transform {name!r}; allowed: {sorted(TRANSFORMS)}",
             )
-    return ColumnRule(field.name, source=source, transforms=tuple(names))
+    return tuple(names)
 
 
 def _parse_constant(path: Path, key: str, field: pa.Field, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Names that become paths: one encoding of path segments and one `output_uri` parser.
+r"""Names that become paths: one encoding of path segments and one `output_uri` parser.
 
 Every value that becomes a folder name in the lake (a stream name under `raw/` and
 `rejects/`, the exchange and symbol partition values of `trades_unified` and of its commit
@@ -6,7 +6,7 @@ log) goes through `encode_segment`, and every reader decodes with `decode_segmen
 equivalent URI decoder:
 
 - Hive-style percent-encoding, as Hive's `FileUtils.escapePathName` and Spark do: `%XX`
-  (upper-case hex of the UTF-8 bytes) for control characters, DEL and ``"#%'*/:=?\\{[]^``;
+  (upper-case hex of the UTF-8 bytes) for control characters, DEL and ``"#%'*/:=?\{[]^``;
   every other character, non-ASCII included, is kept as is, so `BTC-USD` stays `BTC-USD`.
 - The whole segments `.` and `..` become `%2E` and `%2E%2E`.
 - `%` itself is encoded, so decoding is exact: `BTC%2DUSD` is stored as `BTC%252DUSD`.

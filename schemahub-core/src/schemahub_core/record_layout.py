@@ -44,8 +44,11 @@ def line_end(time_extracted: str) -> str:
 
 
 def record_end(constants: Mapping[str, Any], time_extracted: str) -> str:
-    """What follows a record's own fields: `constants` (fields equal on every record of the
-    page, in order), the record's closing brace, then `line_end`."""
+    """What follows a record's own fields, up to and including the newline.
+
+    That is `constants` (fields equal on every record of the page, in order), the record's
+    closing brace, then `line_end`.
+    """
     fields = "".join(
         f",{encode_json(key)}:{encode_json(value)}" for key, value in constants.items()
     )

@@ -15,6 +15,9 @@ singer-sdk is not imported at run time: schemahub-core does not depend on it (th
 the target do, pinned to `SUPPORTED_SINGER_SDK`).
 """
 
+# This module is the one place allowed to use private singer-sdk members (see above).
+# ruff: noqa: SLF001
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -34,6 +37,7 @@ SUPPORTED_SINGER_SDK = ">=0.54,<0.55"
 # still exist with these parameters.
 TARGET_HOOK_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "_process_state_message": ("self", "message_dict"),
+    "_process_record_message": ("self", "message_dict"),
     "_process_batch_message": ("self", "message_dict"),
     "_handle_termination": ("self", "signum", "frame"),
 }

@@ -1,5 +1,7 @@
-"""Test helpers shared by every SchemaHub package: free loopback ports, a local moto AWS server,
-packages installed alone in a new virtualenv, recorded answers served on loopback, JSON shapes.
+"""Test helpers shared by every SchemaHub package.
+
+Free loopback ports, a local moto AWS server, packages installed alone in a new virtualenv,
+recorded answers served on loopback, JSON shapes.
 
 Needs no pytest. `moto_server` needs moto[server], a test-only dependency (the `test` extra),
 so moto is imported inside it: importing this module never requires moto.

@@ -48,6 +48,7 @@ class TransformError(ValueError):
         row: int | None = None,
         value: Any = None,
     ) -> None:
+        """Keep transform, column, row and value; the message shows the value (cut to 80 chars)."""
         self.transform = transform
         self.column = column
         self.row = row
@@ -62,7 +63,8 @@ class Transform(Protocol):
 
     __name__: str
 
-    def __call__(self, values: ArrowColumn, column: str = ...) -> ArrowColumn: ...
+    def __call__(self, values: ArrowColumn, column: str = ...) -> ArrowColumn:
+        """Transform the Arrow column `values`; `column` names it in a `TransformError`."""
 
 
 def _show(value: Any) -> str:

@@ -31,12 +31,15 @@ def test_exchange_info_lists_symbols_with_a_break_symbol(binance_sim):
     response = get(binance_sim, "/api/v3/exchangeInfo")
     assert response.status_code == 200
     info = response.json()
-    assert info["timezone"] == "UTC" and isinstance(info["serverTime"], int)
+    assert info["timezone"] == "UTC"
+    assert isinstance(info["serverTime"], int)
     weight = next(r for r in info["rateLimits"] if r["rateLimitType"] == "REQUEST_WEIGHT")
-    assert weight["limit"] == 6000 and weight["interval"] == "MINUTE"
+    assert weight["limit"] == 6000
+    assert weight["interval"] == "MINUTE"
     symbols = {s["symbol"]: s for s in info["symbols"]}
     assert symbols["BTCUSDT"]["status"] == "TRADING"
-    assert symbols["BTCUSDT"]["baseAsset"] == "BTC" and symbols["BTCUSDT"]["quoteAsset"] == "USDT"
+    assert symbols["BTCUSDT"]["baseAsset"] == "BTC"
+    assert symbols["BTCUSDT"]["quoteAsset"] == "USDT"
     assert symbols["LUNAUSDT"]["status"] == "BREAK"
 
 
@@ -47,9 +50,11 @@ def test_exchange_info_symbol_and_symbols_filters(binance_sim):
     two = get(binance_sim, "/api/v3/exchangeInfo", symbols=wanted).json()["symbols"]
     assert [s["symbol"] for s in two] == ["ETHUSDT", "BTCUSDT"]
     bad = get(binance_sim, "/api/v3/exchangeInfo", symbol="NOPEUSDT")
-    assert bad.status_code == 400 and bad.json() == {"code": -1121, "msg": "Invalid symbol."}
+    assert bad.status_code == 400
+    assert bad.json() == {"code": -1121, "msg": "Invalid symbol."}
     both = get(binance_sim, "/api/v3/exchangeInfo", symbol="LTCBTC", symbols=wanted)
-    assert both.status_code == 400 and both.json()["code"] == -1128
+    assert both.status_code == 400
+    assert both.json()["code"] == -1128
 
 
 def test_historical_trades_from_id_is_inclusive_ascending_with_exact_types(binance_sim):
@@ -61,8 +66,10 @@ def test_historical_trades_from_id_is_inclusive_ascending_with_exact_types(binan
     assert [t["id"] for t in trades] == list(range(from_id, from_id + 500))
     for trade in trades:
         assert set(trade) == TRADE_KEYS
-        assert isinstance(trade["id"], int) and isinstance(trade["time"], int)
-        assert isinstance(trade["isBuyerMaker"], bool) and trade["isBestMatch"] is True
+        assert isinstance(trade["id"], int)
+        assert isinstance(trade["time"], int)
+        assert isinstance(trade["isBuyerMaker"], bool)
+        assert trade["isBestMatch"] is True
         for name in ("price", "qty", "quoteQty"):
             assert DECIMAL_8.match(trade[name]), trade
         exact = Decimal(trade["price"]) * Decimal(trade["qty"])
@@ -102,10 +109,12 @@ def test_limit_and_parameter_validation_errors(binance_sim):
         }
     assert get(binance_sim, path, symbol="BTCUSDT", fromId="x1").json()["code"] == -1100
     missing = get(binance_sim, path).json()
-    assert missing["code"] == -1102 and "'symbol'" in missing["msg"]
+    assert missing["code"] == -1102
+    assert "'symbol'" in missing["msg"]
     assert get(binance_sim, path, symbol="BTCUSDT", since=5).json()["code"] == -1104
     unknown = get(binance_sim, "/api/v3/aggTrades", symbol="BTCUSD")
-    assert unknown.status_code == 400 and unknown.json() == {
+    assert unknown.status_code == 400
+    assert unknown.json() == {
         "code": -1121,
         "msg": "Invalid symbol.",
     }
@@ -138,7 +147,8 @@ def test_agg_trades_start_time_alone_returns_the_oldest_from_that_time(binance_s
     aggs = get(
         binance_sim, "/api/v3/aggTrades", symbol="BTCUSDT", startTime=start_ms, limit=1000
     ).json()
-    assert len(aggs) == 1000 and aggs[0]["T"] >= start_ms
+    assert len(aggs) == 1000
+    assert aggs[0]["T"] >= start_ms
     assert aggs == sorted(aggs, key=lambda a: a["a"])
     first_us = oracle.id_at_or_after("BTCUSDT", start_ms * 1000)
     assert aggs[0]["f"] == first_us
@@ -178,7 +188,8 @@ def test_6000_weight_per_minute_then_429_with_retry_after(binance_sim):
     assert statuses == [200] * 240, "240 x 25 = 6000 is allowed"
     over = session.get(url, params={"symbol": "LTCBTC", "limit": 1})
     assert over.status_code == 429
-    assert over.json()["code"] == -1003 and "6000 request weight per 1 MINUTE" in over.json()["msg"]
+    assert over.json()["code"] == -1003
+    assert "6000 request weight per 1 MINUTE" in over.json()["msg"]
     assert 1 <= int(over.headers["Retry-After"]) <= 60
     assert int(over.headers["X-MBX-USED-WEIGHT-1M"]) > 6000
 
@@ -190,7 +201,8 @@ def test_continuing_after_429_gets_the_ip_banned_with_418(binance_sim):
     assert statuses == [200, 200, 429, 429]
     banned = get(binance_sim, "/api/v3/ping")
     assert banned.status_code == 418
-    assert banned.json()["code"] == -1003 and "banned until" in banned.json()["msg"]
+    assert banned.json()["code"] == -1003
+    assert "banned until" in banned.json()["msg"]
     assert banned.headers["Retry-After"] in ("1", "2")
     assert get(binance_sim, "/api/v3/exchangeInfo").status_code == 418, "everything is refused"
     assert binance_sim.stats.responses_418 == 2
@@ -212,7 +224,8 @@ def test_binance_us_mode_needs_an_api_key_and_allows_1200_weight(binance_sim):
         get(binance_sim, "/api/v3/historicalTrades", key, symbol="BTCUSDT", limit=1).status_code
         for _ in range(47)
     ]
-    assert statuses[:45] == [200] * 45 and statuses[-1] == 429, "1200 weight, exchangeInfo took 20"
+    assert statuses[:45] == [200] * 45, "1200 weight, exchangeInfo took 20"
+    assert statuses[-1] == 429, "1200 weight, exchangeInfo took 20"
 
 
 def test_binance_com_ignores_a_missing_api_key(binance_sim):

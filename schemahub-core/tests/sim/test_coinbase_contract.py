@@ -23,9 +23,12 @@ def test_products_list_online_and_one_delisted_product(coinbase_sim):
     products = {p["id"]: p for p in response.json()}
     assert {"BTC-USD", "ETH-USD", "SOL-USD", "NU-USD"} <= set(products)
     btc = products["BTC-USD"]
-    assert btc["status"] == "online" and btc["trading_disabled"] is False
-    assert btc["base_currency"] == "BTC" and btc["quote_currency"] == "USD"
-    assert btc["quote_increment"] == "0.01" and btc["base_increment"] == "0.00000001"
+    assert btc["status"] == "online"
+    assert btc["trading_disabled"] is False
+    assert btc["base_currency"] == "BTC"
+    assert btc["quote_currency"] == "USD"
+    assert btc["quote_increment"] == "0.01"
+    assert btc["base_increment"] == "0.00000001"
     assert products["NU-USD"]["status"] == "delisted"
     assert products["NU-USD"]["trading_disabled"] is True
     assert get(coinbase_sim, "/products/ETH-USD").json()["id"] == "ETH-USD"
@@ -43,7 +46,8 @@ def test_trades_default_page_is_newest_1000_descending_with_exact_formats(coinba
         assert set(trade) == TRADE_KEYS
         assert isinstance(trade["trade_id"], int)
         assert trade["side"] in ("buy", "sell")
-        assert DECIMAL_8.match(trade["price"]) and DECIMAL_8.match(trade["size"])
+        assert DECIMAL_8.match(trade["price"])
+        assert DECIMAL_8.match(trade["size"])
         assert RFC3339.match(trade["time"]), trade["time"]
     times = [t["time"] for t in trades]
     assert any(len(t) < len("2026-01-01T00:00:00.000000Z") for t in times), "zeros trimmed"
@@ -76,7 +80,8 @@ def test_after_inclusive_mode_includes_the_cursor(coinbase_sim):
     ids = [
         t["trade_id"] for t in get(coinbase_sim, "/products/BTC-USD/trades", after=cursor).json()
     ]
-    assert ids[0] == cursor and len(ids) == 1000
+    assert ids[0] == cursor
+    assert len(ids) == 1000
 
 
 def test_before_returns_the_next_newer_page_newest_first(coinbase_sim):
@@ -95,7 +100,8 @@ def test_walking_after_cursors_reaches_the_first_trade_then_empty(coinbase_sim):
     page = get(coinbase_sim, "/products/NU-USD/trades", after=first + 10).json()
     assert [t["trade_id"] for t in page] == list(range(first + 9, first - 1, -1))
     empty = get(coinbase_sim, "/products/NU-USD/trades", after=first)
-    assert empty.status_code == 200 and empty.json() == []
+    assert empty.status_code == 200
+    assert empty.json() == []
     assert "CB-AFTER" not in empty.headers
 
 
@@ -136,7 +142,8 @@ def test_sparse_product_skips_missing_ids_and_oracle_knows_them(coinbase_sim):
     hi = oracle.newest_id("SOL-USD") - 100
     page = get(coinbase_sim, "/products/SOL-USD/trades", after=hi + 1).json()
     ids = [t["trade_id"] for t in page]
-    assert len(ids) == 1000 and ids == sorted(ids, reverse=True)
+    assert len(ids) == 1000
+    assert ids == sorted(ids, reverse=True)
     missing = oracle.missing_ids("SOL-USD", ids[-1], ids[0])
     assert missing, "SOL-USD has gaps"
     assert sorted(set(range(ids[-1], ids[0] + 1)) - set(ids)) == missing

@@ -67,13 +67,17 @@ def test_trades_without_since_are_the_newest_ascending_with_exact_formats(kraken
     assert key == "XXBTZUSD"
     assert len(rows) == 1000
     ids = [row[6] for row in rows]
-    assert ids == sorted(ids) and ids[-1] == kraken.oracle.newest_id("XBTUSD")
+    assert ids == sorted(ids)
+    assert ids[-1] == kraken.oracle.newest_id("XBTUSD")
     assert ids[-1] - ids[0] + 1 > 1000, "ids are sparse: a page spans more ids than trades"
     assert last == str(ns(rows[-1][2]))
     for price, volume, when, side, kind, misc, trade_id in rows:
-        assert PRICE.match(price) and VOLUME.match(volume), (price, volume)
+        assert PRICE.match(price), price
+        assert VOLUME.match(volume), volume
         assert TIME_TEXT.match(when), when
-        assert side in ("b", "s") and kind in ("m", "l") and misc == ""
+        assert side in ("b", "s")
+        assert kind in ("m", "l")
+        assert misc == ""
         assert isinstance(trade_id, int)
     assert any(len(row[2].split(".")[1]) == 7 for row in rows), "7 decimals of a second"
     assert rows == kraken.oracle.trades("XBTUSD", ids[0])
@@ -82,7 +86,8 @@ def test_trades_without_since_are_the_newest_ascending_with_exact_formats(kraken
 def test_pair_by_altname_or_canonical_name_and_result_keyed_canonical(kraken):
     assert trades(kraken, "XBTUSD", count=3) == trades(kraken, "XXBTZUSD", count=3)
     key, rows, _ = trades(kraken, "SOLUSD", count=3)
-    assert key == "SOLUSD" and len(rows) == 3
+    assert key == "SOLUSD"
+    assert len(rows) == 3
 
 
 def test_several_trades_share_one_timestamp(kraken):
@@ -167,7 +172,8 @@ def test_service_faults_are_http_200_errors_and_cdn_faults_are_html_5xx(kraken):
     kraken.configure(fault_unavailable_next=1, fault_busy_next=1, fault_5xx_next=1)
     url = f"{kraken.url}/0/public/Trades?pair=XBTUSD"
     cdn = requests.get(url, timeout=10)
-    assert cdn.status_code == 503 and cdn.headers["Content-Type"] == "text/html"
+    assert cdn.status_code == 503
+    assert cdn.headers["Content-Type"] == "text/html"
     assert "cloudflare" in cdn.text
     unavailable = requests.get(url, timeout=10)
     assert unavailable.status_code == 200

@@ -79,7 +79,8 @@ def test_oracle_time_range_matches_trade_times(coinbase_sim):
     newest = oracle.trades("ETH-USD", oracle.newest_id("ETH-USD") - 3000)
     start, end = newest[100]["time"], newest[2000]["time"]
     between = oracle.trades_between("ETH-USD", start, end)
-    assert between[0]["time"] == start and between[-1]["time"] < end
+    assert between[0]["time"] == start
+    assert between[-1]["time"] < end
     assert between == [t for t in newest if start <= t["time"] < end]
     assert oracle.id_at_or_after("ETH-USD", start) == between[0]["trade_id"]
     future = datetime(2100, 1, 1, tzinfo=UTC)
@@ -99,7 +100,8 @@ def test_binance_oracle_exposes_symbols_and_aggregates(binance_sim):
     ).json()
     assert served == aggs
     gaps = oracle.missing_ids("BNBBTC", newest - 5000, newest)
-    assert gaps and not set(gaps) & {t["id"] for t in oracle.trades("BNBBTC", newest - 5000)}
+    assert gaps
+    assert not set(gaps) & {t["id"] for t in oracle.trades("BNBBTC", newest - 5000)}
 
 
 def test_start_simulator_works_at_import_time_and_as_context_manager():
@@ -135,5 +137,6 @@ def test_binance_oracle_is_exact_while_trades_keep_arriving(sim_factory):
         served += batch
         from_id = batch[-1]["id"] + 1
     ids = [t["id"] for t in served]
-    assert ids == list(range(ids[0], ids[0] + len(ids))) and len(ids) > 2500
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    assert len(ids) > 2500
     assert served == oracle.trades("BTCUSDT", ids[0], ids[-1])

@@ -31,7 +31,8 @@ def test_five_million_trade_history_serves_start_middle_end_with_flat_memory():
             trades = session.get(
                 f"{sim.url}/products/BTC-USD/trades", params={"after": after}
             ).json()
-            assert trades and trades[0]["trade_id"] == min(after - 1, newest)
+            assert trades
+            assert trades[0]["trade_id"] == min(after - 1, newest)
             return trades
 
         oldest = fetch(first + 1000)
@@ -68,7 +69,8 @@ def test_schemahub_sim_command_serves_until_terminated():
         response = requests.get(
             f"{url}/api/v3/historicalTrades", params={"symbol": "BTCUSDT"}, timeout=10
         )
-        assert response.status_code == 200 and len(response.json()) == 500
+        assert response.status_code == 200
+        assert len(response.json()) == 500
         assert response.headers["X-MBX-USED-WEIGHT-1M"] == "25"
     finally:
         process.send_signal(signal.SIGTERM)

@@ -73,8 +73,10 @@ class DumpPeriod:
 
 
 def plan_periods(start_day: date, end_day: date) -> list[DumpPeriod]:
-    """Dump files covering ``start_day`` up to (excluding) ``end_day``: monthly files for whole
-    months inside the range, daily files for the rest."""
+    """Dump files covering ``start_day`` up to (excluding) ``end_day``.
+
+    Monthly files for whole months inside the range, daily files for the rest.
+    """
     periods: list[DumpPeriod] = []
     day = start_day
     while day < end_day:
@@ -151,8 +153,10 @@ class DumpStore:
         return digest
 
     def _download(self, url: str, target: Path) -> str | None:
-        """Stream ``url`` to ``target``, return its SHA-256; None on 404. Transient errors
-        (5xx, resets, cut bodies) are retried with the client's backoff."""
+        """Stream ``url`` to ``target``, return its SHA-256; None on 404.
+
+        Transient errors (5xx, resets, cut bodies) are retried with the client's backoff.
+        """
         delays = self.client.backoff_delays()
         next(delays)
         for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):

@@ -176,5 +176,5 @@ class BinanceStream(Stream):
 
     @property
     def exchange_symbols(self) -> list[dict]:
-        """exchangeInfo's symbol list, fetched once per run and shared by the streams."""
+        """The symbol list of exchangeInfo, fetched once per run and shared by the streams."""
         return tap_of(self).exchange_info  # type: ignore[attr-defined]

@@ -62,9 +62,11 @@ class TradeExtractor:
         yield from self.rest_chunks(next_id, last_id)
 
     def rest_chunks(self, first_id: int, last_id: int) -> Iterator[list[dict]]:
-        """historicalTrades pages from ``first_id`` up to ``last_id``; ``concurrency`` pages
-        in flight. Ids are dense on Binance, but pages are clipped to ids above the last one
-        emitted, so sparse ids would still come out once each, in order."""
+        """Pages of historicalTrades from ``first_id`` up to ``last_id``, in order.
+
+        ``concurrency`` pages are in flight. Ids are dense on Binance, but pages are clipped to
+        ids above the last one emitted, so sparse ids would still come out once each, in order.
+        """
         next_id = first_id
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="binance-page") as pool:
             while next_id <= last_id:
@@ -85,8 +87,11 @@ class TradeExtractor:
     def _dump_batches(
         self, first_id: int, last_id: int, newest_time_ms: int
     ) -> Iterator[pa.RecordBatch]:
-        """Batches of the dump files from the day of trade ``first_id`` to the day before the
-        newest trade (today's file does not exist yet), clipped to ``first_id..last_id``."""
+        """Batches of the dump files, clipped to ``first_id..last_id``.
+
+        From the day of trade ``first_id`` to the day before the newest trade (today's file
+        does not exist yet).
+        """
         assert self.dumps is not None
         head = self.api.historical_trades(self.symbol, first_id, limit=1)
         if not head:
@@ -113,8 +118,10 @@ class TradeExtractor:
     def _dump_files(
         self, start_day: date, end_day: date
     ) -> Iterator[tuple[DumpPeriod, Path | None]]:
-        """Each planned file with its verified local copy (None if not published); a missing
-        monthly file is replaced by the daily files of that month."""
+        """Each planned file with its verified local copy (None if not published).
+
+        A missing monthly file is replaced by the daily files of that month.
+        """
         assert self.dumps is not None
         for period in plan_periods(start_day, end_day):
             path = self.dumps.fetch(self.symbol, period)

@@ -100,8 +100,10 @@ class TradesStream(BinanceStream):
         return [{"symbol": symbol} for symbol in symbols]
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        """Trades after the watermark (or from start_date / the lookback window) up to the
-        newest trade at partition start."""
+        """Trades of one symbol, up to the newest trade at partition start.
+
+        They start after the watermark, or else at start_date or the lookback window.
+        """
         assert context is not None
         symbol = context["symbol"]
         self._check_api_key()

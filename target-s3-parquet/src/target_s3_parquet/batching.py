@@ -37,6 +37,7 @@ class CutRun:
     extracted_runs: list[tuple[int, str | None]]  # (index in this run, time_extracted)
 
     def __len__(self) -> int:
+        """The number of records in the run."""
         return len(self.records)
 
     def as_jsonl(self) -> RecordList:
@@ -65,6 +66,7 @@ class DecodedRun:
     extracted: list[str | None]
 
     def __len__(self) -> int:
+        """The number of records in the run."""
         return len(self.records)
 
     def as_jsonl(self) -> RecordList:

@@ -53,6 +53,7 @@ class IcebergRawTables:
     """Appends raw batches to `schemahub.raw_<stream>`, creating each table on first use."""
 
     def __init__(self, config: dict[str, Any]) -> None:
+        """Load the catalog named in `config`; tables open (or are created) on first use."""
         properties = catalog_properties_for_target(config)
         self.catalog = catalogs.load_catalog(properties)
         self.compression = config.get("parquet_compression") or "zstd"

@@ -182,6 +182,7 @@ class IcebergUnifiedTable:
     """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once into an Iceberg table."""
 
     def __init__(self, catalog: Catalog, properties: dict[str, str], compression: str) -> None:
+        """Open (or create) `trades_unified` in `catalog`; one writer id per process."""
         self.catalog = catalog
         self.where = (
             f"table {'.'.join(catalogs.UNIFIED_IDENTIFIER)} in the {catalogs.describe(properties)}"
@@ -302,8 +303,10 @@ class IcebergUnifiedTable:
         raise self._failed(exchange, symbol, CommitFailedException(f"{MAX_ATTEMPTS} conflicts"))
 
     def _expire_old_snapshots(self) -> None:
-        """Keep the newest KEEP_SNAPSHOTS snapshots once there are twice as many (housekeeping:
-        a failure is logged and retried after a later commit, never fails the run)."""
+        """Keep the newest KEEP_SNAPSHOTS snapshots once there are twice as many.
+
+        Housekeeping: a failure is logged and retried after a later commit, never fails the run.
+        """
         snapshots = sorted(self.table.metadata.snapshots, key=lambda s: s.timestamp_ms)
         if len(snapshots) <= 2 * KEEP_SNAPSHOTS:
             return

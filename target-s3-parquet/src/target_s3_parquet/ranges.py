@@ -87,8 +87,11 @@ def first_row_of_each_id(ids: np.ndarray) -> np.ndarray:
 def added_ranges(
     exchange: str, sorted_fresh_ids: np.ndarray, committed: Ranges, *, complete: bool
 ) -> Ranges:
-    """What one commit adds: the span a complete batch covers on sparse-id exchanges (Kraken),
-    else the exact runs of ids (both table formats call this: one rule)."""
+    """The id ranges one commit adds (both table formats call this: one rule).
+
+    On sparse-id exchanges (Kraken) a complete batch adds the whole span it covers; otherwise
+    the commit adds the exact runs of ids.
+    """
     if complete and exchange in SPARSE_ID_EXCHANGES:
         return spans(sorted_fresh_ids, committed)
     return runs(sorted_fresh_ids)

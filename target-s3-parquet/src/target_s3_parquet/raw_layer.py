@@ -53,10 +53,10 @@ def jsonl_lines(
     received_at: str,
     joined: bytes | pa.Buffer | None = None,
 ) -> bytes | pa.Buffer:
-    """The JSONL body: records with the `_sdc_` fields appended, one per line.
+    r"""The JSONL body: records with the `_sdc_` fields appended, one per line.
 
     `extracted_runs` lists (first record index, time_extracted) for each run of records that
-    share a `time_extracted`, in order. `joined` may pass `b"\\n".join(records) + b"\\n"`.
+    share a `time_extracted`, in order. `joined` may pass `b"\n".join(records) + b"\n"`.
     """
     if not records:
         return b""

@@ -28,6 +28,7 @@ from collections import Counter
 
 import msgspec
 import numpy as np
+from schemahub_core.sdk_seam import refuse_unknown_message
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.io_base import GenericSingerReader, SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -64,8 +65,11 @@ class BatchedSingerReader(GenericSingerReader[str]):
         sink_named: t.Callable[[str], StreamSink | None],
         on_input_error: t.Callable[[], None],
     ) -> None:
-        """Queue records on `batches`, for the sink `sink_named(stream)` (None before its
-        SCHEMA); call `on_input_error` before raising on bad input."""
+        """Queue records on `batches`, for the sink `sink_named(stream)`.
+
+        `sink_named` gives None before the stream's SCHEMA; `on_input_error` is called before
+        raising on bad input.
+        """
         super().__init__()
         self.batches = batches
         self.sink_named = sink_named
@@ -240,7 +244,7 @@ class BatchedSingerReader(GenericSingerReader[str]):
         message_type = message["type"]
         callback = callbacks.get(message_type)
         if callback is None:
-            self._process_unknown_message(message)
+            refuse_unknown_message(self, message)
         else:
             callback(message)
         stats[message_type] += 1

@@ -1,4 +1,4 @@
-"""RECORD lines cut by their layout, a whole block at a time, instead of decoded one by one.
+r"""RECORD lines cut by their layout, a whole block at a time, instead of decoded one by one.
 
 A tap writes every RECORD of a stream with one layout: singer-sdk writes
 `{"type":"RECORD","stream":"s","record":{...},"time_extracted":"<ts>"}` and Python's
@@ -6,7 +6,7 @@ A tap writes every RECORD of a stream with one layout: singer-sdk writes
 line, the reader knows the bytes before the record (`head`) and between the record and the
 timestamp (`gap`). numpy then checks every line of a block in a few operations: it starts
 with `head`, the record starts with `{`, and it ends with `}` + `gap` + a timestamp of
-printable ASCII without `"` or `\\` (as long as the block's first) + `"}`. Such a line is the
+printable ASCII without `"` or `\` (as long as the block's first) + `"}`. Such a line is the
 RECORD of stream `s` with record R = what lies between, and that time_extracted — provided R
 alone is one JSON value, which `cut_records` checks for a whole run of lines with one msgspec
 call; when that fails, the reader decodes those lines one by one (the exact path), which
@@ -144,8 +144,11 @@ def _plain(stamp: bytes) -> bool:
 def cut_records(
     block: bytes, starts: np.ndarray, ends: np.ndarray, head: int, tail: int
 ) -> RecordList | None:
-    """The records of lines that have the layout, cut out of the block; None unless each is
-    ONE JSON value (msgspec checks them all in one call, as it checked each line before)."""
+    """The records of lines that have the layout, cut out of the block.
+
+    None unless each is ONE JSON value (msgspec checks them all in one call, as it checked
+    each line before).
+    """
     offsets = np.append(starts, ends[-1] + 1).astype(np.int64)
     lines = pa.Array.from_buffers(
         pa.large_binary(), starts.size, [None, pa.py_buffer(offsets), pa.py_buffer(block)]
@@ -160,7 +163,7 @@ def cut_records(
     document[after] = ord(",")
     document[-1] = ord("]")
     try:
-        values = _decode_values(document)
+        values = _decode_values(document.data)  # the array's own buffer, not a copy
     except msgspec.DecodeError:
         return None
     lengths = np.diff(cut_offsets) - 1

@@ -7,7 +7,8 @@ and type-checks the whole batch, then a few Arrow kernels pick out the rows that
 a bound, a length, an enum or `required`. Only those rows, every row when the parse
 reports a problem, and every row of a stream whose SCHEMA is not flat, are checked one by
 one with the SDK's own JSON-schema validator, which decides and names the exact record and
-line. A batch is also checked to be UTF-8 (`invalid_utf8`), validated or not."""
+line. A batch is also checked to be UTF-8 (`invalid_utf8`), validated or not.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class RecordList(Sequence[bytes]):
         self.lengths = lengths
 
     def __len__(self) -> int:
+        """The number of records."""
         return int(self.lengths.size)
 
     @t.overload
@@ -44,6 +46,7 @@ class RecordList(Sequence[bytes]):
     @t.overload
     def __getitem__(self, index: slice) -> list[bytes]: ...
     def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        """Record `index` as bytes without its newline; a slice gives a list of them."""
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         end = int(self._ends[index])
@@ -80,6 +83,7 @@ class RecordError(InvalidRecord):
     """A record breaks its stream's schema: names the stream, input line and what is wrong."""
 
     def __init__(self, stream: str, line: int, problem: str, record: Any) -> None:
+        """Name `stream`, input `line` and the `problem`; show a preview of `record`."""
         super().__init__(
             f"stream {stream!r}, input line {line}: record does not match the stream's SCHEMA: "
             f"{problem}. Record: {record_preview(record)}",

@@ -127,22 +127,10 @@ def _column_rule(
     """The bulk checks of a scalar property; None if it uses a keyword Arrow cannot mirror."""
     if not set(spec) <= _COLUMN_KEYWORDS:
         return None
-    numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
     is_string = pa.types.is_string(arrow_type)
-    bounds: list[tuple[str, int | float]] = []
-    for keyword in _BOUNDS:
-        limit = spec.get(keyword)
-        if limit is None:
-            continue
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-            return None
-        if abs(limit) >= 2**53:  # a float64 column's values near it may have been rounded
-            return None
-        if pa.types.is_integer(arrow_type):  # the same bound as an integer: compared exactly
-            rounded = math.ceil if keyword in ("minimum", "exclusiveMaximum") else math.floor
-            bounds.append((keyword, rounded(limit)))
-        elif numeric:  # jsonschema applies bounds to numbers only
-            bounds.append((keyword, float(limit)))
+    bounds = _bounds(spec, arrow_type)
+    if bounds is None:
+        return None
     lengths = [spec.get("minLength"), spec.get("maxLength")]
     if any(n is not None and (isinstance(n, bool) or not isinstance(n, int)) for n in lengths):
         return None
@@ -159,6 +147,26 @@ def _column_rule(
         null_ok = null_ok and None in enum
         enum = tuple(value for value in enum if value is not None)
     return ColumnRule(name, null_ok, absent_ok, tuple(bounds), lengths[0], lengths[1], enum)
+
+
+def _bounds(spec: dict[str, Any], arrow_type: pa.DataType) -> list[tuple[str, int | float]] | None:
+    """The numeric bounds of a property as the column compares them; None if not mirrorable."""
+    numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+    bounds: list[tuple[str, int | float]] = []
+    for keyword in _BOUNDS:
+        limit = spec.get(keyword)
+        if limit is None:
+            continue
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+            return None
+        if abs(limit) >= 2**53:  # a float64 column's values near it may have been rounded
+            return None
+        if pa.types.is_integer(arrow_type):  # the same bound as an integer: compared exactly
+            rounded = math.ceil if keyword in ("minimum", "exclusiveMaximum") else math.floor
+            bounds.append((keyword, rounded(limit)))
+        elif numeric:  # jsonschema applies bounds to numbers only
+            bounds.append((keyword, float(limit)))
+    return bounds
 
 
 _COMPARE = {

@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,7 @@ class LocalStorage(Storage):
     """A folder on a local (POSIX) file system."""
 
     def __init__(self, root: str | Path) -> None:
+        """Store under the folder `root` (made absolute, so a later chdir does not move it)."""
         self.root = Path(root).resolve()
 
     def _path(self, key: str) -> Path:
@@ -263,6 +265,7 @@ class S3Storage(Storage):
     """An S3 bucket and prefix (AWS or any S3-compatible store via `endpoint_url`)."""
 
     def __init__(self, bucket: str, prefix: str, client: Any) -> None:
+        """Store under `s3://bucket/prefix/` with the boto3 S3 `client`."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client
@@ -359,7 +362,7 @@ class S3Storage(Storage):
             raise self._fail("DELETE", key, exc) from exc
 
 
-def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
+def open_storage(output_uri: str, config: Mapping[str, Any]) -> Storage:
     """The storage for `output_uri` (`s3://bucket/prefix` or a local folder).
 
     Parsed by `schemahub_core.paths.parse_output_uri`, like `schemahub query` and `check`
@@ -372,7 +375,7 @@ def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
     return S3Storage(location.bucket, location.prefix, s3_client(config))
 
 
-def s3_client(config: dict[str, Any]) -> Any:
+def s3_client(config: Mapping[str, Any]) -> Any:
     """A boto3 S3 client from the target's AWS settings (the standard chain for unset ones)."""
     import boto3
     from botocore.config import Config

@@ -11,7 +11,9 @@ How it hooks into singer-sdk:
 - the reader replaces per-record decoding; SCHEMA/STATE/... still go through the SDK's
   callbacks, so sinks, schema changes and the SDK's exceptions behave as in any SDK target;
 - the SDK's per-record and drain hooks are bypassed and raise if called (sinks.py);
-- the private SDK members used are all in the section "SDK internals used" at the end.
+- every private SDK member it uses goes through `schemahub_core.sdk_seam`; the private
+  hooks it overrides are in the section "SDK hooks overridden" at the end, and listed in
+  `sdk_seam.TARGET_HOOK_OVERRIDES` (checked against the installed singer-sdk).
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from datetime import UTC, datetime
 
 from schemahub_core.log_redaction import protect_secrets, secret_settings
 from schemahub_core.mapping import load_mappings
-from schemahub_core.sdk_seam import batch_encoding
+from schemahub_core.sdk_seam import (
+    active_sinks,
+    batch_encoding,
+    take_retired_sinks,
+    write_target_state,
+)
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
@@ -205,8 +212,11 @@ class TargetS3Parquet(Target):
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
-        """Add none of singer-sdk's built-in settings: the two this target honours
-        (batch_size_rows, validate_records) are declared above, the others are refused."""
+        """Add none of singer-sdk's built-in settings.
+
+        The two this target honours (batch_size_rows, validate_records) are declared above,
+        the others are refused.
+        """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Wire the layers from the settings: storage and table, sinks' destination, batches."""
@@ -275,7 +285,8 @@ class TargetS3Parquet(Target):
         """
         closed = self.batches.take()
         state = self._pending_state
-        self._forget_replaced_sinks()  # the batch holds those with records still to write
+        # The SDK would drain sinks a new SCHEMA replaced; the batch holds their records.
+        take_retired_sinks(self)
         self._worker.submit(lambda: self._write(closed, state))
 
     def _write(self, closed: ClosedBatch, state: dict | None) -> None:
@@ -286,7 +297,7 @@ class TargetS3Parquet(Target):
         for sink, pending in closed.streams:
             sink.write_batch(pending.assemble(), ingest_time, received_at)
         if state is not None and state != self._relayed_state:
-            self._relay_state(state)
+            write_target_state(self, state)
             self._relayed_state = state
 
     def _sweep_once(self) -> None:
@@ -304,34 +315,24 @@ class TargetS3Parquet(Target):
         """End of input: commit what is queued, wait for it, relay the final STATE."""
         self.commit()
         self._worker.finish()
-        for sink in self._active_sinks():
+        for sink in active_sinks(self).values():
             sink.clean_up()
-
-    # ------------------------------------------------------------------ SDK internals used
-    # Every private singer-sdk member this target uses or overrides is in this section, so
-    # that an SDK upgrade breaks here (and the SDK seam of schemahub-core can take them).
-    # The reader also uses GenericSingerReader._process_unknown_message (reader.py).
 
     def sink_named(self, stream: str) -> StreamSink | None:
         """The active sink of `stream` (None before its SCHEMA)."""
-        return t.cast("StreamSink | None", self._sinks_active.get(stream))
+        return t.cast("StreamSink | None", active_sinks(self).get(stream))
 
-    def _active_sinks(self) -> list[StreamSink]:
-        return t.cast("list[StreamSink]", list(self._sinks_active.values()))
-
-    def _forget_replaced_sinks(self) -> None:
-        """Drop the SDK's list of sinks replaced by a new SCHEMA (it drains them otherwise)."""
-        self._sinks_to_clear = []
-
-    def _relay_state(self, state: dict) -> None:
-        self._write_state_message(state)
+    # ---------------------------------------------------------------- SDK hooks overridden
+    # Private hooks of singer_sdk.Target the SDK calls; a renamed one would be skipped
+    # silently, so each is listed in schemahub_core.sdk_seam.TARGET_HOOK_OVERRIDES and
+    # checked against the installed singer-sdk there.
 
     def _process_state_message(self, message_dict: dict) -> None:
         """Keep the STATE; relay it at once if everything before it is already committed.
 
         Replaces the SDK's `_latest_state`, which `drain_all` would print without our commit.
         """
-        self._assert_line_requires(message_dict, requires={"value"})
+        self.message_reader.assert_line_requires(message_dict, requires={"value"})
         self._pending_state = message_dict["value"]
         if self.batches.queued == 0 or self.batches.is_stale(time.monotonic()):
             self.commit()

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -71,7 +72,7 @@ def make_s3_output(
     bucket = f"test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
     uri = f"s3://{bucket}/lake"
-    config = {
+    config: dict[str, Any] = {
         "output_uri": uri,
         "s3_endpoint_url": endpoint,
         "aws_region": "us-east-1",
@@ -155,8 +156,10 @@ def run_in_process(
     target = TargetS3Parquet(config=config)
     try:
         with contextlib.redirect_stdout(stdout):
-            # Bytes, read in blocks of many lines as from stdin (a StringIO is read line by line).
-            target.listen(io.BytesIO(b"".join(_as_bytes(line) + b"\n" for line in lines)))
+            # Bytes under a text wrapper, as on stdin: the reader reads the bytes in blocks
+            # (a StringIO is read line by line) and never decodes them as a whole.
+            data = b"".join(_as_bytes(line) + b"\n" for line in lines)
+            target.listen(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
     finally:
         printed += [json.loads(line) for line in stdout.getvalue().splitlines() if line.strip()]
     return printed

@@ -89,6 +89,7 @@ class UnifiedTableWriter:
     """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once per trade id."""
 
     def __init__(self, storage: Storage, *, compression: str = "zstd") -> None:
+        """Write into `storage`; one writer id per process, named in commit records."""
         self.storage = storage
         self.compression = compression
         self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -183,6 +184,8 @@ class UnifiedTableWriter:
             rows = table if everything_in_order else table.take(pa.array(fresh))
             files = self._stage(partition, rows, ids[fresh])
             self._roll_forward(head)
+            committed = ranges.merge(head.committed, added)
+            written = [{k: v for k, v in f.items() if k != "data"} for f in files]
             record = {
                 "format": RECORD_FORMAT,
                 "table": UNIFIED_TABLE,
@@ -193,8 +196,8 @@ class UnifiedTableWriter:
                 "writer": self.writer_id,
                 "rows": int(fresh.size),
                 "added": added,
-                "committed": ranges.merge(head.committed, added),
-                "files": [{k: v for k, v in f.items() if k != "data"} for f in files],
+                "committed": committed,
+                "files": written,
             }
             key = self._record_key(exchange, symbol, head.seq + 1)
             # True also when a retried PUT finds this very record (its first answer was lost):
@@ -214,7 +217,7 @@ class UnifiedTableWriter:
         for entry in files:
             self.storage.delete(entry["staged"])
         self._heads[(exchange, symbol)] = ChainHead(
-            head.seq + 1, record["committed"], record["files"], published=True
+            head.seq + 1, committed, written, published=True
         )
         return CommitResult(
             exchange, symbol, int(fresh.size), skipped, tuple(f["final"] for f in files)

@@ -20,6 +20,7 @@ class CommitWorker:
     """Runs submitted commit jobs one after another on a daemon thread."""
 
     def __init__(self) -> None:
+        """No thread yet: it starts with the first submitted job."""
         self._jobs: queue.Queue[object] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None

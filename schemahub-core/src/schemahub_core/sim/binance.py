@@ -39,6 +39,7 @@ class BinanceError(Exception):
     """A request refused with Binance's `{"code": .., "msg": ..}` body."""
 
     def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        """An error Binance answers with `code` and `msg`, sent with HTTP `status`."""
         super().__init__(msg)
         self.code, self.msg, self.status = code, msg, status
 
@@ -51,6 +52,7 @@ class Params:
     """Query parameters validated the Binance way; tracks which ones were read (-1104)."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        """Take the request's query pairs; a repeated name is refused (-1101) as Binance does."""
         self.values: dict[str, str] = {}
         for name, value in pairs:
             if name in self.values:
@@ -121,6 +123,7 @@ class BinanceApp:
         history_trades: int | None,
         stats: Stats | None = None,
     ) -> None:
+        """Build the markets of `BINANCE_MARKETS` from `seed`, the weight limiter and the dumps."""
         self.clock = clock
         self.settings = settings
         self.markets = {

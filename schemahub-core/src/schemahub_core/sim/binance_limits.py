@@ -41,6 +41,7 @@ class WeightLimiter:
     """
 
     def __init__(self, settings: Settings, stats: Stats | None = None) -> None:
+        """Start with no weight used and no ban; limits are read from `settings` on each request."""
         self.settings = settings
         self.stats = stats
         self._lock = threading.Lock()

@@ -61,6 +61,7 @@ class BulkDumps:
     """Serves `/data/spot/{daily,monthly}/trades/SYM/SYM-trades-DATE.zip[.CHECKSUM]`."""
 
     def __init__(self, markets: dict[str, Market], clock: SimClock, settings: Settings):
+        """Serve dumps of `markets` as of `clock`; the last `CACHE_FILES` zips built are kept."""
         self.markets = markets
         self.clock = clock
         self.settings = settings

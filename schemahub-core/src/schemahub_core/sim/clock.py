@@ -28,6 +28,7 @@ class SimClock:
     """
 
     def __init__(self, mode: str = "frozen", start_us: int | None = None, speed: float = 1.0):
+        """Start at `start_us` (default: now, in whole seconds); refuse a bad mode or speed."""
         if mode not in CLOCK_MODES:
             raise ValueError(f"clock mode {mode!r} unknown; use one of {', '.join(CLOCK_MODES)}")
         if mode == "accelerated" and speed <= 0:

@@ -36,6 +36,7 @@ class TokenBucket:
     """Coinbase's public limit: a lazily refilled bucket (rate per second, burst capacity)."""
 
     def __init__(self) -> None:
+        """An empty bucket is filled to the burst on first use (the rate is known only then)."""
         self._tokens: float | None = None
         self._last = time.monotonic()
         self._lock = threading.Lock()
@@ -67,6 +68,7 @@ class CoinbaseApp:
         history_trades: int | None,
         stats: Stats | None = None,
     ) -> None:
+        """Build the markets of `COINBASE_MARKETS` from `seed` and the public rate limit."""
         self.clock = clock
         self.settings = settings
         self.markets = {

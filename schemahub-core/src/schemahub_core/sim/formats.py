@@ -42,7 +42,7 @@ def price_units(market: Market, block: Block) -> np.ndarray:
 
 
 def quote_units(market: Market, block: Block) -> np.ndarray:
-    """price * qty rounded half-up to 8 places, exactly, in 1e-8 units."""
+    """Quote amount: price * qty rounded half-up to 8 places, exactly, in 1e-8 units."""
     d = 10**market.spec.price_decimals
     return (block.price_ticks * block.qty_units + d // 2) // d
 

@@ -80,6 +80,7 @@ class KrakenApp:
         history_trades: int | None,
         stats: Stats | None = None,
     ) -> None:
+        """Build the markets of `KRAKEN_MARKETS` from `seed` and the call-counter limit."""
         self.clock = clock
         self.settings = settings
         self.markets = {

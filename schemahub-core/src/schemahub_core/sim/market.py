@@ -49,6 +49,7 @@ class Market:
     def __init__(
         self, spec: MarketSpec, seed: int, start_us: int, history_trades: int | None
     ) -> None:
+        """Anchor the history at `start_us` (or where a halted market stopped); lazily built."""
         self.spec = spec
         self.seed = seed
         self._lock = threading.RLock()

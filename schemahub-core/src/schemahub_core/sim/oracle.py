@@ -31,6 +31,7 @@ class Oracle:
     """
 
     def __init__(self, exchange: str, markets: dict[str, Market], clock: SimClock, metadata: list):
+        """Read `markets` at `clock`'s instant; `metadata` is the exchange's product list."""
         self.exchange = exchange
         self._markets = markets
         self._clock = clock

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from schemahub_core.sim.settings import Settings, draw_fault, draw_latency
+from schemahub_core.sim.settings import Settings
 
 JSON = "application/json;charset=utf-8"
 HTML_ERROR_PAGE = (
@@ -50,6 +50,7 @@ class Stats:
     """Thread-safe counters of what a simulator served."""
 
     def __init__(self) -> None:
+        """All counters at zero."""
         self._lock = threading.Lock()
         self.reset()
 
@@ -111,6 +112,7 @@ class SimServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: App, settings: Settings, stats: Stats):
+        """Bind `address` now (port 0: a free one); `app` answers, `stats` counts."""
         self.app = app
         self.settings = settings
         self.stats = stats
@@ -143,8 +145,8 @@ class Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = split.path
         params = parse_qsl(split.query, keep_blank_values=True)
-        delay = draw_latency(server.settings)
-        fault = draw_fault(server.settings, path)
+        delay = server.settings.draw_latency()
+        fault = server.settings.draw_fault(path)
         server.stats.record_request(path)
         server.stats.record(fault=fault)
         if fault == "reset":

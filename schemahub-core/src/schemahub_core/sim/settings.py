@@ -73,6 +73,60 @@ class Settings:
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    def reseed(self, seed: int) -> None:
+        """Make the fault and latency dice repeat for the same `seed`."""
+        with self._lock:
+            self._rng.seed(seed)
+
+    def apply(self, exchange: str, changes: dict[str, Any]) -> None:
+        """Validate then apply `changes` for `exchange`'s simulator (all or nothing)."""
+        unknown = sorted(set(changes) - set(NAMES))
+        if unknown:
+            raise TypeError(f"unknown simulator setting(s) {unknown}; valid: {', '.join(NAMES)}")
+        foreign = frozenset().union(*(names for name, names in ONLY.items() if name != exchange))
+        wrong = sorted(set(changes) & foreign)
+        if wrong:
+            raise ValueError(f"setting(s) {wrong} do not apply to the {exchange} simulator")
+        if changes.get("latency"):
+            parse_latency(changes["latency"])
+        for name, value in changes.items():
+            is_probability = name.startswith("fault_") and not name.endswith(
+                ("_next", "_status", "_path")
+            )
+            if is_probability and not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} is a probability between 0 and 1, got {value}")
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self, name, value)
+
+    def draw_fault(self, path: str) -> str | None:
+        """Pick the fault (if any) for one request: armed "next N" counters first, then dice."""
+        if self.fault_path and not path.startswith(self.fault_path):
+            return None
+        with self._lock:
+            for kind in FAULT_KINDS:
+                name = f"fault_{kind}_next"
+                if getattr(self, name) > 0:
+                    setattr(self, name, getattr(self, name) - 1)
+                    return kind
+            for kind in FAULT_KINDS:
+                p = getattr(self, f"fault_{kind}")
+                if p and self._rng.random() < p:
+                    return kind
+        return None
+
+    def draw_latency(self) -> float:
+        """Seconds of latency to add to one request (0 when no distribution is set)."""
+        if not self.latency:
+            return 0.0
+        dist, a, b = parse_latency(self.latency)
+        with self._lock:
+            if dist == "uniform":
+                ms = self._rng.uniform(a, b)
+            else:
+                ms = a * math.exp(b * self._rng.gauss(0.0, 1.0))
+        return ms / 1000.0
+
 
 COINBASE_ONLY = frozenset({"after_inclusive", "retry_after", "rate_per_second", "burst"})
 BINANCE_ONLY = frozenset(
@@ -99,55 +153,3 @@ def parse_latency(spec: str) -> tuple[str, float, float]:
     if a < 0 or b < 0 or (parts[0] == "uniform" and b < a):
         raise ValueError(f"latency {spec!r}: bounds must be >= 0 and LO <= HI")
     return parts[0], a, b
-
-
-def apply(settings: Settings, exchange: str, changes: dict[str, Any]) -> None:
-    """Validate then apply `changes` to `settings` (all or nothing)."""
-    unknown = sorted(set(changes) - set(NAMES))
-    if unknown:
-        raise TypeError(f"unknown simulator setting(s) {unknown}; valid: {', '.join(NAMES)}")
-    foreign = frozenset().union(*(names for name, names in ONLY.items() if name != exchange))
-    wrong = sorted(set(changes) & foreign)
-    if wrong:
-        raise ValueError(f"setting(s) {wrong} do not apply to the {exchange} simulator")
-    if changes.get("latency"):
-        parse_latency(changes["latency"])
-    for name, value in changes.items():
-        is_probability = name.startswith("fault_") and not name.endswith(
-            ("_next", "_status", "_path")
-        )
-        if is_probability and not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"{name} is a probability between 0 and 1, got {value}")
-    with settings._lock:
-        for name, value in changes.items():
-            setattr(settings, name, value)
-
-
-def draw_fault(settings: Settings, path: str) -> str | None:
-    """Pick the fault (if any) for one request: armed "next N" counters first, then dice."""
-    if settings.fault_path and not path.startswith(settings.fault_path):
-        return None
-    with settings._lock:
-        for kind in FAULT_KINDS:
-            name = f"fault_{kind}_next"
-            if getattr(settings, name) > 0:
-                setattr(settings, name, getattr(settings, name) - 1)
-                return kind
-        for kind in FAULT_KINDS:
-            p = getattr(settings, f"fault_{kind}")
-            if p and settings._rng.random() < p:
-                return kind
-    return None
-
-
-def draw_latency(settings: Settings) -> float:
-    """Seconds of latency to add to one request (0 when no distribution is set)."""
-    if not settings.latency:
-        return 0.0
-    dist, a, b = parse_latency(settings.latency)
-    with settings._lock:
-        if dist == "uniform":
-            ms = settings._rng.uniform(a, b)
-        else:
-            ms = a * math.exp(b * settings._rng.gauss(0.0, 1.0))
-    return ms / 1000.0

@@ -11,7 +11,7 @@ from typing import Any
 from schemahub_core.sim.clock import SimClock, to_epoch_us
 from schemahub_core.sim.oracle import Oracle
 from schemahub_core.sim.server import SimServer, Stats, serve_in_thread
-from schemahub_core.sim.settings import Settings, apply
+from schemahub_core.sim.settings import Settings
 
 EXCHANGES = {
     "coinbase": "schemahub_core.sim.coinbase:CoinbaseApp",
@@ -37,6 +37,10 @@ class Simulator:
         verbose: bool = False,
         **settings: Any,
     ) -> None:
+        """Build the exchange app and bind its port; serving starts with `start()`.
+
+        See `start_simulator` for the options; unknown exchanges and settings raise.
+        """
         if exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {exchange!r}; simulators: {', '.join(EXCHANGES)}")
         self.exchange = exchange
@@ -44,8 +48,8 @@ class Simulator:
         start_us = None if start_time is None else to_epoch_us(start_time)
         self.clock = SimClock(clock, start_us, speed)
         self.settings = Settings()
-        self.settings._rng.seed(seed)
-        apply(self.settings, exchange, settings)
+        self.settings.reseed(seed)
+        self.settings.apply(exchange, settings)
         module_name, class_name = EXCHANGES[exchange].split(":")
         app_class = getattr(importlib.import_module(module_name), class_name)
         self.stats = Stats()
@@ -75,7 +79,7 @@ class Simulator:
 
     def configure(self, **changes: Any) -> None:
         """Switch modes and faults at runtime (names as in `Settings`); unknown names raise."""
-        apply(self.settings, self.exchange, changes)
+        self.settings.apply(self.exchange, changes)
 
     def advance(self, seconds: float) -> None:
         """Move the market clock forward: the trades of those seconds become visible."""
@@ -90,12 +94,15 @@ class Simulator:
         self._server.server_close()
 
     def __enter__(self) -> Simulator:
+        """Start serving; leaving the `with` block stops the simulator."""
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving, also when the block raised."""
         self.stop()
 
     def __repr__(self) -> str:
+        """Exchange, URL, seed and clock mode: what a failing test needs to reproduce a run."""
         return f"<Simulator {self.exchange} {self.url} seed={self.seed} clock={self.clock.mode}>"
 
 
