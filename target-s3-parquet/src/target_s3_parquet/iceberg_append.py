@@ -35,8 +35,8 @@ from pyiceberg.manifest import (
     DataFile,
     DataFileContent,
     FileFormat,
-    ManifestEntry,
     ManifestContent,
+    ManifestEntry,
     ManifestEntryStatus,
     ManifestFile,
     write_manifest,
@@ -216,9 +216,7 @@ class Append:
             )
         )
         small = [
-            m
-            for m in manifests
-            if m.manifest_length < target and m.content == ManifestContent.DATA
+            m for m in manifests if m.manifest_length < target and m.content == ManifestContent.DATA
         ]
         if len(small) < min_count:
             return manifests
