@@ -4,7 +4,9 @@ The cumulative committed trade-id ranges of each (exchange, symbol) live in one 
 (`schemahub.committed-ids/<exchange>/<symbol>`), changed in the *same* Iceberg commit as the
 appended data files. One commit of one (exchange, symbol):
 
-1. refresh the table; drop rows whose id is in the property's ranges (or repeated in the batch);
+1. refresh the table (skipped when this writer's own last commit is the newest it knows: if
+   another writer committed since, step 3 is refused and this step runs again); drop rows
+   whose id is in the property's ranges (or repeated in the batch);
 2. write the Parquet data files (partitioned, sorted by trade_ts; kept across retries while
    nothing more has to be dropped);
 3. one transaction: append the files (snapshot summary: the ranges added + a commit token) and
@@ -187,6 +189,10 @@ class IcebergUnifiedTable:
         self.logger = logging.getLogger("target_s3_parquet.iceberg")
         try:
             self.table = open_table(catalog, compression)
+            # True while `self.table` is what this writer last loaded or committed itself: the
+            # next commit then skips the refresh. If another writer committed meanwhile, the
+            # catalog refuses ours (main moved), and the conflict path refreshes and re-filters.
+            self._own_latest = True
         except Exception as exc:
             raise IcebergCommitError(
                 f"cannot open or create the {self.where}: {type(exc).__name__}: {exc}. Check "
@@ -242,7 +248,9 @@ class IcebergUnifiedTable:
         written: list[DataFile] = []
         written_rows = -1
         for attempt in range(MAX_ATTEMPTS):
-            self._refresh()
+            if attempt or not self._own_latest:
+                self._refresh()
+            self._own_latest = False
             committed = decode_ranges(self.table.properties.get(key))
             fresh = candidates[~ranges.contains(committed, ids[candidates])]
             skipped = table.num_rows - fresh.size
@@ -292,6 +300,7 @@ class IcebergUnifiedTable:
                     )
                     time.sleep(0.5 * (attempt + 1))
                     continue
+            self._own_latest = True
             self._expire_old_snapshots()
             return CommitResult(
                 exchange, symbol, int(fresh.size), skipped, tuple(f.file_path for f in written)
@@ -308,6 +317,7 @@ class IcebergUnifiedTable:
         try:
             self.table.maintenance.expire_snapshots().by_ids(old).commit()
         except Exception as exc:
+            self._own_latest = False
             self.logger.warning(
                 "Could not expire %d old snapshots of the %s: %s", len(old), self.where, exc
             )
