@@ -39,6 +39,7 @@ from pyiceberg.manifest import (
     ManifestEntry,
     ManifestEntryStatus,
     ManifestFile,
+    ManifestWriter,
     write_manifest,
     write_manifest_list,
 )
@@ -158,7 +159,8 @@ class Append:
         collector = SnapshotSummaryCollector()
         for data_file in files:
             collector.add_file(data_file, metadata.schema(), metadata.spec())
-        self.snapshot = Snapshot(
+        # pyiceberg's pydantic models take field names or aliases; mypy only sees the aliases.
+        self.snapshot = Snapshot(  # type: ignore[call-arg]
             snapshot_id=self.snapshot_id,
             parent_snapshot_id=self.parent.snapshot_id if self.parent else None,
             sequence_number=sequence_number,
@@ -175,7 +177,7 @@ class Append:
         self.written.append(path)
         return path
 
-    def _new_manifest(self, metadata: TableMetadata, number: int):  # type: ignore[no-untyped-def]
+    def _new_manifest(self, metadata: TableMetadata, number: int) -> ManifestWriter:
         path = self._new_path(f"{self._commit_uuid}-m{number}.avro")
         return write_manifest(
             format_version=metadata.format_version,
@@ -239,11 +241,11 @@ class Append:
             self.table,
             requirements=(
                 AssertTableUUID(uuid=metadata.table_uuid),
-                AssertRefSnapshotId(snapshot_id=parent_id, ref=MAIN_BRANCH),
+                AssertRefSnapshotId(snapshot_id=parent_id, ref=MAIN_BRANCH),  # type: ignore[call-arg]
             ),
             updates=(
                 AddSnapshotUpdate(snapshot=self.snapshot),
-                SetSnapshotRefUpdate(
+                SetSnapshotRefUpdate(  # type: ignore[call-arg]
                     snapshot_id=self.snapshot_id,
                     parent_snapshot_id=parent_id,
                     ref_name=MAIN_BRANCH,
