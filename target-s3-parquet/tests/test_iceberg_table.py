@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pytest
 from pyiceberg.exceptions import CommitFailedException
@@ -260,3 +262,15 @@ def test_a_batch_over_two_days_lands_as_one_sorted_file_per_day_with_field_ids(i
     assert_exactly_once(
         read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 3001)}
     )
+
+
+def test_old_metadata_files_are_deleted_beyond_previous_versions_max(iceberg_output):
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    writer.table.transaction().set_properties(
+        {"write.metadata.previous-versions-max": "2"}
+    ).commit_transaction()
+    for start in range(1, 61, 10):
+        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+    folder = writer.table.metadata_location.removeprefix("file://").rsplit("/", 1)[0]
+    metadata_files = [n for n in os.listdir(folder) if n.endswith(".metadata.json")]
+    assert len(metadata_files) == 3, sorted(metadata_files)  # the current one + 2 previous

@@ -18,6 +18,7 @@ building blocks (manifest and manifest-list writers, statistics helpers, table u
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
@@ -254,6 +255,16 @@ class Append:
                 SetPropertiesUpdate(updates=properties),
             ),
         )
+        properties_now = response.metadata.properties
+        if properties_now.get(TableProperties.METADATA_DELETE_AFTER_COMMIT_ENABLED) == "true":
+            # Metadata files the log no longer lists (beyond previous-versions-max): as
+            # pyiceberg's own commit does; nothing refers to them any more.
+            kept = {entry.metadata_file for entry in response.metadata.metadata_log}
+            for entry in metadata.metadata_log:
+                if entry.metadata_file not in kept:
+                    # Already gone, or left for orphan-file maintenance: never fails a commit.
+                    with contextlib.suppress(OSError):
+                        self.table.io.delete(entry.metadata_file)
         return Table(
             self.table.name(),
             response.metadata,
