@@ -308,6 +308,7 @@ def report(
             f"{raw.seconds:.1f} ({raw.cpu_seconds:.1f}) | "
             f"{hive.seconds / iceberg.seconds:.2f}x | {raw.seconds - iceberg.seconds:+.1f} s |"
         )
+    lines.append("")
     for stream in STREAMS:
         ratios = sorted(h.seconds / i.seconds for s, h, i, _ in pairs if s == stream)
         if ratios:
