@@ -16,7 +16,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # raw layer, trades_unified (Hive or Iceberg) and its commit protocol, storage
     (
         "table",
-        ("tables", "iceberg_table", "iceberg_raw", "unified", "raw_layer", "ranges", "storage"),
+        (
+            "tables",
+            "iceberg_table",
+            "iceberg_append",
+            "iceberg_raw",
+            "unified",
+            "raw_layer",
+            "ranges",
+            "storage",
+        ),
     ),
     # a batch of records as JSONL bytes; bulk parsing and validation against a SCHEMA
     ("records", ("records", "schema_rules")),
