@@ -65,6 +65,7 @@ class Measure:
     records: int
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float = 0.0  # user + sys of the process and its threads
     runs: tuple[float, ...] = ()  # every run's seconds when repeated (this one is the median)
     table_format: str = ""
 
@@ -119,7 +120,8 @@ def timed(
         seconds = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{name} failed on {stdin}:\n{stderr.decode()[-3000:]}")
-    return Measure(name, stream, records, seconds, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measure(name, stream, records, seconds, usage.ru_maxrss / 1024, cpu)
 
 
 def ensure_baseline(package: str, exe: str) -> Path:
@@ -239,17 +241,26 @@ def machine() -> str:
     )
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run."""
+    command = ".venv/bin/python bench/bench_target.py" + (" --rss-check" if args.rss_check else "")
+    command += f" --commits {args.commits}" if args.commits else ""
+    command += " --baseline-records 0" if not args.baseline_records else ""
+    command += f" --streams {' '.join(args.streams)}" if args.streams else ""
+    command += f" --repeat {args.repeat}" if args.repeat != 3 else ""
+    return command
+
+
 def report(
     target: list[Measure],
+    pairs: list[tuple[str, Measure, Measure, Measure]],
     baselines: list[Measure],
     rss: list[Measure],
     commits: list[CommitPoint],
     args: argparse.Namespace,
 ) -> str:
     """The README section for this run."""
-    command = ".venv/bin/python bench/bench_target.py" + (" --rss-check" if args.rss_check else "")
-    command += f" --commits {args.commits}" if args.commits else ""
-    command += " --baseline-records 0" if not args.baseline_records else ""
+    command = _command(args)
     lines = [
         SECTION,
         "",
@@ -270,12 +281,12 @@ def report(
         "",
         f"Latest run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, {machine()}.",
         "",
-        "| target | stream | records | seconds | records/s | peak RSS |",
-        "|---|---|---|---|---|---|",
+        "| target | stream | records | seconds | CPU s | records/s | peak RSS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in [*target, *baselines, *rss]:
         lines.append(
-            f"| {m.name} | {m.stream} | {m.records:,} | {m.seconds:.1f} | "
+            f"| {m.name} | {m.stream} | {m.records:,} | {m.seconds:.1f} | {m.cpu_seconds:.1f} | "
             f"{m.per_second:,.0f} | {m.peak_rss_mb:.0f} MB |"
         )
     lines.append("")
@@ -288,12 +299,35 @@ def report(
                 + f" ({min(m.records / s for s in m.runs):,.0f}-"
                 f"{max(m.records / s for s in m.runs):,.0f} records/s)."
             )
+    lines += [
+        "",
+        "Pairs in run order (Hive, then Iceberg, then Iceberg+raw on the same file): wall "
+        "seconds (CPU seconds), and Iceberg's records/s as a multiple of Hive's in the pair:",
+        "",
+        "| stream | Hive | Iceberg | Iceberg+raw | Iceberg vs Hive | raw tables cost |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stream, hive, iceberg, raw in pairs:
+        lines.append(
+            f"| {stream} | {hive.seconds:.1f} ({hive.cpu_seconds:.1f}) | "
+            f"{iceberg.seconds:.1f} ({iceberg.cpu_seconds:.1f}) | "
+            f"{raw.seconds:.1f} ({raw.cpu_seconds:.1f}) | "
+            f"{hive.seconds / iceberg.seconds:.2f}x | {raw.seconds - iceberg.seconds:+.1f} s |"
+        )
+    lines.append("")
+    for stream in STREAMS:
+        ratios = sorted(h.seconds / i.seconds for s, h, i, _ in pairs if s == stream)
+        if ratios:
+            lines.append(
+                f"- {stream}: median pair ratio Iceberg vs Hive {ratios[len(ratios) // 2]:.2f}x "
+                f"(goal >= 0.8x)."
+            )
     if rss:
         lines.append(
             "- piped runs: records come from a generator process through a pipe, which is "
             "their bottleneck; they show that peak RSS does not grow with stream length."
         )
-    for stream in STREAMS:
+    for stream in (s for s in STREAMS if any(m.stream == s for m in target)):
         hive, iceberg = (
             next(m for m in target if m.stream == stream and m.table_format == f)
             for f in ("hive", "iceberg")
@@ -388,6 +422,9 @@ def main() -> None:
     parser.add_argument(
         "--commits", type=int, default=0, help="also time this many Iceberg commits (1000)"
     )
+    parser.add_argument(
+        "--streams", nargs="+", choices=list(STREAMS), help="only these streams (default: all)"
+    )
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument("--generate", nargs=2, metavar=("STREAM", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -397,7 +434,8 @@ def main() -> None:
 
     WORK.mkdir(parents=True, exist_ok=True)
     target, baselines = [], []
-    for stream in STREAMS:
+    pairs: list[tuple[str, Measure, Measure, Measure]] = []
+    for stream in args.streams or STREAMS:
         full = WORK / f"{stream}-{args.records}.jsonl"
         write_input(full, stream, args.records)
         runs: dict[str, list[Measure]] = {name: [] for name in FORMATS}
@@ -405,6 +443,7 @@ def main() -> None:
             for table_format, measures in runs.items():  # alternating: the same load for both
                 measures.append(target_run(stream, args.records, full, table_format))
                 print(measures[-1], flush=True)
+            pairs.append((stream, *(runs[f][-1] for f in FORMATS)))  # type: ignore[arg-type]
         for measures in runs.values():
             measures.sort(key=lambda m: m.seconds)
             median = measures[len(measures) // 2]
@@ -436,7 +475,7 @@ def main() -> None:
         for m in rss:
             print(m, flush=True)
     commits = commit_latency(args.commits) if args.commits else []
-    section = report(target, baselines, rss, commits, args)
+    section = report(target, pairs, baselines, rss, commits, args)
     print(section)
     if args.write_readme:
         write_readme(section)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pytest
 from pyiceberg.exceptions import CommitFailedException
@@ -212,3 +214,65 @@ def test_two_targets_creating_the_table_at_once_both_open_it(iceberg_output, mon
     table = open_table(catalog)
     assert raced
     assert table.metadata.table_uuid == raced[0].metadata.table_uuid
+
+
+def test_a_writer_behind_another_writers_commit_is_refused_and_refilters(iceberg_output):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    rival = IcebergUnifiedTable.open(config, compression="zstd")
+    writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 101)))
+    rival.commit("BINANCE", "BTCUSDT", _mapped(range(50, 201)))
+    # `writer` still holds its own last commit as the newest table it knows.
+    result = writer.commit("BINANCE", "BTCUSDT", _mapped(range(150, 301)))
+    assert (result.rows_written, result.rows_already_committed) == (100, 51)
+    assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 301)})
+    assert committed_ranges(writer.table.refresh()) == {("BINANCE", "BTCUSDT"): [(1, 300)]}
+
+
+def test_small_manifests_are_merged_so_scan_planning_stays_flat(iceberg_output):
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    writer.table.transaction().set_properties(
+        {"commit.manifest.min-count-to-merge": "3"}
+    ).commit_transaction()
+    for start in range(1, 61, 10):
+        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+    table = writer.table.refresh()
+    manifests = table.current_snapshot().manifests(table.io)
+    assert len(manifests) <= 3, [m.manifest_path for m in manifests]
+    assert_exactly_once(read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 61)})
+    assert table.current_snapshot().summary["total-records"] == "60"
+
+
+def test_a_batch_over_two_days_lands_as_one_sorted_file_per_day_with_field_ids(iceberg_output):
+    import pyarrow.parquet as pq
+
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    batch = _mapped(range(1, 3001))  # one trade a minute: 2026-01-01 00:01 to 01-03 02:00
+    shuffled = batch.take(pa.array(list(range(3000))[::-1]))
+    writer.commit("BINANCE", "BTCUSDT", shuffled)
+    tasks = list(writer.table.scan().plan_files())
+    days = sorted(task.file.partition[2] for task in tasks)
+    assert days == [20454, 20455, 20456]
+    for task in tasks:
+        path = task.file.file_path.removeprefix("file://")
+        rows = pq.read_table(path)
+        assert rows.column("trade_ts").to_pylist() == sorted(rows.column("trade_ts").to_pylist())
+        assert rows.schema.field("trade_id").metadata[b"PARQUET:field_id"] == b"5"
+        assert pq.read_metadata(path).row_group(0).column(0).compression == "ZSTD"
+        assert task.file.record_count == rows.num_rows
+        assert task.file.sort_order_id == writer.table.sort_order().order_id
+    assert_exactly_once(
+        read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 3001)}
+    )
+
+
+def test_old_metadata_files_are_deleted_beyond_previous_versions_max(iceberg_output):
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    writer.table.transaction().set_properties(
+        {"write.metadata.previous-versions-max": "2"}
+    ).commit_transaction()
+    for start in range(1, 61, 10):
+        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+    folder = writer.table.metadata_location.removeprefix("file://").rsplit("/", 1)[0]
+    metadata_files = [n for n in os.listdir(folder) if n.endswith(".metadata.json")]
+    assert len(metadata_files) == 3, sorted(metadata_files)  # the current one + 2 previous

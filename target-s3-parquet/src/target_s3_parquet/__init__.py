@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "tables",
             "iceberg_table",
+            "iceberg_append",
             "iceberg_raw",
             "unified",
             "raw_layer",

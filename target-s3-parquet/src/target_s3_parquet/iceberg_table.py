@@ -4,7 +4,9 @@ The cumulative committed trade-id ranges of each (exchange, symbol) live in one 
 (`schemahub.committed-ids/<exchange>/<symbol>`), changed in the *same* Iceberg commit as the
 appended data files. One commit of one (exchange, symbol):
 
-1. refresh the table; drop rows whose id is in the property's ranges (or repeated in the batch);
+1. refresh the table (skipped when this writer's own last commit is the newest it knows: if
+   another writer committed since, step 3 is refused and this step runs again); drop rows
+   whose id is in the property's ranges (or repeated in the batch);
 2. write the Parquet data files (partitioned, sorted by trade_ts; kept across retries while
    nothing more has to be dropped);
 3. one transaction: append the files (snapshot summary: the ranges added + a commit token) and
@@ -15,8 +17,8 @@ appended data files. One commit of one (exchange, symbol):
 
 pyiceberg's own commit retry is off (`commit.retry.num-retries` = 0): it re-applies the same
 append without re-reading the ranges, which duplicates trades when two writers race.
-pyiceberg members used here that are not public API: `_dataframe_to_data_files` (write data
-files once, re-use them on retry).
+Data files and the append snapshot are written by `iceberg_append` (pyiceberg's write path and
+transaction cost ~10x more per commit; see there).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
@@ -42,7 +43,7 @@ from schemahub_core import iceberg as catalogs
 from schemahub_core.paths import check_iceberg_partition_values
 from schemahub_core.schema import UNIFIED_SCHEMA
 
-from target_s3_parquet import ranges
+from target_s3_parquet import iceberg_append, ranges
 from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
 
 if TYPE_CHECKING:
@@ -191,6 +192,10 @@ class IcebergUnifiedTable:
         self.logger = logging.getLogger("target_s3_parquet.iceberg")
         try:
             self.table = open_table(catalog, compression)
+            # True while `self.table` is what this writer last loaded or committed itself: the
+            # next commit then skips the refresh. If another writer committed meanwhile, the
+            # catalog refuses ours (main moved), and the conflict path refreshes and re-filters.
+            self._own_latest = True
         except Exception as exc:
             raise IcebergCommitError(
                 f"cannot open or create the {self.where}: {type(exc).__name__}: {exc}. Check "
@@ -226,7 +231,7 @@ class IcebergUnifiedTable:
         """After an error of unknown outcome: is the snapshot carrying `token` in the table?"""
         self._refresh()
         return any(
-            s.summary is not None and s.summary[TOKEN_SUMMARY] == token
+            s.summary is not None and s.summary.get(TOKEN_SUMMARY) == token
             for s in self.table.metadata.snapshots
         )
 
@@ -246,7 +251,9 @@ class IcebergUnifiedTable:
         written: list[DataFile] = []
         written_rows = -1
         for attempt in range(MAX_ATTEMPTS):
-            self._refresh()
+            if attempt or not self._own_latest:
+                self._refresh()
+            self._own_latest = False
             committed = decode_ranges(self.table.properties.get(key))
             fresh = candidates[~ranges.contains(committed, ids[candidates])]
             skipped = table.num_rows - fresh.size
@@ -254,7 +261,7 @@ class IcebergUnifiedTable:
                 self._delete(written)
                 written, written_rows = [], int(fresh.size)
                 if fresh.size:
-                    written = self._write(table, ids, fresh)
+                    written = self._write(exchange, symbol, table, ids, fresh)
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
             fresh_ids = np.sort(ids[fresh])
@@ -262,45 +269,68 @@ class IcebergUnifiedTable:
             merged = encode_ranges(ranges.merge(committed, added))
             if len(merged) > MAX_RANGES_CHARS:
                 self._delete(written)
-                raise IcebergCommitError(
-                    f"{exchange} {symbol}: the committed trade-id ranges would take "
-                    f"{len(merged):,} characters, over the {MAX_RANGES_CHARS:,} a Glue table "
-                    f"parameter holds ({self.where}); this symbol's ids are too sparse for "
-                    f"range tracking. Nothing was committed for it."
-                )
-            token = f"{self.writer_id}:{uuid.uuid4().hex}"
-            try:
-                self._commit_files(written, key, merged, encode_ranges(added), token)
-            except CommitFailedException:
-                # The catalog refused it (another writer moved the table): it did not land.
-                self.logger.info(
-                    "Another writer committed %s %s first (attempt %d); re-filtering against it.",
-                    exchange,
-                    symbol,
-                    attempt + 1,
-                )
-                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+                raise self._ranges_too_long(exchange, symbol, len(merged))
+            if not self._attempt(exchange, symbol, attempt, written, key, merged, added):
                 continue
-            except Exception as exc:
-                if self._landed(token):  # the commit landed, only its answer was lost
-                    self.logger.info("Commit of %s %s landed despite %r.", exchange, symbol, exc)
-                else:
-                    if attempt == MAX_ATTEMPTS - 1:
-                        raise self._failed(exchange, symbol, exc) from exc
-                    self.logger.warning(
-                        "Commit of %s %s failed (%s: %s); it did not land, retrying.",
-                        exchange,
-                        symbol,
-                        type(exc).__name__,
-                        exc,
-                    )
-                    time.sleep(0.5 * (attempt + 1))
-                    continue
+            self._own_latest = True
             self._expire_old_snapshots()
             return CommitResult(
                 exchange, symbol, int(fresh.size), skipped, tuple(f.file_path for f in written)
             )
         raise self._failed(exchange, symbol, CommitFailedException(f"{MAX_ATTEMPTS} conflicts"))
+
+    def _ranges_too_long(self, exchange: str, symbol: str, chars: int) -> IcebergCommitError:
+        """The error for ranges over what a Glue table parameter holds."""
+        return IcebergCommitError(
+            f"{exchange} {symbol}: the committed trade-id ranges would take "
+            f"{chars:,} characters, over the {MAX_RANGES_CHARS:,} a Glue table "
+            f"parameter holds ({self.where}); this symbol's ids are too sparse for "
+            f"range tracking. Nothing was committed for it."
+        )
+
+    def _attempt(
+        self,
+        exchange: str,
+        symbol: str,
+        attempt: int,
+        written: list[DataFile],
+        key: str,
+        merged: str,
+        added: ranges.Ranges,
+    ) -> bool:
+        """One commit attempt: True once it landed, False when it must be re-filtered.
+
+        Raises when the last attempt failed and did not land.
+        """
+        token = f"{self.writer_id}:{uuid.uuid4().hex}"
+        try:
+            self._commit_files(written, key, merged, encode_ranges(added), token)
+        except CommitFailedException:
+            # The catalog refused it (another writer moved the table): it did not land.
+            self.logger.info(
+                "Another writer committed %s %s first (attempt %d); re-filtering against it.",
+                exchange,
+                symbol,
+                attempt + 1,
+            )
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+            return False
+        except Exception as exc:
+            if self._landed(token):  # the commit landed, only its answer was lost
+                self.logger.info("Commit of %s %s landed despite %r.", exchange, symbol, exc)
+                return True
+            if attempt == MAX_ATTEMPTS - 1:
+                raise self._failed(exchange, symbol, exc) from exc
+            self.logger.warning(
+                "Commit of %s %s failed (%s: %s); it did not land, retrying.",
+                exchange,
+                symbol,
+                type(exc).__name__,
+                exc,
+            )
+            time.sleep(0.5 * (attempt + 1))
+            return False
+        return True
 
     def _expire_old_snapshots(self) -> None:
         """Keep the newest KEEP_SNAPSHOTS snapshots once there are twice as many.
@@ -314,6 +344,7 @@ class IcebergUnifiedTable:
         try:
             self.table.maintenance.expire_snapshots().by_ids(old).commit()
         except Exception as exc:
+            self._own_latest = False
             self.logger.warning(
                 "Could not expire %d old snapshots of the %s: %s", len(old), self.where, exc
             )
@@ -325,14 +356,14 @@ class IcebergUnifiedTable:
             f"emitted; rerun once the catalog accepts commits (it resumes exactly once)."
         )
 
-    def _write(self, table: pa.Table, ids: np.ndarray, fresh: np.ndarray) -> list[DataFile]:
-        """Write the fresh rows as data files (split by partition, sorted by trade_ts)."""
+    def _write(
+        self, exchange: str, symbol: str, table: pa.Table, ids: np.ndarray, fresh: np.ndarray
+    ) -> list[DataFile]:
+        """Write the fresh rows as data files (one per trade_ts day, sorted by trade_ts)."""
         in_order = fresh.size == table.num_rows and bool(np.all(fresh == np.arange(fresh.size)))
         rows = table if in_order else table.take(pa.array(fresh))
-        rows = in_time_then_id_order(rows, ids[fresh]).cast(UNIFIED_SCHEMA)
-        return list(
-            _dataframe_to_data_files(table_metadata=self.table.metadata, df=rows, io=self.table.io)
-        )
+        rows = in_time_then_id_order(rows, ids[fresh])
+        return iceberg_append.write_data_files(self.table, exchange, symbol, rows)
 
     def _delete(self, files: list[DataFile]) -> None:
         """Remove data files no snapshot references (written for an attempt that lost)."""
@@ -345,15 +376,19 @@ class IcebergUnifiedTable:
     def _commit_files(
         self, files: list[DataFile], key: str, merged: str, added: str, token: str
     ) -> None:
-        """One Iceberg transaction: append `files` and set the merged ranges property."""
-        transaction = self.table.transaction()
-        summary = {ADDED_SUMMARY: f"{key.removeprefix(RANGES_PROPERTY + '/')}={added}"}
-        summary[TOKEN_SUMMARY] = token
-        with transaction.update_snapshot(snapshot_properties=summary).merge_append() as append:
-            for data_file in files:
-                append.append_data_file(data_file)
-        transaction.set_properties({key: merged})
-        transaction.commit_transaction()
+        """One Iceberg commit: append `files` and set the merged ranges property."""
+        summary = {
+            ADDED_SUMMARY: f"{key.removeprefix(RANGES_PROPERTY + '/')}={added}",
+            TOKEN_SUMMARY: token,
+        }
+        append = iceberg_append.Append(self.table, files, summary)
+        try:
+            self.table = append.commit({key: merged})
+        except CommitFailedException:
+            if self._landed(token):  # never delete what a landed snapshot refers to
+                return
+            append.discard(self.table.io)
+            raise
 
 
 def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:

@@ -355,7 +355,9 @@ class TargetS3Parquet(Target):
         them, so it is relayed only once the files' trades are committed. Like RECORD
         batches, at most one message is being loaded, one waits and one is committed.
         """
-        self.message_reader.assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
+        self.message_reader.assert_line_requires(
+            message_dict, requires={"stream", "encoding", "manifest"}
+        )
         stream = message_dict["stream"]
         sink = self.sink_named(stream)
         if sink is None:
