@@ -251,6 +251,34 @@ def _command(args: argparse.Namespace) -> str:
     return command
 
 
+def _pairs_section(pairs: list[tuple[str, Measure, Measure, Measure]]) -> list[str]:
+    """The Hive/Iceberg pairs table and each stream's median pair ratio."""
+    lines = [
+        "",
+        "Pairs in run order (Hive, then Iceberg, then Iceberg+raw on the same file): wall "
+        "seconds (CPU seconds), and Iceberg's records/s as a multiple of Hive's in the pair:",
+        "",
+        "| stream | Hive | Iceberg | Iceberg+raw | Iceberg vs Hive | raw tables cost |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stream, hive, iceberg, raw in pairs:
+        lines.append(
+            f"| {stream} | {hive.seconds:.1f} ({hive.cpu_seconds:.1f}) | "
+            f"{iceberg.seconds:.1f} ({iceberg.cpu_seconds:.1f}) | "
+            f"{raw.seconds:.1f} ({raw.cpu_seconds:.1f}) | "
+            f"{hive.seconds / iceberg.seconds:.2f}x | {raw.seconds - iceberg.seconds:+.1f} s |"
+        )
+    lines.append("")
+    for stream in STREAMS:
+        ratios = sorted(h.seconds / i.seconds for s, h, i, _ in pairs if s == stream)
+        if ratios:
+            lines.append(
+                f"- {stream}: median pair ratio Iceberg vs Hive {ratios[len(ratios) // 2]:.2f}x "
+                f"(goal >= 0.8x)."
+            )
+    return lines
+
+
 def report(
     target: list[Measure],
     pairs: list[tuple[str, Measure, Measure, Measure]],
@@ -299,29 +327,7 @@ def report(
                 + f" ({min(m.records / s for s in m.runs):,.0f}-"
                 f"{max(m.records / s for s in m.runs):,.0f} records/s)."
             )
-    lines += [
-        "",
-        "Pairs in run order (Hive, then Iceberg, then Iceberg+raw on the same file): wall "
-        "seconds (CPU seconds), and Iceberg's records/s as a multiple of Hive's in the pair:",
-        "",
-        "| stream | Hive | Iceberg | Iceberg+raw | Iceberg vs Hive | raw tables cost |",
-        "|---|---|---|---|---|---|",
-    ]
-    for stream, hive, iceberg, raw in pairs:
-        lines.append(
-            f"| {stream} | {hive.seconds:.1f} ({hive.cpu_seconds:.1f}) | "
-            f"{iceberg.seconds:.1f} ({iceberg.cpu_seconds:.1f}) | "
-            f"{raw.seconds:.1f} ({raw.cpu_seconds:.1f}) | "
-            f"{hive.seconds / iceberg.seconds:.2f}x | {raw.seconds - iceberg.seconds:+.1f} s |"
-        )
-    lines.append("")
-    for stream in STREAMS:
-        ratios = sorted(h.seconds / i.seconds for s, h, i, _ in pairs if s == stream)
-        if ratios:
-            lines.append(
-                f"- {stream}: median pair ratio Iceberg vs Hive {ratios[len(ratios) // 2]:.2f}x "
-                f"(goal >= 0.8x)."
-            )
+    lines += _pairs_section(pairs)
     if rss:
         lines.append(
             "- piped runs: records come from a generator process through a pipe, which is "

@@ -31,8 +31,16 @@ def small_commits(writer: IcebergUnifiedTable, last_id: int, step: int) -> None:
 
 
 def sorted_rows(config: dict) -> pa.Table:
-    """The whole table, in a fixed order."""
-    return read_iceberg(config).sort_by([(k, "ascending") for k in KEY])
+    """The whole table, in a fixed order, strings as `string` whichever writer wrote the file.
+
+    pyiceberg reads a file's strings as `large_string` or `string` after the file's own
+    Parquet schema; the values are what is compared.
+    """
+    rows = read_iceberg(config)
+    schema = pa.schema(
+        f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in rows.schema
+    )
+    return rows.cast(schema).sort_by([(k, "ascending") for k in KEY])
 
 
 def data_files(config: dict) -> set[str]:
