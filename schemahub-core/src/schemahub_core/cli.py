@@ -26,6 +26,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "target_s3_parquet.migrate",
         "turn a Hive-layout trades_unified into an Iceberg table (needs target-s3-parquet)",
     ),
+    # Table maintenance writes data files like the target does, so it lives there too.
+    "compact": (
+        "target_s3_parquet.compact",
+        "bin-pack small files of the Iceberg trades_unified (needs target-s3-parquet)",
+    ),
     "report": (
         "schemahub_core.report",
         "HTML page of charts over the unified table (needs [report])",

@@ -116,3 +116,45 @@ class ProgressReporter:
         if self.stream_progress is not None:
             line += f"; {self.stream_progress.line(now)}"
         return line
+
+
+class CountProgress:
+    """Progress over a known number of items (partitions, files); a line every ``interval`` s.
+
+    For table maintenance: ``compact: 12/40 partitions (30.0%), ETA 1 min 10 s; last: ...``.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        total: int,
+        logger: logging.Logger,
+        *,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``what`` names the work and its unit, e.g. ``compact: partitions``."""
+        self.what = what
+        self.total = total
+        self.done = 0
+        self.logger = logger
+        self.interval = interval
+        self._clock = clock
+        self._started = clock()
+        self._last_logged = self._started
+
+    def advance(self, note: str = "") -> None:
+        """Count one more item done; log a line if the interval elapsed or it was the last."""
+        self.done += 1
+        now = self._clock()
+        if now - self._last_logged >= self.interval or self.done == self.total:
+            self._last_logged = now
+            self.logger.info("%s", self.line(now, note))
+
+    def line(self, now: float, note: str = "") -> str:
+        """E.g. ``compact: 3/10 partitions (30.0%), ETA 12 s; last: BINANCE BTCUSDT 2026-01-01``."""
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        eta = _eta(self.total - self.done, self.done, now - self._started)
+        what, _, unit = self.what.partition(": ")
+        line = f"{what}: {self.done}/{self.total} {unit} ({percent:.1f}%), ETA {eta}"
+        return line + (f"; last: {note}" if note else "")

@@ -73,24 +73,25 @@ class IcebergCommitError(RuntimeError):
 def unified_schema() -> Schema:
     """The Iceberg schema of `trades_unified`: the unified columns, ids 1.. in order."""
     fields = []
-    for field_id, field in enumerate(UNIFIED_SCHEMA, start=1):
+    for number, field in enumerate(UNIFIED_SCHEMA, start=1):
         kind = (
             TimestamptzType() if pa.types.is_timestamp(field.type) else _ICEBERG_TYPES[field.type]
         )
-        fields.append(NestedField(field_id, field.name, kind, required=not field.nullable))
+        fields.append(NestedField(number, field.name, kind, required=not field.nullable))
     return Schema(*fields)
 
 
-def _field_id(name: str) -> int:
+def field_id(name: str) -> int:
+    """The Iceberg field id of a unified column (1-based position in UNIFIED_SCHEMA)."""
     return UNIFIED_SCHEMA.names.index(name) + 1
 
 
 PARTITION_SPEC = PartitionSpec(
-    PartitionField(_field_id("exchange"), 1000, IdentityTransform(), "exchange"),
-    PartitionField(_field_id("symbol"), 1001, IdentityTransform(), "symbol"),
-    PartitionField(_field_id("trade_ts"), 1002, DayTransform(), "trade_ts_day"),
+    PartitionField(field_id("exchange"), 1000, IdentityTransform(), "exchange"),
+    PartitionField(field_id("symbol"), 1001, IdentityTransform(), "symbol"),
+    PartitionField(field_id("trade_ts"), 1002, DayTransform(), "trade_ts_day"),
 )
-SORT_ORDER = SortOrder(SortField(source_id=_field_id("trade_ts"), transform=IdentityTransform()))
+SORT_ORDER = SortOrder(SortField(source_id=field_id("trade_ts"), transform=IdentityTransform()))
 
 
 def table_properties(compression: str) -> dict[str, str]:
@@ -224,7 +225,10 @@ class IcebergUnifiedTable:
     def _landed(self, token: str) -> bool:
         """After an error of unknown outcome: is the snapshot carrying `token` in the table?"""
         self._refresh()
-        return any(s.summary[TOKEN_SUMMARY] == token for s in self.table.metadata.snapshots)
+        return any(
+            s.summary is not None and s.summary[TOKEN_SUMMARY] == token
+            for s in self.table.metadata.snapshots
+        )
 
     def commit(
         self, exchange: str, symbol: str, table: pa.Table, *, complete: bool = False

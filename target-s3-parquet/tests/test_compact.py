@@ -1,0 +1,222 @@
+"""`schemahub compact`: fewer files, the same rows and ranges, safe beside a concurrent ingest."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from schemahub_core.cli import main
+from schemahub_core.query import run_query
+from schemahub_core.schema import UNIFIED_SCHEMA
+from target_s3_parquet import compact, iceberg_table, maintenance
+from target_s3_parquet.compact import Compactor
+from target_s3_parquet.iceberg_table import IcebergUnifiedTable, committed_ranges
+from target_s3_parquet.maintenance import Selection
+from target_s3_parquet.synthetic import trade_lines
+from target_s3_parquet.testing import (
+    assert_exactly_once,
+    make_local_output,
+    read_iceberg,
+    run_in_process,
+)
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+KEY = ["exchange", "symbol", "trade_id"]
+
+
+def mapped(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
+    """Unified rows for BINANCE `symbol`, trade `i` at START + i minutes."""
+    n = len(ids)
+    return pa.table(
+        {
+            "exchange": ["BINANCE"] * n,
+            "symbol": [symbol] * n,
+            "base_asset": [symbol[:3]] * n,
+            "quote_asset": ["USDT"] * n,
+            "trade_id": [str(i) for i in ids],
+            "side": ["BUY" if i % 2 else "SELL" for i in ids],
+            "price": [100.0 + i for i in ids],
+            "quantity": [0.5 * i for i in ids],
+            "trade_ts": [START + timedelta(minutes=i) for i in ids],
+            "ingest_ts": [START] * n,
+        },
+        schema=UNIFIED_SCHEMA,
+    )
+
+
+def small_commits(writer: IcebergUnifiedTable, last_id: int, step: int) -> None:
+    """Commit ids 1..last_id in batches of `step`: many small files per day."""
+    for first in range(1, last_id + 1, step):
+        writer.commit("BINANCE", "BTCUSDT", mapped(range(first, min(first + step, last_id + 1))))
+
+
+def sorted_rows(config: dict) -> pa.Table:
+    """The whole table, in a fixed order."""
+    return read_iceberg(config).sort_by([(k, "ascending") for k in KEY])
+
+
+def data_files(config: dict) -> set[str]:
+    """The data files of the current snapshot."""
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    return {task.file.file_path for task in writer.table.scan().plan_files()}
+
+
+@pytest.mark.slow
+def test_compact_cuts_files_and_keeps_rows_ranges_and_readers_identical(iceberg_output, capsys):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    small_commits(writer, 3_000, 500)  # 2 days and 2 hours of minutes, 6 commits
+    writer.commit("BINANCE", "ETHUSDT", mapped(range(1, 50), "ETHUSDT"))  # one file: left alone
+    before, files_before = sorted_rows(config), data_files(config)
+    ranges_before = committed_ranges(writer.table.refresh())
+    sql = "SELECT count(*) AS n, sum(price * quantity) AS notional FROM trades_unified"
+    query_before = run_query(sql, iceberg_output.uri).to_pylist()
+
+    one_day = ["--symbol", "BTCUSDT", "--from", "2026-01-02", "--to", "2026-01-02"]
+    assert (
+        main(["compact", "--output-uri", iceberg_output.uri, "--dry-run", "--json", *one_day]) == 0
+    )
+    (planned,) = json.loads(capsys.readouterr().out)["partitions"]
+    assert (planned["partition"], planned["status"]) == (
+        "BINANCE BTCUSDT 2026-01-02",
+        "would compact",
+    )
+    assert (planned["files_before"], planned["files_after"]) == (4, 1)
+    assert data_files(config) == files_before
+
+    assert main(["compact", "--output-uri", iceberg_output.uri, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    compacted = [p for p in report["partitions"] if p["status"] == "compacted"]
+    assert [p["partition"] for p in compacted] == [
+        "BINANCE BTCUSDT 2026-01-01",
+        "BINANCE BTCUSDT 2026-01-02",
+    ]  # 2026-01-03 holds one file: nothing to pack
+    files_after = data_files(config)
+    assert len(files_before) == 9
+    assert len(files_after) == 4  # one per partition
+    assert sorted_rows(config).equals(before)
+    assert run_query(sql, iceberg_output.uri).to_pylist() == query_before
+    table = IcebergUnifiedTable.open(config, compression="zstd").table
+    assert committed_ranges(table) == ranges_before
+    summary = table.current_snapshot().summary
+    assert summary[maintenance.OPERATION_SUMMARY] == "compact"
+    assert summary[iceberg_table.ADDED_SUMMARY] is None  # a compaction adds no ranges
+
+
+def test_compact_keeps_each_file_sorted_by_trade_ts(iceberg_output):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    for first in (101, 1, 51):  # committed out of time order
+        writer.commit("BINANCE", "BTCUSDT", mapped(range(first, first + 50)))
+    Compactor(writer.table.refresh(), 1 << 20).compact(Selection())
+    (task,) = writer.table.refresh().scan().plan_files()
+    with writer.table.io.new_input(task.file.file_path).open() as stream:
+        trade_ts = pq.read_table(stream).column("trade_ts").to_pylist()
+    assert trade_ts == sorted(trade_ts)
+    assert len(trade_ts) == 150
+
+
+def test_ingest_committing_during_compaction_loses_and_duplicates_nothing(
+    iceberg_output, monkeypatch
+):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    small_commits(writer, 1_000, 200)
+    ingest = IcebergUnifiedTable.open(config, compression="zstd")
+    real_replace = maintenance.replace_files
+    calls = []
+
+    def ingest_commits_first(table, deleted, added, operation):
+        # Deterministic interleaving: the ingest lands between compaction's read and commit,
+        # in the very partition being compacted.
+        if not calls:
+            ingest.commit("BINANCE", "BTCUSDT", mapped(range(1_001, 1_100)))
+        calls.append(operation)
+        return real_replace(table, deleted, added, operation)
+
+    monkeypatch.setattr(maintenance, "replace_files", ingest_commits_first)
+    (result,) = Compactor(writer.table.refresh(), 1 << 20).compact(Selection())
+    assert (result.status, result.retries) == ("compacted", 1)
+    assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 1_100)})
+    assert committed_ranges(writer.table.refresh()) == {("BINANCE", "BTCUSDT"): [(1, 1_099)]}
+    assert len(data_files(config)) == 2  # the compacted file + the ingest's new one
+
+
+def test_ingest_losing_to_a_compaction_retries_without_rewriting_its_files(iceberg_output):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    small_commits(writer, 1_000, 200)
+
+    class IngestRacingCompaction(IcebergUnifiedTable):
+        writes = 0
+        compacted = False
+
+        def _write(self, *args, **kwargs):
+            self.writes += 1
+            return super()._write(*args, **kwargs)
+
+        def _commit_files(self, *args, **kwargs):
+            if not self.compacted:  # compaction commits between this ingest's read and commit
+                self.compacted = True
+                Compactor(writer.table.refresh(), 1 << 20).compact(Selection())
+            return super()._commit_files(*args, **kwargs)
+
+    ingest = IngestRacingCompaction.open(config, compression="zstd")
+    result = ingest.commit("BINANCE", "BTCUSDT", mapped(range(900, 1_200)))
+    assert (result.rows_written, result.rows_already_committed) == (199, 101)
+    assert ingest.writes == 1  # the retry re-appended the files it had written
+    assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 1_200)})
+
+
+def test_partition_changed_under_the_compaction_is_skipped_with_a_message(
+    iceberg_output, monkeypatch, caplog
+):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    small_commits(writer, 1_000, 200)
+    before = sorted_rows(config)
+    rival = Compactor(IcebergUnifiedTable.open(config, compression="zstd").table, 1 << 20)
+    real_replace = maintenance.replace_files
+    raced: list[bool] = []
+
+    def rival_compacts_first(table, deleted, added, operation):
+        if not raced:
+            raced.append(True)
+            rival.compact(Selection())  # replaces the very files this compaction read
+        return real_replace(table, deleted, added, operation)
+
+    monkeypatch.setattr(maintenance, "replace_files", rival_compacts_first)
+    (result,) = Compactor(writer.table.refresh(), 1 << 20).compact(Selection())
+    assert result.status == "skipped"
+    assert "changed under the compaction" in result.reason
+    assert "BINANCE BTCUSDT 2026-01-01 skipped" in caplog.text
+    assert sorted_rows(config).equals(before)
+    assert len(data_files(config)) == 1  # the rival's file; ours was removed
+
+
+def test_compact_refuses_a_hive_table(tmp_path, capsys):
+    hive = make_local_output(tmp_path / "lake", "hive")
+    run_in_process(hive.config, trade_lines("binance_trades", "BTCUSDT", 1, 100))
+    assert main(["compact", "--output-uri", hive.uri]) == 2
+    assert "Hive-layout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target_mb", [0, -1])
+def test_compact_refuses_a_target_size_below_one_mb(iceberg_output, capsys, target_mb):
+    IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    argv = ["compact", "--output-uri", iceberg_output.uri, "--target-file-mb", str(target_mb)]
+    assert main(argv) == 2
+    assert "--target-file-mb" in capsys.readouterr().err
+
+
+def test_bins_hold_at_most_the_target_size_and_skip_single_files():
+    class File:
+        def __init__(self, name: str, size: int) -> None:
+            self.file_path, self.file_size_in_bytes, self.lower_bounds = name, size, {}
+
+    files = [File(f"f{i}", size) for i, size in enumerate([40, 40, 40, 90, 30, 10])]
+    bins = compact.plan_bins(files, 100)  # type: ignore[arg-type]
+    assert [[f.file_path for f in group] for group in bins] == [["f0", "f1"], ["f2", "f4", "f5"]]
