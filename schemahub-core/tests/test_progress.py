@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from schemahub_core.progress import ProgressReporter, StreamProgress, format_duration
+from schemahub_core.progress import (
+    CountProgress,
+    ProgressReporter,
+    StreamProgress,
+    format_duration,
+)
 
 
 class FakeClock:
@@ -71,3 +76,18 @@ def test_lines_carry_the_total_across_the_streams_products():
     eth.advance_to(1000)
     # 2000 of 4000 ids in 10 s: 200 ids/s overall, 2000 to go.
     assert eth.line(clock.now).endswith("; all 2 partitions so far: 2000/4000 (50.0%), ETA 10 s")
+
+
+def test_count_progress_logs_every_interval_and_the_last_item_with_eta(caplog):
+    clock = FakeClock()
+    logger = logging.getLogger("count-progress-test")
+    progress = CountProgress("compact: partitions", 40, logger, interval=10, clock=clock)
+    with caplog.at_level(logging.INFO, logger="count-progress-test"):
+        for number in range(1, 41):  # one partition every 0.5 s: 20 s in all
+            clock.now += 0.5
+            progress.advance(f"partition {number}")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "compact: 20/40 partitions (50.0%), ETA 10 s; last: partition 20",
+        "compact: 40/40 partitions (100.0%), ETA 0 s; last: partition 40",
+    ]

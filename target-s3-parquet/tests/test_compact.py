@@ -3,54 +3,31 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from schemahub_core.cli import main
 from schemahub_core.query import run_query
-from schemahub_core.schema import UNIFIED_SCHEMA
 from target_s3_parquet import compact, iceberg_table, maintenance
 from target_s3_parquet.compact import Compactor
 from target_s3_parquet.iceberg_table import IcebergUnifiedTable, committed_ranges
 from target_s3_parquet.maintenance import Selection
-from target_s3_parquet.synthetic import trade_lines
 from target_s3_parquet.testing import (
     assert_exactly_once,
-    make_local_output,
     read_iceberg,
-    run_in_process,
+    unified_rows,
 )
 
-START = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = ["exchange", "symbol", "trade_id"]
-
-
-def mapped(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
-    """Unified rows for BINANCE `symbol`, trade `i` at START + i minutes."""
-    n = len(ids)
-    return pa.table(
-        {
-            "exchange": ["BINANCE"] * n,
-            "symbol": [symbol] * n,
-            "base_asset": [symbol[:3]] * n,
-            "quote_asset": ["USDT"] * n,
-            "trade_id": [str(i) for i in ids],
-            "side": ["BUY" if i % 2 else "SELL" for i in ids],
-            "price": [100.0 + i for i in ids],
-            "quantity": [0.5 * i for i in ids],
-            "trade_ts": [START + timedelta(minutes=i) for i in ids],
-            "ingest_ts": [START] * n,
-        },
-        schema=UNIFIED_SCHEMA,
-    )
 
 
 def small_commits(writer: IcebergUnifiedTable, last_id: int, step: int) -> None:
     """Commit ids 1..last_id in batches of `step`: many small files per day."""
     for first in range(1, last_id + 1, step):
-        writer.commit("BINANCE", "BTCUSDT", mapped(range(first, min(first + step, last_id + 1))))
+        writer.commit(
+            "BINANCE", "BTCUSDT", unified_rows(range(first, min(first + step, last_id + 1)))
+        )
 
 
 def sorted_rows(config: dict) -> pa.Table:
@@ -69,7 +46,9 @@ def test_compact_cuts_files_and_keeps_rows_ranges_and_readers_identical(iceberg_
     config = iceberg_output.config
     writer = IcebergUnifiedTable.open(config, compression="zstd")
     small_commits(writer, 3_000, 500)  # 2 days and 2 hours of minutes, 6 commits
-    writer.commit("BINANCE", "ETHUSDT", mapped(range(1, 50), "ETHUSDT"))  # one file: left alone
+    writer.commit(
+        "BINANCE", "ETHUSDT", unified_rows(range(1, 50), "ETHUSDT")
+    )  # one file: left alone
     before, files_before = sorted_rows(config), data_files(config)
     ranges_before = committed_ranges(writer.table.refresh())
     sql = "SELECT count(*) AS n, sum(price * quantity) AS notional FROM trades_unified"
@@ -88,7 +67,9 @@ def test_compact_cuts_files_and_keeps_rows_ranges_and_readers_identical(iceberg_
     assert data_files(config) == files_before
 
     assert main(["compact", "--output-uri", iceberg_output.uri, "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert "compact: 4/4 partitions (100.0%)" in printed.err  # progress on stderr
     compacted = [p for p in report["partitions"] if p["status"] == "compacted"]
     assert [p["partition"] for p in compacted] == [
         "BINANCE BTCUSDT 2026-01-01",
@@ -110,7 +91,7 @@ def test_compact_keeps_each_file_sorted_by_trade_ts(iceberg_output):
     config = iceberg_output.config
     writer = IcebergUnifiedTable.open(config, compression="zstd")
     for first in (101, 1, 51):  # committed out of time order
-        writer.commit("BINANCE", "BTCUSDT", mapped(range(first, first + 50)))
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(first, first + 50)))
     Compactor(writer.table.refresh(), 1 << 20).compact(Selection())
     (task,) = writer.table.refresh().scan().plan_files()
     with writer.table.io.new_input(task.file.file_path).open() as stream:
@@ -133,7 +114,7 @@ def test_ingest_committing_during_compaction_loses_and_duplicates_nothing(
         # Deterministic interleaving: the ingest lands between compaction's read and commit,
         # in the very partition being compacted.
         if not calls:
-            ingest.commit("BINANCE", "BTCUSDT", mapped(range(1_001, 1_100)))
+            ingest.commit("BINANCE", "BTCUSDT", unified_rows(range(1_001, 1_100)))
         calls.append(operation)
         return real_replace(table, deleted, added, operation)
 
@@ -165,7 +146,7 @@ def test_ingest_losing_to_a_compaction_retries_without_rewriting_its_files(icebe
             return super()._commit_files(*args, **kwargs)
 
     ingest = IngestRacingCompaction.open(config, compression="zstd")
-    result = ingest.commit("BINANCE", "BTCUSDT", mapped(range(900, 1_200)))
+    result = ingest.commit("BINANCE", "BTCUSDT", unified_rows(range(900, 1_200)))
     assert (result.rows_written, result.rows_already_committed) == (199, 101)
     assert ingest.writes == 1  # the retry re-appended the files it had written
     assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 1_200)})
@@ -195,13 +176,6 @@ def test_partition_changed_under_the_compaction_is_skipped_with_a_message(
     assert "BINANCE BTCUSDT 2026-01-01 skipped" in caplog.text
     assert sorted_rows(config).equals(before)
     assert len(data_files(config)) == 1  # the rival's file; ours was removed
-
-
-def test_compact_refuses_a_hive_table(tmp_path, capsys):
-    hive = make_local_output(tmp_path / "lake", "hive")
-    run_in_process(hive.config, trade_lines("binance_trades", "BTCUSDT", 1, 100))
-    assert main(["compact", "--output-uri", hive.uri]) == 2
-    assert "Hive-layout" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("target_mb", [0, -1])

@@ -1,4 +1,4 @@
-"""The `schemahub` command: `sim` (exchange simulators), `check` (data quality), `query` (SQL)."""
+"""The `schemahub` command: simulators, data quality, SQL, and the table's maintenance."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compact": (
         "target_s3_parquet.compact",
         "bin-pack small files of the Iceberg trades_unified (needs target-s3-parquet)",
+    ),
+    "rebuild": (
+        "target_s3_parquet.rebuild",
+        "re-derive partitions of trades_unified from the raw layer (needs target-s3-parquet)",
+    ),
+    "expire": (
+        "target_s3_parquet.expire",
+        "expire old snapshots, delete unreferenced files (needs target-s3-parquet)",
     ),
     "report": (
         "schemahub_core.report",

@@ -163,7 +163,7 @@ def data_file_dataset(
         )
         fragments.append(
             parquet.make_fragment(
-                _filesystem_path(task.file.file_path),
+                filesystem_path(task.file.file_path),
                 filesystem=filesystem,
                 partition_expression=expression,
             )
@@ -171,7 +171,7 @@ def data_file_dataset(
     return ds.FileSystemDataset(fragments, schema=schema, format=parquet, filesystem=filesystem)
 
 
-def _filesystem_path(file_path: str) -> str:
+def filesystem_path(file_path: str) -> str:
     """A data file's path for a pyarrow filesystem: without `file://` or `s3://`."""
     if file_path.startswith("file://"):
         return file_path.removeprefix("file://")
@@ -180,7 +180,7 @@ def _filesystem_path(file_path: str) -> str:
 
 def plain_file_dataset(table: Table, filesystem: pafs.FileSystem) -> ds.Dataset:
     """The data files of an unpartitioned table's current snapshot (the raw tables)."""
-    files = [_filesystem_path(task.file.file_path) for task in table.scan().plan_files()]
+    files = [filesystem_path(task.file.file_path) for task in table.scan().plan_files()]
     schema = table.schema().as_arrow()
     return ds.dataset(files, schema=schema, format="parquet", filesystem=filesystem)
 

@@ -7,6 +7,8 @@ layer below it (checked by tests/test_layers.py). See docs/architecture.md.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # settings, sinks and STATE, the commit thread; entry points and test helpers
     ("wiring", ("__main__", "target", "worker", "migrate", "testing", "synthetic")),
+    # `schemahub compact`, `rebuild`, `expire`: maintenance of the Iceberg trades_unified
+    ("maintenance", ("compact", "rebuild", "expire", "maintenance")),
     # Singer lines read in blocks; RECORD lines cut by their layout or decoded in bulk
     ("input", ("reader", "input_blocks", "record_lines")),
     # per-sink pending records, batch size and age, "full"

@@ -217,14 +217,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `schemahub compact`; 0 done (skipped partitions are reported), 2 on errors."""
     try:
-        selection = maintenance.selection_from_args(args)
-        if args.target_file_mb < 1:
-            raise maintenance.MaintenanceError("--target-file-mb must be at least 1")
-        table = maintenance.open_table_for("compact", args)
-        report = CompactReport(args.target_file_mb, args.dry_run)
-        report.partitions = Compactor(table, args.target_file_mb << 20).compact(
-            selection, dry_run=args.dry_run
-        )
+        with maintenance.progress_on_stderr():
+            selection = maintenance.selection_from_args(args)
+            if args.target_file_mb < 1:
+                raise maintenance.MaintenanceError("--target-file-mb must be at least 1")
+            table = maintenance.open_table_for("compact", args)
+            report = CompactReport(args.target_file_mb, args.dry_run)
+            report.partitions = Compactor(table, args.target_file_mb << 20).compact(
+                selection, dry_run=args.dry_run
+            )
     except maintenance.EXPECTED_ERRORS as exc:
         print(f"schemahub compact: {exc}", file=sys.stderr)
         return 2

@@ -60,7 +60,8 @@ MAX_RANGES_CHARS = 512_000
 MAX_ATTEMPTS = 30
 # Snapshots kept for time travel: older ones are expired once there are twice as many, so the
 # metadata (and the time to copy and rewrite it at every commit) stays bounded. Expiry only
-# removes snapshot entries: every data file stays in the current snapshot (append-only).
+# removes snapshot entries; files only expired snapshots read (compacted or rebuilt away) are
+# deleted by `schemahub expire`.
 KEEP_SNAPSHOTS = 100
 _ICEBERG_TYPES = {pa.string(): StringType(), pa.float64(): DoubleType()}
 _CODECS = {"none": "uncompressed"}
@@ -207,7 +208,7 @@ class IcebergUnifiedTable:
         """Nothing to finish: a commit is one catalog transaction, never half done.
 
         Data files of a writer killed before its commit are referenced by no snapshot; they are
-        removed by Iceberg's orphan-file maintenance (never read by any reader meanwhile).
+        removed by `schemahub expire` (never read by any reader meanwhile).
         """
 
     def _refresh(self) -> None:

@@ -11,8 +11,9 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,7 +173,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_selection_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """--exchange, --symbol, --from, --to (all required for `rebuild`)."""
-    every = "" if required else " (default: all)"
+    every = " (required)" if required else " (default: all)"
     parser.add_argument("--exchange", required=required, help=f"e.g. BINANCE{every}")
     parser.add_argument("--symbol", required=required, help=f"e.g. BTCUSDT{every}")
     parser.add_argument(
@@ -240,6 +241,22 @@ EXPECTED_ERRORS = (
     ValueError,
     OSError,
 )
+
+
+@contextlib.contextmanager
+def progress_on_stderr() -> Iterator[None]:
+    """While a command runs, its progress lines (loggers `schemahub.*`, INFO) go to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    progress = logging.getLogger("schemahub")
+    level = progress.level
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        progress.removeHandler(handler)
+        progress.setLevel(level)
 
 
 def print_report(report: dict[str, Any], as_json: bool, lines: list[str]) -> None:

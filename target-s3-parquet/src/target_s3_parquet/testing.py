@@ -315,3 +315,28 @@ def run_concurrently(
             )
         )
     return runs, side_runs
+
+
+def unified_rows(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
+    """Mapped trades_unified rows of BINANCE `symbol`: trade `i` at 2026-01-01 + i minutes."""
+    from datetime import UTC, datetime, timedelta
+
+    from schemahub_core.schema import UNIFIED_SCHEMA
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    n = len(ids)
+    return pa.table(
+        {
+            "exchange": ["BINANCE"] * n,
+            "symbol": [symbol] * n,
+            "base_asset": [symbol[:3]] * n,
+            "quote_asset": ["USDT"] * n,
+            "trade_id": [str(i) for i in ids],
+            "side": ["BUY" if i % 2 else "SELL" for i in ids],
+            "price": [100.0 + i for i in ids],
+            "quantity": [0.5 * i for i in ids],
+            "trade_ts": [start + timedelta(minutes=i) for i in ids],
+            "ingest_ts": [start] * n,
+        },
+        schema=UNIFIED_SCHEMA,
+    )
