@@ -66,6 +66,16 @@ locals {
     )
   }
 
+  # The Meltano container of the ingest and backfill tasks; each adds its job and settings.
+  meltano_container = {
+    name      = "meltano"
+    image     = local.image_uri
+    essential = true
+    # An init process forwards ECS's SIGTERM to Meltano and reaps the tap/target children.
+    linuxParameters = { initProcessEnabled = true }
+    stopTimeout     = 60
+  }
+
   binance_api_key_secret = [{
     name      = "TAP_BINANCE_API_KEY"
     valueFrom = aws_secretsmanager_secret.binance_api_key.arn
@@ -112,10 +122,7 @@ resource "aws_ecs_task_definition" "ingest" {
     cpu_architecture        = "X86_64"
   }
 
-  container_definitions = jsonencode([{
-    name      = "meltano"
-    image     = local.image_uri
-    essential = true
+  container_definitions = jsonencode([merge(local.meltano_container, {
     # The image's ENTRYPOINT is meltano; this runs the shard's job.
     command     = ["run", local.shard_job[each.value.exchange]]
     environment = [for k, v in local.shard_environment[each.key] : { name = k, value = v }]
@@ -123,9 +130,6 @@ resource "aws_ecs_task_definition" "ingest" {
       var.binance_api_key_enabled && contains(["binance", "binanceus"], each.value.exchange)
       ? local.binance_api_key_secret : []
     )
-    # An init process forwards ECS's SIGTERM to Meltano and reaps the tap/target children.
-    linuxParameters  = { initProcessEnabled = true }
-    stopTimeout      = 60
     logConfiguration = {
       logDriver = "awslogs"
       options   = {
@@ -134,7 +138,7 @@ resource "aws_ecs_task_definition" "ingest" {
         awslogs-stream-prefix = each.key
       }
     }
-  }])
+  })])
 }
 
 resource "aws_ecs_task_definition" "check" {

@@ -338,3 +338,77 @@ resource "aws_iam_role_policy" "scheduler" {
   role   = aws_iam_role.scheduler.id
   policy = data.aws_iam_policy_document.scheduler.json
 }
+
+# Backfill state machine role: run exactly the backfill task definitions on our cluster, wait
+# for them (.sync: an EventBridge rule Step Functions manages), hand them the ingest roles.
+data "aws_iam_policy_document" "states_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "backfill" {
+  name               = "${var.name_prefix}-backfill"
+  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+}
+
+data "aws_iam_policy_document" "backfill" {
+  statement {
+    sid       = "RunTheBackfillTaskDefinitionsOnOurCluster"
+    actions   = ["ecs:RunTask"]
+    resources = [for td in aws_ecs_task_definition.backfill : "${td.arn_without_revision}:*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  statement {
+    # runTask.sync polls its task and stops it when the execution is stopped.
+    sid       = "WatchAndStopTasksOnOurCluster"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = ["arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:task/${aws_ecs_cluster.main.name}/*"]
+  }
+  statement {
+    # The one rule Step Functions creates to learn that an ECS task stopped (fixed name).
+    sid       = "ManageTheEcsTaskStateRule"
+    actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    resources = ["arn:${local.partition}:events:${var.aws_region}:${local.account_id}:rule/StepFunctionsGetEventsForECSTaskRule"]
+  }
+  statement {
+    sid       = "PassOnlyTheIngestRoles"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.execution.arn, aws_iam_role.ingest_task.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    # CloudWatch Logs' log delivery (how Step Functions writes execution logs) has no
+    # resource-level permissions.
+    sid = "DeliverExecutionLogs"
+    actions = [
+      "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "backfill" {
+  name   = "run-backfill-tasks"
+  role   = aws_iam_role.backfill.id
+  policy = data.aws_iam_policy_document.backfill.json
+}

@@ -62,3 +62,8 @@ output "alarm_topic_arn" {
   description = "SNS topic every alarm and the budget notify."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "backfill_state_machine_arn" {
+  description = "Start a backfill here (aws stepfunctions start-execution, input in docs/operations.md)."
+  value       = aws_sfn_state_machine.backfill.arn
+}

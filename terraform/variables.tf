@@ -76,6 +76,11 @@ variable "shards" {
   }
 
   validation {
+    condition     = alltrue([for s in var.shards : !startswith(s.name, "backfill-")])
+    error_message = "Shard names must not start with backfill-: that prefix is the state id suffix of backfill shards (backfill.tf), whose bookmarks a scheduled shard would otherwise share."
+  }
+
+  validation {
     condition     = alltrue([for s in var.shards : contains(["coinbase", "binance", "binanceus", "kraken"], s.exchange)])
     error_message = "Each shard exchange must be coinbase, binance, binanceus or kraken."
   }
@@ -240,4 +245,49 @@ variable "athena_bytes_scanned_cutoff_per_query" {
   type        = number
   description = "Athena cancels a query of the workgroup that would scan more bytes than this (cost guard; minimum 10 MB)."
   default     = 107374182400
+}
+
+variable "backfill_max_concurrency" {
+  type        = number
+  description = "Backfill shards the Step Functions Map runs at once (one Fargate task each). Each task has its own public IP and so its own exchange rate limits; behind a NAT they share one."
+  default     = 8
+
+  validation {
+    condition     = var.backfill_max_concurrency >= 1 && var.backfill_max_concurrency <= 40
+    error_message = "backfill_max_concurrency must be 1-40 (Step Functions' inline Map runs at most 40 iterations at once)."
+  }
+}
+
+variable "backfill_shard_retries" {
+  type        = number
+  description = "Times a failed backfill shard is rerun (from its own bookmark) before the backfill execution fails."
+  default     = 3
+}
+
+variable "table_optimizer_tables" {
+  type        = list(string)
+  description = "Iceberg tables of the schemahub Glue database that AWS Glue's table optimizers maintain (compaction, snapshot retention, orphan-file deletion). Empty until the first ingest run has created them: an optimizer needs an existing table (docs/operations.md)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.table_optimizer_tables : can(regex("^(trades_unified|raw_[a-z0-9_]+)$", t))])
+    error_message = "table_optimizer_tables may name trades_unified and raw_<stream> tables only (the target's Iceberg tables)."
+  }
+}
+
+variable "snapshot_retention_days" {
+  type        = number
+  description = "Glue's snapshot retention expires Iceberg snapshots older than this many days (keeping at least the newest 100) and deletes the files only they referenced; also the reach of `query --as-of` and Athena time travel."
+  default     = 7
+}
+
+variable "orphan_file_retention_days" {
+  type        = number
+  description = "Glue's orphan-file deletion removes files no snapshot references once they are this many days old (never a commit in flight)."
+  default     = 3
+
+  validation {
+    condition     = var.orphan_file_retention_days >= 1
+    error_message = "orphan_file_retention_days must be at least 1: a younger unreferenced file may belong to a commit in flight."
+  }
 }

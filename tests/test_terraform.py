@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
 # One file per concern (issue 8), plus versions.tf for the pinned provider.
 CONCERNS = ["network", "storage", "registry", "compute", "scheduling", "identity", "catalog"]
-CONCERNS += ["monitoring", "variables", "outputs", "versions"]
+CONCERNS += ["monitoring", "variables", "outputs", "versions", "backfill", "maintenance"]
 CHECKOV_VENV = ROOT / ".venv-checkov"
 
 
@@ -480,7 +480,21 @@ def test_tasks_may_delete_only_the_targets_staged_files(tf):
 
 def test_wildcards_only_where_aws_offers_nothing_narrower(tf):
     """Resource "*" only for actions without resource-level permissions; Allow never to "*"."""
-    unscoped_actions = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+    # CloudWatch Logs' log delivery (Step Functions execution logs) has no resource level.
+    log_delivery = {
+        f"logs:{verb}"
+        for verb in (
+            "CreateLogDelivery",
+            "GetLogDelivery",
+            "UpdateLogDelivery",
+            "DeleteLogDelivery",
+            "ListLogDeliveries",
+            "PutResourcePolicy",
+            "DescribeResourcePolicies",
+            "DescribeLogGroups",
+        )
+    }
+    unscoped_actions = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", *log_delivery}
     documents = {k: v for k, v in _all(tf, "data").items() if k.startswith("aws_iam_policy_doc")}
     assert len(documents) >= 8
     for name, document in documents.items():
@@ -489,10 +503,141 @@ def test_wildcards_only_where_aws_offers_nothing_narrower(tf):
             resources = statement.get("resources", [])  # a list, or one HCL expression
             if "*" in (resources if isinstance(resources, list) else [resources]):
                 assert set(statement["actions"]) <= unscoped_actions, f"{name}: {statement}"
-                assert statement.get("condition") or statement["actions"] == [
-                    "ecr:GetAuthorizationToken"
-                ], f"{name}: PutMetricData must be bound to the namespace"
+                if "cloudwatch:PutMetricData" in statement["actions"]:
+                    assert statement.get("condition"), f"{name}: bind PutMetricData's namespace"
             if allow:
                 assert not any(a.endswith(":*") or a == "*" for a in statement["actions"]), name
                 for principal in statement.get("principals", []):
                     assert "*" not in principal["identifiers"], f"{name} allows anyone"
+
+
+# ---- issue 15: backfill fan-out and table maintenance by Glue's optimizers ----
+
+
+def test_backfill_runs_one_ingest_task_per_shard_under_its_own_state_id(tf):
+    """A Map state over the input's shards, one ECS task each (run and waited for), with the
+    shard's products, start date and a backfill-<name> state id suffix, for every exchange."""
+    local = _locals(tf)
+    resources = _all(tf, "resource")
+    machine = resources["aws_sfn_state_machine.backfill"]
+    assert machine["definition"] == "${jsonencode(local.backfill_definition)}"
+    assert machine["role_arn"] == "${aws_iam_role.backfill.arn}"
+    definition = local["backfill_definition"]
+    fan_out = definition["States"][definition["StartAt"]]
+    assert fan_out["Type"] == "Map"
+    assert fan_out["ItemsPath"] == "$.shards"
+    assert fan_out["MaxConcurrency"] == "${var.backfill_max_concurrency}"
+    assert "local.backfill_task_states" in fan_out["ItemProcessor"]["States"]
+    assert "Choices" in fan_out["ItemProcessor"]["States"]
+    # One task state per exchange kind the scheduled shards know, routed by $.exchange.
+    assert local["backfill_exchanges"] == "${keys(local.shard_job)}"
+    assert resources["aws_ecs_task_definition.backfill"]["for_each"] == (
+        "${toset(local.backfill_exchanges)}"
+    )
+    task_states = local["backfill_task_states"]
+    assert "ecs:runTask.sync" in task_states  # waits for the task: a failed shard fails
+    assert "aws_ecs_task_definition.backfill[kind].arn" in task_states
+    assert "Name = local.shard_products_setting[kind]" in task_states
+    assert "Name = local.shard_start_date_setting[kind]" in task_states
+    assert "States.Format('backfill-{}', $.name)" in task_states
+    assert "MELTANO_RUN_STATE_ID_SUFFIX" in task_states
+    assert "MaxAttempts = var.backfill_shard_retries" in task_states
+    assert set(local["shard_start_date_setting"]) == set(local["shard_job"])
+    # (test_tasks_set_only_settings_jobs_and_variables_the_meltano_project_declares checks
+    # that these TAP_* names are settings of the taps.)
+    # The backfill container is the scheduled shards' container with the exchange's job.
+    container = resources["aws_ecs_task_definition.backfill"]["container_definitions"]
+    assert "local.meltano_container" in container
+    assert 'command = ["run", local.shard_job[each.key]]' in container
+    assert (
+        "local.meltano_container"
+        in resources["aws_ecs_task_definition.ingest"]["container_definitions"]
+    )
+
+
+def test_scheduled_shards_cannot_take_a_backfill_state_id(tf):
+    validations = _blocks(tf["variables"], "variable")["shards"]["validation"]
+    assert any('!startswith(s.name, "backfill-")' in v["condition"] for v in validations)
+
+
+def test_backfill_role_runs_only_the_backfill_tasks_on_our_cluster(tf):
+    statements = {
+        s["sid"]: s for s in _all(tf, "data")["aws_iam_policy_document.backfill"]["statement"]
+    }
+    run = statements["RunTheBackfillTaskDefinitionsOnOurCluster"]
+    assert run["actions"] == ["ecs:RunTask"]
+    assert "aws_ecs_task_definition.backfill" in run["resources"]
+    assert "aws_ecs_task_definition.ingest" not in str(run["resources"])
+    assert run["condition"][0]["values"] == ["${aws_ecs_cluster.main.arn}"]
+    passed = statements["PassOnlyTheIngestRoles"]
+    assert passed["resources"] == [
+        "${aws_iam_role.execution.arn}",
+        "${aws_iam_role.ingest_task.arn}",
+    ]
+    assert passed["condition"][0]["values"] == ["ecs-tasks.amazonaws.com"]
+    watch = statements["WatchAndStopTasksOnOurCluster"]["resources"][0]
+    assert watch.endswith("task/${aws_ecs_cluster.main.name}/*")
+    rule = statements["ManageTheEcsTaskStateRule"]["resources"][0]
+    assert rule.endswith("rule/StepFunctionsGetEventsForECSTaskRule")
+
+
+def test_glue_optimizers_compact_expire_and_remove_orphans_of_the_listed_tables(tf):
+    """Three optimizers per listed table; retention never undercuts the target's own
+    snapshot reach; orphans only past a grace period; off until the tables exist."""
+    from target_s3_parquet.iceberg_table import KEEP_SNAPSHOTS
+
+    local = _locals(tf)
+    optimizer = _all(tf, "resource")["aws_glue_catalog_table_optimizer.iceberg"]
+    assert optimizer["for_each"] == "${local.table_optimizers}"
+    assert local["table_optimizer_types"] == ["compaction", "retention", "orphan_file_deletion"]
+    assert (
+        "setproduct(var.table_optimizer_tables, local.table_optimizer_types)"
+        in (local["table_optimizers"])
+    )
+    assert local["snapshots_to_retain"] >= KEEP_SNAPSHOTS
+    configuration = optimizer["configuration"][0]
+    assert configuration["role_arn"] == "${aws_iam_role.table_optimizer[0].arn}"
+    retention = configuration["dynamic"][0]["retention_configuration"]["content"][0]
+    settings = retention["iceberg_configuration"][0]
+    assert settings["number_of_snapshots_to_retain"] == "${local.snapshots_to_retain}"
+    assert settings["clean_expired_files"] is True
+    orphans = configuration["dynamic"][1]["orphan_file_deletion_configuration"]["content"][0]
+    orphan_settings = orphans["iceberg_configuration"][0]
+    assert orphan_settings["location"].endswith("/${local.glue_database}/${each.value.table}")
+    variables = _blocks(tf["variables"], "variable")
+    assert variables["table_optimizer_tables"]["default"] == []  # the target creates them first
+    assert (
+        "orphan_file_retention_days >= 1"
+        in variables["orphan_file_retention_days"]["validation"][0]["condition"]
+    )
+
+
+def test_optimizer_role_rewrites_only_the_optimized_tables(tf):
+    """The role may delete files of the optimized tables only: never the raw trail or state."""
+    local = _locals(tf)
+    lake, database = local["lake_prefix"], local["glue_database"]
+    document = _all(tf, "data")["aws_iam_policy_document.table_optimizer"]
+    statements = {s["sid"]: s for s in document["statement"]}
+    rewrite = statements["RewriteOnlyTheOptimizedTables"]
+    assert "s3:DeleteObject" in rewrite["actions"]
+    assert (
+        rewrite["resources"]
+        == '${[for p in local.optimized_table_prefixes : "${aws_s3_bucket.data.arn}/${p}/*"]}'
+    )
+    prefixes = local["optimized_table_prefixes"]
+    assert '"${local.lake_prefix}/${local.glue_database}/${t}"' in prefixes
+    assert "for t in var.table_optimizer_tables" in prefixes
+    # The location the optimizers clean is where the target puts the table.
+    from schemahub_core import iceberg as catalogs
+
+    location = catalogs.table_location({"warehouse": f"s3://b/{lake}"}, catalogs.UNIFIED_IDENTIFIER)
+    assert location == f"s3://b/{lake}/{database}/trades_unified"
+    assert statements["CommitToTheOptimizedTables"]["actions"] == [
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:UpdateTable",
+    ]
+    log_groups = local["table_optimizer_log_groups"]
+    assert ":log-group:/aws-glue/${kind}/logs:*" in log_groups
+    for kind in ("iceberg-compaction", "iceberg-retention", "iceberg-orphan-file-deletion"):
+        assert f'"{kind}"' in log_groups

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 RANGES_PROPERTY = "schemahub.committed-ids"
 ADDED_SUMMARY = "schemahub.added-ids"
+# Logged (INFO) at each commit race this writer lost and retries; counted by load tests.
+LOST_RACE_LOG = "Another writer committed %s %s first (attempt %d); re-filtering against it."
 TOKEN_SUMMARY = "schemahub.commit-token"
 # A Glue table parameter value holds at most 512,000 characters.
 MAX_RANGES_CHARS = 512_000
@@ -307,12 +309,7 @@ class IcebergUnifiedTable:
             self._commit_files(written, key, merged, encode_ranges(added), token)
         except CommitFailedException:
             # The catalog refused it (another writer moved the table): it did not land.
-            self.logger.info(
-                "Another writer committed %s %s first (attempt %d); re-filtering against it.",
-                exchange,
-                symbol,
-                attempt + 1,
-            )
+            self.logger.info(LOST_RACE_LOG, exchange, symbol, attempt + 1)
             time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
             return False
         except Exception as exc:

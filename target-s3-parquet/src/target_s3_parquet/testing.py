@@ -239,6 +239,87 @@ def read_iceberg(config: dict, snapshot_id: int | None = None) -> pa.Table:
     return rows.append_column("date", partition_dates(rows.column("trade_ts")))
 
 
+@dataclass
+class Pipeline:
+    """One shard's `tap | target` pipeline: its name, the tap's command line, the target config."""
+
+    name: str
+    tap_command: list[str]
+    target_config: dict
+
+
+@dataclass
+class PipelineRun:
+    """A finished pipeline: exit codes, the target's STATEs and its lost commit races."""
+
+    name: str
+    tap_returncode: int
+    target_returncode: int
+    states: list[dict]
+    lost_races: int
+    stderr: str
+
+
+def lost_races(stderr: str) -> int:
+    """How many commit races the target lost (and retried) according to its log."""
+    from target_s3_parquet.iceberg_table import LOST_RACE_LOG
+
+    marker = LOST_RACE_LOG.split("%s")[0]
+    return sum(marker in line for line in stderr.splitlines())
+
+
+def run_concurrently(
+    pipelines: list[Pipeline],
+    workdir: Path,
+    *,
+    alongside: list[str] | None = None,
+    timeout: float = 300,
+) -> tuple[list[PipelineRun], list[subprocess.CompletedProcess[str]]]:
+    """Run every pipeline at once; run `alongside` again and again until they have all ended.
+
+    Each pipeline's tap writes straight into its target (an OS pipe, as Meltano does); logs go
+    to files under `workdir`, so no pipe fills up. Returns the pipelines' results and every
+    finished run of `alongside` (e.g. `schemahub compact --json`), in order.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = []
+    for pipeline in pipelines:
+        config = workdir / f"{pipeline.name}.target.json"
+        config.write_text(json.dumps(pipeline.target_config))
+        tap_log = (workdir / f"{pipeline.name}.tap.log").open("w")
+        target_log = (workdir / f"{pipeline.name}.target.log").open("w")
+        tap = subprocess.Popen(pipeline.tap_command, stdout=subprocess.PIPE, stderr=tap_log)
+        target = subprocess.Popen(
+            target_command(config), stdin=tap.stdout, stdout=subprocess.PIPE, stderr=target_log
+        )
+        assert tap.stdout is not None
+        tap.stdout.close()  # the target holds the read end; the tap sees SIGPIPE if it dies
+        started.append((pipeline, tap, target, tap_log, target_log))
+    side_runs: list[subprocess.CompletedProcess[str]] = []
+    while alongside and any(target.poll() is None for _, _, target, _, _ in started):
+        side_runs.append(
+            subprocess.run(alongside, capture_output=True, text=True, timeout=timeout, check=False)
+        )
+    runs = []
+    for pipeline, tap, target, tap_log, target_log in started:
+        stdout, _ = target.communicate(timeout=timeout)
+        tap.wait(timeout=timeout)
+        tap_log.close()
+        target_log.close()
+        stderr = (workdir / f"{pipeline.name}.target.log").read_text()
+        runs.append(
+            PipelineRun(
+                name=pipeline.name,
+                tap_returncode=tap.returncode,
+                target_returncode=target.returncode,
+                states=[json.loads(line) for line in stdout.decode().splitlines() if line.strip()],
+                lost_races=lost_races(stderr),
+                stderr=stderr,
+            )
+        )
+    return runs, side_runs
+
+
 def unified_rows(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
     """Mapped trades_unified rows of BINANCE `symbol`: trade `i` at 2026-01-01 + i minutes."""
     from datetime import UTC, datetime, timedelta
