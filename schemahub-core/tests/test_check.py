@@ -381,3 +381,24 @@ def test_partition_values_read_back_decoded_exactly(tmp_path: Path, capsys) -> N
         ("COINBASE", "BTC%2DUSD"),
         ("COINBASE", "BTC-USD"),
     ]
+
+
+def test_gaps_and_duplicates_at_the_edges_of_64_id_blocks_are_all_found(
+    tmp_path: Path, capsys
+) -> None:
+    # The check sorts only the blocks of 64 ids that can hold a gap or a duplicate: gaps and
+    # repeats on block edges, a whole block missing, and complete blocks around them.
+    missing = {*range(192, 256), 320, 511, 512, 639, 700}
+    repeated = [447, 448, 900, 900]
+    kept = sorted([i for i in range(1, 1001) if i not in missing] + repeated)
+    write_trades(
+        pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "BTC-USD", [str(i) for i in kept], NOW
+    )
+    _, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    gaps = sorted((g["first_missing_id"], g["last_missing_id"]) for g in report["gaps"])
+    assert gaps == [(192, 255), (320, 320), (511, 512), (639, 639), (700, 700)]
+    symbol = report["symbols"][0]
+    assert symbol["missing_trade_ids"] == len(missing)
+    assert symbol["duplicate_trade_ids"] == 3
+    assert symbol["duplicate_rows"] == 4
+    assert symbol["distinct_trade_ids"] == 1000 - len(missing)
