@@ -383,11 +383,8 @@ def test_partition_values_read_back_decoded_exactly(tmp_path: Path, capsys) -> N
     ]
 
 
-def test_gaps_and_duplicates_at_the_edges_of_64_id_blocks_are_all_found(
-    tmp_path: Path, capsys
-) -> None:
-    # The check sorts only the blocks of 64 ids that can hold a gap or a duplicate: gaps and
-    # repeats on block edges, a whole block missing, and complete blocks around them.
+def test_every_gap_and_repeat_is_counted_once_among_a_thousand_ids(tmp_path: Path, capsys) -> None:
+    # Gaps of one, two and 64 ids, neighbouring repeats, and an id stored three times.
     missing = {*range(192, 256), 320, 511, 512, 639, 700}
     repeated = [447, 448, 900, 900]
     kept = sorted([i for i in range(1, 1001) if i not in missing] + repeated)
