@@ -121,6 +121,8 @@ def test_report_filters_to_one_symbol(lake: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+# One format: the page is drawn from the aggregates, which the tests above check on both.
+@pytest.mark.parametrize("lake", ["hive"], indirect=True)
 def test_report_page_draws_every_chart_in_a_headless_browser(lake: Path, tmp_path: Path) -> None:
     assert CHROMIUM.exists(), "Debian's chromium is missing: run `make browser` (as root)"
     page = tmp_path / "report.html"

@@ -385,3 +385,21 @@ def test_partition_values_read_back_decoded_exactly(tmp_path: Path, capsys) -> N
         ("COINBASE", "BTC%2DUSD"),
         ("COINBASE", "BTC-USD"),
     ]
+
+
+def test_every_gap_and_repeat_is_counted_once_among_a_thousand_ids(tmp_path: Path, capsys) -> None:
+    # Gaps of one, two and 64 ids, neighbouring repeats, and an id stored three times.
+    missing = {*range(192, 256), 320, 511, 512, 639, 700}
+    repeated = [447, 448, 900, 900]
+    kept = sorted([i for i in range(1, 1001) if i not in missing] + repeated)
+    write_trades(
+        pafs.LocalFileSystem(), str(tmp_path), "COINBASE", "BTC-USD", [str(i) for i in kept], NOW
+    )
+    _, report, _ = run_check(capsys, "--output-uri", str(tmp_path), "--max-age", "off")
+    gaps = sorted((g["first_missing_id"], g["last_missing_id"]) for g in report["gaps"])
+    assert gaps == [(192, 255), (320, 320), (511, 512), (639, 639), (700, 700)]
+    symbol = report["symbols"][0]
+    assert symbol["missing_trade_ids"] == len(missing)
+    assert symbol["duplicate_trade_ids"] == 3
+    assert symbol["duplicate_rows"] == 4
+    assert symbol["distinct_trade_ids"] == 1000 - len(missing)

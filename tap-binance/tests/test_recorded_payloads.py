@@ -10,34 +10,30 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
 import jsonschema
 import pyarrow as pa
 import pytest
 import requests
 from schemahub_core.mapping import load_mappings
-from schemahub_core.sim import start_simulator
-from schemahub_core.testing import json_shape, serve_bodies
+from schemahub_core.testing import json_shape, recorded_answer, running_simulator, serve_bodies
 from tap_binance.client import BinanceAPI
 from tap_binance.streams import SymbolsStream, TradesStream
 from tap_binance.symbols import resolve_symbols
 
-RECORDED = Path(__file__).parent / "recorded"
 LOGGER = logging.getLogger("tap-binance-recorded")
 
 
 def recorded(name: str) -> bytes:
     """The recorded body of one answer, byte for byte."""
-    return (RECORDED / f"{name}.json").read_bytes()
+    return recorded_answer(__file__, name)
 
 
 @pytest.fixture(scope="module")
 def simulator():
     """A Binance simulator for this module, on a frozen clock."""
-    sim = start_simulator("binance", seed=11, port=0, clock="frozen", rate_limit=False)
-    yield sim
-    sim.stop()
+    with running_simulator("binance", seed=11, clock="frozen") as sim:
+        yield sim
 
 
 @pytest.fixture

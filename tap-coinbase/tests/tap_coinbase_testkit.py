@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-import io
-import json
-from contextlib import redirect_stdout
-from dataclasses import dataclass, field
 from typing import Any
 
+from schemahub_core.testing import SingerOutput, partition_state, sync_in_process
 from tap_coinbase.tap import TapCoinbase
 
 TRADE_FIELDS = ("trade_id", "side", "size", "price", "time")
 
 
-@dataclass
-class SyncOutput:
-    """The messages of one tap run."""
-
-    messages: list[dict[str, Any]]
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    states: list[dict[str, Any]] = field(default_factory=list)
+class SyncOutput(SingerOutput):
+    """The messages of one tap run, with Coinbase's trades per product."""
 
     def trades(self, product_id: str) -> list[dict[str, Any]]:
         """The coinbase_trades records of one product, in emission order."""
@@ -30,41 +21,21 @@ class SyncOutput:
         """Those records reduced to Coinbase's own fields, comparable with the oracle."""
         return [{k: r[k] for k in TRADE_FIELDS} for r in self.trades(product_id)]
 
-    @property
-    def final_state(self) -> dict[str, Any]:
-        """The last STATE value printed."""
-        return self.states[-1]
-
 
 def parse_messages(text: str) -> SyncOutput:
     """Split Singer lines into records per stream and state values."""
-    out = SyncOutput(messages=[json.loads(line) for line in text.splitlines() if line.strip()])
-    for message in out.messages:
-        if message["type"] == "RECORD":
-            out.records.setdefault(message["stream"], []).append(message["record"])
-        elif message["type"] == "STATE":
-            out.states.append(message["value"])
-    return out
+    return SyncOutput.parse(text)
 
 
 def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> SyncOutput:
     """Sync every stream in-process; return the parsed stdout."""
-    # singer-sdk updates the state dict it is given in place: hand it a copy.
-    state = copy.deepcopy(state) if state is not None else None
-    tap = TapCoinbase(config=config, state=state, parse_env_config=False)
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        tap.sync_all()
-    return parse_messages(buffer.getvalue())
+    return SyncOutput.parse(sync_in_process(TapCoinbase, config, state))
 
 
 def bookmark(state: dict[str, Any], product_id: str) -> int | None:
     """The `trade_id` watermark of one product in a Singer state, or None."""
-    partitions = state.get("bookmarks", {}).get("coinbase_trades", {}).get("partitions", [])
-    for partition in partitions:
-        if partition["context"] == {"product_id": product_id}:
-            return partition.get("replication_key_value")
-    return None
+    context = {"product_id": product_id}
+    return partition_state(state, "coinbase_trades", context).get("replication_key_value")
 
 
 def state_at(watermarks: dict[str, int]) -> dict[str, Any]:

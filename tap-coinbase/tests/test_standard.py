@@ -4,7 +4,7 @@ that the SDK's own final-state test does not make."""
 from __future__ import annotations
 
 import pytest
-from schemahub_core.sim import start_simulator
+from schemahub_core.testing import running_simulator
 from singer_sdk.testing import get_tap_test_class
 from tap_coinbase.tap import TapCoinbase
 from tap_coinbase_testkit import bookmark, run_tap
@@ -25,10 +25,8 @@ TestTapCoinbase = get_tap_test_class(TapCoinbase, config=CONFIG)
 @pytest.fixture(scope="module", autouse=True)
 def simulator():
     """A Coinbase simulator (seed 51, no rate limit) that CONFIG points at, for this module."""
-    sim = start_simulator("coinbase", seed=51, rate_limit=False)
-    CONFIG["api_url"] = sim.url
-    yield sim
-    sim.stop()
+    with running_simulator("coinbase", seed=51, config=CONFIG) as sim:
+        yield sim
 
 
 def test_final_state_bookmarks_each_product_at_its_newest_trade(simulator):

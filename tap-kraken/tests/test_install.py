@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from schemahub_core.testing import install_in_fresh_virtualenv
+from schemahub_core.testing import about, install_in_fresh_virtualenv, sync_with_program
 from tap_kraken_testkit import parse_messages, tap_config
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -18,26 +16,12 @@ CORE_DIR = PACKAGE_DIR.parent / "schemahub-core"
 def test_pip_install_core_and_tap_in_a_fresh_virtualenv_then_about_and_sync(sim_factory, tmp_path):
     bin_dir, env = install_in_fresh_virtualenv(tmp_path / "venv", CORE_DIR, PACKAGE_DIR)
     tap = bin_dir / "tap-kraken"
-
-    about = subprocess.run(
-        [str(tap), "--about", "--format=json"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert about.returncode == 0, about.stderr
-    settings = json.loads(about.stdout)["settings"]["properties"]
+    settings = about(tap, env)["settings"]["properties"]
     for name in ("api_url", "pairs", "start_date", "lookback_minutes", "max_requests_per_second"):
         assert settings[name]["description"], name
 
     sim = sim_factory("kraken", seed=81, rate_limit=False)
-    (tmp_path / "config.json").write_text(json.dumps(tap_config(sim, lookback_minutes=2)))
-    sync = subprocess.run(
-        [str(tap), "--config", "config.json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert sync.returncode == 0, sync.stderr[-2000:]
-    trades = parse_messages(sync.stdout).as_served("XBTUSD")
+    stdout = sync_with_program(tap, tap_config(sim, lookback_minutes=2), tmp_path, env)
+    trades = parse_messages(stdout).as_served("XBTUSD")
     assert trades
     assert trades == sim.oracle.trades("XBTUSD", trades[0][6])

@@ -4,7 +4,7 @@ that the SDK's own final-state test does not make."""
 from __future__ import annotations
 
 import pytest
-from schemahub_core.sim import start_simulator
+from schemahub_core.testing import running_simulator
 from singer_sdk.testing import get_tap_test_class
 from tap_kraken.tap import TapKraken
 from tap_kraken_testkit import bookmark, partition, run_tap
@@ -24,10 +24,8 @@ TestTapKraken = get_tap_test_class(TapKraken, config=CONFIG)
 @pytest.fixture(scope="module", autouse=True)
 def simulator():
     """A Kraken simulator (seed 52, no rate limit) that CONFIG points at, for this module."""
-    sim = start_simulator("kraken", seed=52, rate_limit=False)
-    CONFIG["api_url"] = sim.url
-    yield sim
-    sim.stop()
+    with running_simulator("kraken", seed=52, config=CONFIG) as sim:
+        yield sim
 
 
 def test_final_state_bookmarks_each_pair_at_its_newest_trade_with_its_cursor(simulator):

@@ -15,7 +15,7 @@ Health score of one symbol, 0-100 (documented in docs/operations.md):
     freshness    = 1 when age <= max_age, else max_age / age (halves at twice the threshold)
 
 The overall score is the lowest symbol score: one broken symbol makes the table unhealthy.
-Everything is computed in DuckDB over the Arrow dataset; nothing loops over trades in Python.
+Everything is computed in DuckDB and Arrow (columns, not rows); nothing loops over trades in Python.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Test helpers shared by every SchemaHub package.
 
 Free loopback ports, a local moto AWS server, packages installed alone in a new virtualenv,
-recorded answers served on loopback, JSON shapes.
+recorded answers served on loopback, JSON shapes, a tap's Singer output run in-process and
+split by kind.
 
 Needs no pytest. `moto_server` needs moto[server], a test-only dependency (the `test` extra),
 so moto is imported inside it: importing this module never requires moto.
@@ -10,13 +11,18 @@ so moto is imported inside it: importing this module never requires moto.
 from __future__ import annotations
 
 import contextlib
+import copy
+import io
+import json
 import logging
 import os
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -147,3 +153,123 @@ def json_shape(value: Any) -> Any:
     if value is None:
         return "null"
     return {bool: "boolean", int: "integer", float: "number", str: "string"}[type(value)]
+
+
+@dataclass
+class SingerOutput:
+    """The Singer messages of one tap run: records per stream and STATE values, in order."""
+
+    messages: list[dict[str, Any]]
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    states: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> Any:
+        """Split the Singer lines of ``text`` (a tap's stdout) into an instance of ``cls``."""
+        out = cls(messages=[json.loads(line) for line in text.splitlines() if line.strip()])
+        for message in out.messages:
+            if message["type"] == "RECORD":
+                out.records.setdefault(message["stream"], []).append(message["record"])
+            elif message["type"] == "STATE":
+                out.states.append(message["value"])
+        return out
+
+    @property
+    def final_state(self) -> dict[str, Any]:
+        """The last STATE value printed."""
+        return self.states[-1]
+
+
+def sync_in_process(tap_class: Any, config: dict[str, Any], state: dict[str, Any] | None) -> str:
+    """Run ``tap_class`` (a singer-sdk Tap) over every stream in this process; return its stdout."""
+    # singer-sdk updates the state dict it is given in place: hand it a copy.
+    state = copy.deepcopy(state) if state is not None else None
+    tap = tap_class(config=config, state=state, parse_env_config=False)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        tap.sync_all()
+    return buffer.getvalue()
+
+
+def partition_state(state: dict[str, Any], stream: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The bookmark of ``stream``'s partition ``context`` in a Singer state ({} if none)."""
+    partitions = state.get("bookmarks", {}).get(stream, {}).get("partitions", [])
+    return next((p for p in partitions if p["context"] == context), {})
+
+
+def about(program: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """What ``program --about --format=json`` says (a tap or target executable): name, settings."""
+    about = subprocess.run(
+        [str(program), "--about", "--format=json"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert about.returncode == 0, about.stderr[-3000:]
+    described: dict[str, Any] = json.loads(about.stdout)
+    return described
+
+
+def sync_with_program(
+    program: Path, config: dict[str, Any], folder: Path, env: Mapping[str, str]
+) -> str:
+    """Run the tap executable ``program`` with ``config`` in ``folder``; return its stdout."""
+    (folder / "config.json").write_text(json.dumps(config))
+    sync = subprocess.run(
+        [str(program), "--config", "config.json"],
+        cwd=folder,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert sync.returncode == 0, sync.stderr[-2000:]
+    return sync.stdout
+
+
+def recorded_answer(test_file: str, name: str) -> bytes:
+    """The recorded body ``recorded/<name>.json`` beside the test module ``test_file``, as is."""
+    return (Path(test_file).parent / "recorded" / f"{name}.json").read_bytes()
+
+
+@contextlib.contextmanager
+def running_simulator(
+    exchange: str, *, seed: int, config: dict[str, Any] | None = None, **options: Any
+) -> Iterator[Any]:
+    """A simulator of ``exchange`` without rate limit for the block, then stopped.
+
+    ``config``: a tap config whose ``api_url`` is pointed at it. ``options``: those of
+    `schemahub_core.sim.start_simulator` (clock, faults...). Needs the ``sim`` extra.
+    """
+    from schemahub_core.sim import start_simulator
+
+    sim = start_simulator(exchange, seed=seed, rate_limit=False, **options)
+    if config is not None:
+        config["api_url"] = sim.url
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def assert_unreachable_api_url_fails_fast(sync: Callable[[str], object]) -> None:
+    """``sync(api_url)`` against a loopback port nothing listens on fails within 10 s.
+
+    It must raise `ExchangeUnreachableError` naming the URL and the ``api_url`` setting (what
+    the person reading it has to fix).
+    """
+    from schemahub_core.errors import ExchangeUnreachableError
+
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    message = None
+    try:
+        sync(url)
+    except ExchangeUnreachableError as error:
+        message = str(error)
+    if message is None:
+        raise AssertionError(f"a sync against {url}, where nothing listens, did not fail")
+    assert time.monotonic() - started < 10
+    assert f"Cannot connect to GET {url}/" in message
+    assert "api_url" in message

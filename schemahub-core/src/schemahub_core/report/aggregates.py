@@ -17,6 +17,7 @@ from schemahub_core import completeness
 from schemahub_core.schema import UNIFIED_TABLE
 
 REPORT_TRADES = "report_trades"
+REPORT_BUCKETS = "report_buckets"  # per symbol, interval and batch: what the bars are made of
 # Hourly bars up to this span, daily bars beyond it: a few hundred points per symbol either way.
 HOURLY_UP_TO = dt.timedelta(days=14)
 
@@ -72,13 +73,26 @@ def aggregate_trades(connection: duckdb.DuckDBPyConnection, now: dt.datetime) ->
     """Compute every table-based figure of the report from the view ``report_trades``."""
     completeness.materialise_id_days(connection, REPORT_TRADES)
     interval = "hour" if _span(connection) <= HOURLY_UP_TO else "day"
-    # time_bucket: several times faster than date_trunc on TIMESTAMPTZ (no calendar per row).
+    seconds = 3600 if interval == "hour" else 86400
+    # One scan for the bars and the commit latencies: per symbol, interval and batch
+    # (ingest_ts is the time a batch was mapped and committed). Integer arithmetic on the
+    # epoch: several times cheaper than time_bucket on TIMESTAMPTZ.
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {REPORT_BUCKETS} AS
+        SELECT exchange, symbol, epoch_us(trade_ts) // {seconds * 1_000_000} AS bucket_number,
+               ingest_ts, count(*)::BIGINT AS trades, sum(quantity) AS volume,
+               sum(price * quantity) AS notional, max(trade_ts) AS newest_ts
+        FROM {REPORT_TRADES}
+        GROUP BY ALL
+        """
+    )
     per_interval = connection.sql(
         f"""
-        SELECT exchange, symbol, time_bucket(INTERVAL 1 {interval}, trade_ts) AS bucket,
-               count(*)::BIGINT AS trades, sum(quantity) AS volume,
-               sum(price * quantity) / nullif(sum(quantity), 0) AS vwap
-        FROM {REPORT_TRADES}
+        SELECT exchange, symbol, to_timestamp(bucket_number * {seconds}) AS bucket,
+               sum(trades)::BIGINT AS trades, sum(volume) AS volume,
+               sum(notional) / nullif(sum(volume), 0) AS vwap
+        FROM {REPORT_BUCKETS}
         GROUP BY ALL ORDER BY ALL
         """
     ).to_arrow_table()
@@ -91,13 +105,13 @@ def aggregate_trades(connection: duckdb.DuckDBPyConnection, now: dt.datetime) ->
         """,
         params={"now": now},
     ).to_arrow_table()
-    # ingest_ts is the time a batch was mapped and committed: its distance to the batch's
-    # newest trade is how far behind the exchange the table was at that commit.
+    # A batch's distance from ingest_ts to its newest trade is how far behind the exchange
+    # the table was at that commit.
     ingest_latency = connection.sql(
         f"""
-        SELECT exchange, symbol, ingest_ts, count(*)::BIGINT AS rows,
-               epoch(ingest_ts) - epoch(max(trade_ts)) AS latency_seconds
-        FROM {REPORT_TRADES}
+        SELECT exchange, symbol, ingest_ts, sum(trades)::BIGINT AS rows,
+               epoch(ingest_ts) - epoch(max(newest_ts)) AS latency_seconds
+        FROM {REPORT_BUCKETS}
         GROUP BY exchange, symbol, ingest_ts ORDER BY ingest_ts
         """
     ).to_arrow_table()

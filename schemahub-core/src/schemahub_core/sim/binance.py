@@ -11,11 +11,10 @@ from typing import Any
 from schemahub_core.sim import pages
 from schemahub_core.sim.binance_limits import WeightLimiter, too_much_weight
 from schemahub_core.sim.bulk import BulkDumps
-from schemahub_core.sim.clock import SimClock
+from schemahub_core.sim.exchange import ExchangeApp
 from schemahub_core.sim.market import Market
 from schemahub_core.sim.products import BINANCE_MARKETS, binance_symbol
 from schemahub_core.sim.server import HTML_ERROR_PAGE, Response, Stats
-from schemahub_core.sim.settings import Settings
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -110,29 +109,17 @@ def _time_bounds_us(value: int | None) -> tuple[int, int] | None:
     return value * unit, (value + 1) * unit
 
 
-class BinanceApp:
+class BinanceApp(ExchangeApp):
     """Answers requests the way api.binance.com (or api.binance.us) does; also serves dumps."""
 
     exchange = "binance"
+    listings = BINANCE_MARKETS
 
-    def __init__(
-        self,
-        seed: int,
-        clock: SimClock,
-        settings: Settings,
-        history_trades: int | None,
-        stats: Stats | None = None,
-    ) -> None:
-        """Build the markets of `BINANCE_MARKETS` from `seed`, the weight limiter and the dumps."""
-        self.clock = clock
-        self.settings = settings
-        self.markets = {
-            spec.product_id: Market(spec, seed, clock.start_us, history_trades)
-            for spec in BINANCE_MARKETS
-        }
+    def open(self, stats: Stats | None) -> None:
+        """The symbol list, the weight limiter and the bulk dumps."""
         self.metadata = [binance_symbol(spec) for spec in BINANCE_MARKETS]
-        self.limiter = WeightLimiter(settings, stats)
-        self.bulk = BulkDumps(self.markets, clock, settings)
+        self.limiter = WeightLimiter(self.settings, stats)
+        self.bulk = BulkDumps(self.markets, self.clock, self.settings)
         self.routes: dict[str, tuple[int, Callable[[Params, Any], Response]]] = {
             "/api/v3/ping": (1, lambda p, h: Response(200, b"{}")),
             "/api/v3/time": (1, self._time),

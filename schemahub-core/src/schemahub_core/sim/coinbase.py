@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-import time
 from http import HTTPStatus
 from typing import Any
 
 from schemahub_core.sim import pages
-from schemahub_core.sim.clock import SimClock
+from schemahub_core.sim.exchange import ExchangeApp
 from schemahub_core.sim.market import Market
 from schemahub_core.sim.products import COINBASE_MARKETS, coinbase_product
 from schemahub_core.sim.server import HTML_ERROR_PAGE, Response, Stats
-from schemahub_core.sim.settings import Settings
+from schemahub_core.sim.token_bucket import TokenBucket
 
 MAX_LIMIT = 1000
 _CURSOR = re.compile(r"^[0-9]{1,19}$")
@@ -32,49 +30,14 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     )
 
 
-class TokenBucket:
-    """Coinbase's public limit: a lazily refilled bucket (rate per second, burst capacity)."""
-
-    def __init__(self) -> None:
-        """An empty bucket is filled to the burst on first use (the rate is known only then)."""
-        self._tokens: float | None = None
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self, rate: float, burst: int) -> float:
-        """Take one token; return 0 if granted, else the seconds until one is available."""
-        with self._lock:
-            now = time.monotonic()
-            tokens = float(burst) if self._tokens is None else self._tokens
-            tokens = min(float(burst), tokens + (now - self._last) * rate)
-            self._last = now
-            if tokens >= 1.0:
-                self._tokens = tokens - 1.0
-                return 0.0
-            self._tokens = tokens
-            return (1.0 - tokens) / rate
-
-
-class CoinbaseApp:
+class CoinbaseApp(ExchangeApp):
     """Answers requests the way api.exchange.coinbase.com does (see exchange-apis.md)."""
 
     exchange = "coinbase"
+    listings = COINBASE_MARKETS
 
-    def __init__(
-        self,
-        seed: int,
-        clock: SimClock,
-        settings: Settings,
-        history_trades: int | None,
-        stats: Stats | None = None,
-    ) -> None:
-        """Build the markets of `COINBASE_MARKETS` from `seed` and the public rate limit."""
-        self.clock = clock
-        self.settings = settings
-        self.markets = {
-            spec.product_id: Market(spec, seed, clock.start_us, history_trades)
-            for spec in COINBASE_MARKETS
-        }
+    def open(self, stats: Stats | None) -> None:
+        """The product list and the public rate limit."""
         self.metadata = [coinbase_product(spec) for spec in COINBASE_MARKETS]
         self._products_body = json.dumps(self.metadata, separators=(",", ":")).encode()
         self.bucket = TokenBucket()

@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 
 from schemahub_core.sim import pages
-from schemahub_core.sim.clock import SimClock
-from schemahub_core.sim.coinbase import TokenBucket
+from schemahub_core.sim.exchange import ExchangeApp
 from schemahub_core.sim.formats import kraken_time_ns, rows
 from schemahub_core.sim.market import Market
 from schemahub_core.sim.products import KRAKEN_MARKETS, kraken_pair
 from schemahub_core.sim.server import HTML_ERROR_PAGE, Response, Stats
-from schemahub_core.sim.settings import Settings
+from schemahub_core.sim.token_bucket import TokenBucket
 
 MAX_COUNT = 1000
 # A `since` below this is in seconds: nanoseconds since 1970 are ~1.7e18 today.
@@ -67,26 +66,14 @@ def _uint(params: dict[str, str], name: str) -> int | None:
     return int(value)
 
 
-class KrakenApp:
+class KrakenApp(ExchangeApp):
     """Answers requests the way api.kraken.com does (see exchange-apis.md)."""
 
     exchange = "kraken"
+    listings = KRAKEN_MARKETS
 
-    def __init__(
-        self,
-        seed: int,
-        clock: SimClock,
-        settings: Settings,
-        history_trades: int | None,
-        stats: Stats | None = None,
-    ) -> None:
-        """Build the markets of `KRAKEN_MARKETS` from `seed` and the call-counter limit."""
-        self.clock = clock
-        self.settings = settings
-        self.markets = {
-            spec.product_id: Market(spec, seed, clock.start_us, history_trades)
-            for spec in KRAKEN_MARKETS
-        }
+    def open(self, stats: Stats | None) -> None:
+        """The pair list (by altname and canonical name) and the per-counter rate limits."""
         pairs = [kraken_pair(spec) for spec in KRAKEN_MARKETS]
         self.asset_pairs = dict(pairs)
         self.metadata = [{"pair": canonical, **entry} for canonical, entry in pairs]
