@@ -222,3 +222,16 @@ def test_compact_merges_files_overlapping_in_time_a_row_group_at_a_time(iceberg_
         ids = [int(i) for i in written.read(columns=["trade_id"]).column(0).to_pylist()]
     assert ids == list(range(1, 1401))  # trade i is at minute i: time order is id order
     assert sorted_rows(config).equals(before)
+
+
+def test_output_row_groups_are_cut_at_the_row_limit_or_the_arrow_size():
+    chunks = [unified_rows(range(first, first + 10)) for first in range(11, 111, 10)]
+    by_rows = list(compact.row_groups(chunks, 25, max_bytes=1 << 30))
+    # Two chunks always stay under the size, three always reach it.
+    by_size = list(
+        compact.row_groups(chunks, 1000, max_bytes=2 * max(c.nbytes for c in chunks) + 1)
+    )
+
+    assert [group.num_rows for group in by_rows] == [25, 25, 25, 25]
+    assert [group.num_rows for group in by_size] == [30, 30, 30, 10]
+    assert pa.concat_tables(by_size).equals(pa.concat_tables(chunks))
