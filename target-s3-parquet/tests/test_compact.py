@@ -202,3 +202,44 @@ def test_bins_hold_at_most_the_target_size_and_skip_single_files():
     files = [File(f"f{i}", size) for i, size in enumerate([40, 40, 40, 90, 30, 10])]
     bins = compact.plan_bins(files, 100)  # type: ignore[arg-type]
     assert [[f.file_path for f in group] for group in bins] == [["f0", "f1"], ["f2", "f4", "f5"]]
+
+
+def test_compact_merges_files_overlapping_in_time_a_row_group_at_a_time(iceberg_output):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    with writer.table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "100"})
+    for first in (1, 2, 3):  # three files, each a third of the same hours: they interleave
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(first, 1201, 3)))
+    writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1201, 1401)))  # later, disjoint
+    before = sorted_rows(config)
+    table = writer.table.refresh()
+    day = next(iter(maintenance.live_files(table, Selection()).values()))
+    partition = next(iter(maintenance.live_files(table, Selection())))
+
+    chunks = list(compact.merged_in_order(table.io, day, partition))
+    Compactor(table, 1 << 20).compact(Selection())
+
+    # Never more in one chunk than what the 3 overlapping files hold loaded: at most 2 row
+    # groups of 100 each (the rest of one and the next), not the bin's 1400 rows.
+    assert max(chunk.num_rows for chunk in chunks) <= 3 * 2 * 100
+    (path,) = data_files(config)
+    with writer.table.io.new_input(path).open() as stream:
+        written = pq.ParquetFile(stream)
+        assert written.num_row_groups == 14
+        ids = [int(i) for i in written.read(columns=["trade_id"]).column(0).to_pylist()]
+    assert ids == list(range(1, 1401))  # trade i is at minute i: time order is id order
+    assert sorted_rows(config).equals(before)
+
+
+def test_output_row_groups_are_cut_at_the_row_limit_or_the_arrow_size():
+    chunks = [unified_rows(range(first, first + 10)) for first in range(11, 111, 10)]
+    by_rows = list(compact.row_groups(chunks, 25, max_bytes=1 << 30))
+    # Two chunks always stay under the size, three always reach it.
+    by_size = list(
+        compact.row_groups(chunks, 1000, max_bytes=2 * max(c.nbytes for c in chunks) + 1)
+    )
+
+    assert [group.num_rows for group in by_rows] == [25, 25, 25, 25]
+    assert [group.num_rows for group in by_size] == [30, 30, 30, 10]
+    assert pa.concat_tables(by_size).equals(pa.concat_tables(chunks))

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 CATALOG_NAME = "schemahub"
 NAMESPACE = "schemahub"
 UNIFIED_IDENTIFIER = (NAMESPACE, "trades_unified")
+# `iceberg_raw_tables`: the table of stream S is `schemahub.raw_S`.
+RAW_TABLE_PREFIX = "raw_"
 CATALOG_FILE = "catalog.db"
 
 

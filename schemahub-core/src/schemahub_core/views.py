@@ -5,8 +5,10 @@
 - `raw_<stream>`: each raw stream as received, at least once (a rerun after a crash may have
   stored a batch twice, so duplicates are possible). Read from the Iceberg table
   `schemahub.raw_<stream>` when the target wrote one (`iceberg_raw_tables`), else from the
-  gzip JSONL audit trail `<output_uri>/raw/<stream>/ingest_date=*/`, with `ingest_date` as a
-  DATE column.
+  gzip JSONL audit trail `<output_uri>/raw/<stream>/ingest_date=*/` together with the BATCH
+  files the target kept under `<output_uri>/raw_batches/<stream>/ingest_date=*/` (gzip JSONL or
+  Parquet, as the tap wrote them), with `ingest_date` as a DATE column. The parts are unioned
+  by column name: a batch file has no `_sdc_` columns, so they are NULL on its rows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from schemahub_core.schema import UNIFIED_TABLE
 CANDLES_VIEW = "candles"
 DEFAULT_CANDLE_INTERVAL = "1 minute"
 RAW_VIEW_PREFIX = "raw_"
+_INGEST_DATE = ds.partitioning(pa.schema([("ingest_date", pa.date32())]), flavor="hive")
 
 
 def quote_identifier(name: str) -> str:
@@ -97,19 +100,57 @@ def _iceberg_raw_datasets(
     return found
 
 
-def _jsonl_raw_datasets(filesystem: pafs.FileSystem, output_uri: str) -> dict[str, ds.Dataset]:
+def _stream_folders(filesystem: pafs.FileSystem, root: str) -> dict[str, str]:
+    """The `<root>/<stream>/` folders, by (decoded) stream name."""
+    selector = pafs.FileSelector(root, allow_not_found=True)
+    return {
+        decode_segment(info.base_name): info.path
+        for info in filesystem.get_file_info(selector)
+        if info.type == pafs.FileType.Directory
+    }
+
+
+def _jsonl_raw_datasets(
+    filesystem: pafs.FileSystem, output_uri: str
+) -> dict[str, list[ds.Dataset]]:
     """The gzip JSONL audit trail of each stream under `<output_uri>/raw/`, by stream name."""
-    raw_root = parse_output_uri(output_uri).path_of("raw")
-    selector = pafs.FileSelector(raw_root, allow_not_found=True)
-    partitioning = ds.partitioning(pa.schema([("ingest_date", pa.date32())]), flavor="hive")
-    found = {}
-    for info in filesystem.get_file_info(selector):
-        if info.type != pafs.FileType.Directory:
-            continue
-        # pyarrow infers the columns from the stream's first file: the SCHEMA of its tap.
-        found[decode_segment(info.base_name)] = ds.dataset(
-            info.path, filesystem=filesystem, format="json", partitioning=partitioning
-        )
+    # pyarrow infers the columns from the stream's first file: the SCHEMA of its tap.
+    return {
+        stream: [ds.dataset(path, filesystem=filesystem, format="json", partitioning=_INGEST_DATE)]
+        for stream, path in _stream_folders(
+            filesystem, parse_output_uri(output_uri).path_of("raw")
+        ).items()
+    }
+
+
+def _batch_raw_datasets(
+    filesystem: pafs.FileSystem, output_uri: str
+) -> dict[str, list[ds.Dataset]]:
+    """The BATCH files kept under `<output_uri>/raw_batches/<stream>/`, by stream name.
+
+    One dataset of a stream's JSONL files (gzip when named `.gz`, as singer-sdk names them)
+    and one of its Parquet files, for those it has.
+    """
+    root = parse_output_uri(output_uri).path_of("raw_batches")
+    found: dict[str, list[ds.Dataset]] = {}
+    for stream, path in _stream_folders(filesystem, root).items():
+        selector = pafs.FileSelector(path, recursive=True)
+        files = [i.path for i in filesystem.get_file_info(selector) if i.type == pafs.FileType.File]
+        by_format = {
+            "parquet": [f for f in files if f.endswith(".parquet")],
+            "json": [f for f in files if not f.endswith(".parquet")],
+        }
+        found[stream] = [
+            ds.dataset(
+                paths,
+                filesystem=filesystem,
+                format=file_format,
+                partitioning=_INGEST_DATE,
+                partition_base_dir=path,
+            )
+            for file_format, paths in by_format.items()
+            if paths
+        ]
     return found
 
 
@@ -124,15 +165,30 @@ def register_raw_streams(
 ) -> list[str]:
     """Register a view `raw_<stream>` per raw stream of `output_uri`; return the view names.
 
-    Iceberg raw tables (when `use_iceberg` and the catalog has them) win over the JSONL trail
-    of the same stream. `s3`: `s3_endpoint_url` and `aws_region` for the catalog's FileIO.
+    Iceberg raw tables (when `use_iceberg` and the catalog has them) win over the files of
+    the same stream: the target appends BATCH rows to them too. A stream whose records are in
+    more than one kind of file (JSONL trail, JSONL or Parquet batch files) gets a view that
+    unions them by column name over one hidden relation `_raw_<stream>_<n>` per kind.
+    `s3`: `s3_endpoint_url` and `aws_region` for the catalog's FileIO.
     """
-    datasets = _jsonl_raw_datasets(filesystem, output_uri)
+    parts = _jsonl_raw_datasets(filesystem, output_uri)
+    for stream, datasets in _batch_raw_datasets(filesystem, output_uri).items():
+        parts[stream] = parts.get(stream, []) + datasets
     if use_iceberg:
-        datasets |= _iceberg_raw_datasets(output_uri, iceberg_catalog, filesystem, **s3)
+        iceberg = _iceberg_raw_datasets(output_uri, iceberg_catalog, filesystem, **s3)
+        parts |= {stream: [dataset] for stream, dataset in iceberg.items()}
     names = []
-    for stream, dataset in sorted(datasets.items()):
+    for stream, datasets in sorted(parts.items()):
         name = RAW_VIEW_PREFIX + stream
-        connection.register(name, dataset)
+        if len(datasets) == 1:
+            connection.register(name, datasets[0])
+        else:
+            hidden = [f"_{name}_{n}" for n in range(len(datasets))]
+            for part, dataset in zip(hidden, datasets, strict=True):
+                connection.register(part, dataset)
+            union = " UNION ALL BY NAME ".join(
+                f"SELECT * FROM {quote_identifier(p)}" for p in hidden
+            )
+            connection.execute(f"CREATE VIEW {quote_identifier(name)} AS {union}")
         names.append(name)
     return names

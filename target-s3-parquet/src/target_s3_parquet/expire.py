@@ -9,6 +9,11 @@ what keeps the files of a commit in flight safe: a writer writes its data files,
 metadata file before the catalog points at them, so for that while they are unreferenced.
 Give the grace period more than the longest commit (default 3 days, as Iceberg's own
 remove-orphan-files).
+
+It cleans every SchemaHub table of the `schemahub` namespace (trades_unified and the
+`raw_<stream>` tables of `iceberg_raw_tables`), one after the other, or those named by
+`--table`. Each table's files live in a folder of their own (`<warehouse>/schemahub/<table>`),
+so listing one table's location never meets another table's files.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs as pafs
 from pyiceberg.exceptions import CommitFailedException
+from schemahub_core import iceberg as catalogs
 from schemahub_core.iceberg import filesystem_path
 from schemahub_core.progress import CountProgress, format_duration
 from schemahub_core.query import output_root
@@ -54,8 +60,9 @@ def parse_duration(text: str) -> dt.timedelta:
 
 @dataclass
 class ExpireReport:
-    """What `schemahub expire` removed (or would remove)."""
+    """What `schemahub expire` removed (or would remove) from one table."""
 
+    table: str
     dry_run: bool
     snapshots_expired: list[int] = field(default_factory=list)
     snapshots_kept: int = 0
@@ -116,7 +123,8 @@ def expire(
     `filesystem`: the one the table's location is on (local, or S3 with its endpoint).
     """
     now = now or dt.datetime.now(dt.UTC)
-    report = ExpireReport(dry_run)
+    name = table.name()[-1]
+    report = ExpireReport(name, dry_run)
     cutoff_ms = int((now - older_than).timestamp() * 1000)
     for attempt in range(MAX_ATTEMPTS):
         expiring = snapshots_to_expire(table, cutoff_ms, keep)
@@ -129,8 +137,9 @@ def expire(
             table.refresh()
             if attempt == MAX_ATTEMPTS - 1:
                 raise IcebergCommitError(
-                    f"expire: {MAX_ATTEMPTS} commits in a row lost to other writers; no "
-                    f"snapshot was expired and no file deleted. Rerun when ingest is quieter."
+                    f"expire: {name}: {MAX_ATTEMPTS} commits in a row lost to other writers; "
+                    f"no snapshot of it was expired and no file of it deleted. Rerun when "
+                    f"ingest is quieter."
                 ) from None
     report.snapshots_expired = expiring
     table.refresh()
@@ -142,7 +151,7 @@ def expire(
         info for info in listed if info.type == pafs.FileType.File and info.path not in referenced
     ]
     young = now - grace
-    progress = CountProgress("expire: unreferenced files", len(candidates), logger)
+    progress = CountProgress(f"expire: {name}: unreferenced files", len(candidates), logger)
     for info in candidates:
         if info.mtime is None or info.mtime > young:
             report.unreferenced_in_grace += 1  # may be a commit in flight
@@ -155,13 +164,42 @@ def expire(
     return report
 
 
+def schemahub_tables(unified: Table, names: list[str] | None = None) -> list[Table]:
+    """trades_unified and the `raw_<stream>` tables of its namespace (or those of `names`).
+
+    Other tables someone keeps in the namespace are never touched.
+    """
+    found = {
+        identifier[-1]: identifier
+        for identifier in unified.catalog.list_tables(catalogs.NAMESPACE)
+        if identifier == catalogs.UNIFIED_IDENTIFIER
+        or identifier[-1].startswith(catalogs.RAW_TABLE_PREFIX)
+    }
+    unknown = sorted(set(names or ()) - set(found))
+    if unknown:
+        raise maintenance.MaintenanceError(
+            f"no SchemaHub table {unknown[0]!r} in the namespace {catalogs.NAMESPACE!r}: "
+            f"--table takes one of {sorted(found)}"
+        )
+    return [unified.catalog.load_table(found[name]) for name in sorted(names or found)]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `schemahub expire`."""
     parser.description = (
-        "Expire old snapshots of the Iceberg trades_unified, then delete the data and metadata"
-        " files no live snapshot references and older than --grace; reports files and bytes."
+        "Expire old snapshots of the Iceberg trades_unified and raw_<stream> tables, then delete"
+        " the data and metadata files no live snapshot references and older than --grace;"
+        " reports files and bytes per table."
     )
     maintenance.add_common_arguments(parser)
+    parser.add_argument(
+        "--table",
+        action="append",
+        dest="tables",
+        metavar="NAME",
+        help="clean only this table (trades_unified or raw_<stream>); repeatable"
+        " (default: every SchemaHub table of the namespace)",
+    )
     parser.add_argument(
         "--older-than",
         type=parse_duration,
@@ -192,28 +230,35 @@ def run(args: argparse.Namespace) -> int:
                 raise maintenance.MaintenanceError(
                     "--keep must be at least 1 (the current snapshot)"
                 )
-            table = maintenance.open_table_for("expire", args)
-            filesystem, _ = output_root(
-                table.location(), s3_endpoint_url=args.s3_endpoint_url, aws_region=args.aws_region
-            )
-            report = expire(
-                table,
-                filesystem,
-                older_than=args.older_than,
-                keep=args.keep,
-                grace=args.grace,
-                dry_run=args.dry_run,
-            )
+            unified = maintenance.open_table_for("expire", args)
+            reports = []
+            for table in schemahub_tables(unified, args.tables):
+                filesystem, _ = output_root(
+                    table.location(),
+                    s3_endpoint_url=args.s3_endpoint_url,
+                    aws_region=args.aws_region,
+                )
+                reports.append(
+                    expire(
+                        table,
+                        filesystem,
+                        older_than=args.older_than,
+                        keep=args.keep,
+                        grace=args.grace,
+                        dry_run=args.dry_run,
+                    )
+                )
     except maintenance.EXPECTED_ERRORS as exc:
         print(f"schemahub expire: {exc}", file=sys.stderr)
         return 2
     verb = "would be " if args.dry_run else ""
+    grace = format_duration(args.grace.total_seconds())
     lines = [
-        f"{len(report.snapshots_expired)} snapshot(s) {verb}expired, {report.snapshots_kept} kept",
-        f"{len(report.files_removed)} unreferenced file(s) {verb}removed, "
-        f"{report.bytes_freed:,} bytes freed",
-        f"{report.unreferenced_in_grace} unreferenced file(s) younger than the grace period "
-        f"({format_duration(args.grace.total_seconds())}) left in place",
+        f"{r.table}: {len(r.snapshots_expired)} snapshot(s) {verb}expired, {r.snapshots_kept} "
+        f"kept; {len(r.files_removed)} unreferenced file(s) {verb}removed, {r.bytes_freed:,} "
+        f"bytes freed; {r.unreferenced_in_grace} younger than the grace period ({grace}) left"
+        for r in reports
     ]
-    maintenance.print_report(report.as_dict(), args.json, lines)
+    report = {"dry_run": args.dry_run, "tables": [r.as_dict() for r in reports]}
+    maintenance.print_report(report, args.json, lines)
     return 0

@@ -61,7 +61,7 @@ class IcebergRawTables:
 
     def _table(self, stream: str, schema: pa.Schema) -> Table:
         if stream not in self.tables:
-            identifier = (catalogs.NAMESPACE, f"raw_{stream}")
+            identifier = (catalogs.NAMESPACE, catalogs.RAW_TABLE_PREFIX + stream)
             self.catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
             self.tables[stream] = self.catalog.create_table_if_not_exists(
                 identifier,
