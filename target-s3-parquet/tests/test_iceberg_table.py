@@ -181,15 +181,43 @@ def test_migrate_round_trip_reads_back_identical_and_goes_on_exactly_once(tmp_pa
     )
 
 
-def test_old_snapshots_are_expired_and_every_trade_stays(iceberg_output, monkeypatch):
-    monkeypatch.setattr(iceberg_table, "KEEP_SNAPSHOTS", 2)
+def _keep_snapshots(writer: IcebergUnifiedTable, keep: int) -> None:
+    """Expire down to `keep` snapshots once there are twice as many; merge manifests at 2."""
+    writer.table.transaction().set_properties(
+        {
+            "history.expire.min-snapshots-to-keep": str(keep),
+            "commit.manifest.min-count-to-merge": "2",
+        }
+    ).commit_transaction()
+
+
+def test_old_snapshots_are_expired_and_every_trade_stays(iceberg_output):
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    _keep_snapshots(writer, 2)
     for start in range(1, 51, 10):  # five commits: the fifth finds 5 > 2 x 2 and expires 3
         writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
     snapshots = writer.table.refresh().metadata.snapshots
     assert len(snapshots) == 2
     assert snapshots[-1].summary[iceberg_table.ADDED_SUMMARY] == "BINANCE/BTCUSDT=41:50"
     assert_exactly_once(read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 51)})
+
+
+def test_expiry_deletes_the_manifests_and_lists_only_expired_snapshots_used(iceberg_output):
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    _keep_snapshots(writer, 2)
+    metadata = iceberg_output.local_root / "schemahub" / "trades_unified" / "metadata"
+    avro_counts = []
+    for start in range(1, 301, 10):  # 30 commits, expiry every few of them
+        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+        avro_counts.append(len(list(metadata.glob("*.avro"))))
+    table = writer.table.refresh()
+    live = {s.manifest_list for s in table.metadata.snapshots}
+    live |= {m.manifest_path for s in table.metadata.snapshots for m in s.manifests(table.io)}
+    assert {str(p) for p in metadata.glob("*.avro")} == {p.removeprefix("file://") for p in live}
+    assert max(avro_counts[10:]) <= max(avro_counts[:10]), avro_counts  # bounded, not growing
+    assert_exactly_once(
+        read_iceberg(iceberg_output.config), {("BINANCE", "BTCUSDT"): range(1, 301)}
+    )
 
 
 def test_two_targets_creating_the_table_at_once_both_open_it(iceberg_output, monkeypatch):

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "iceberg_table",
             "iceberg_append",
             "iceberg_raw",
+            "snapshot_expiry",
             "unified",
             "raw_layer",
             "ranges",

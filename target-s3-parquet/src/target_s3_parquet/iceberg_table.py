@@ -43,7 +43,7 @@ from schemahub_core import iceberg as catalogs
 from schemahub_core.paths import check_iceberg_partition_values
 from schemahub_core.schema import UNIFIED_SCHEMA
 
-from target_s3_parquet import iceberg_append, ranges
+from target_s3_parquet import iceberg_append, ranges, snapshot_expiry
 from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
 
 if TYPE_CHECKING:
@@ -59,11 +59,6 @@ TOKEN_SUMMARY = "schemahub.commit-token"
 # A Glue table parameter value holds at most 512,000 characters.
 MAX_RANGES_CHARS = 512_000
 MAX_ATTEMPTS = 30
-# Snapshots kept for time travel: older ones are expired once there are twice as many, so the
-# metadata (and the time to copy and rewrite it at every commit) stays bounded. Expiry only
-# removes snapshot entries; files only expired snapshots read (compacted or rebuilt away) are
-# deleted by `schemahub expire`.
-KEEP_SNAPSHOTS = 100
 _ICEBERG_TYPES = {pa.string(): StringType(), pa.float64(): DoubleType()}
 _CODECS = {"none": "uncompressed"}
 
@@ -104,7 +99,8 @@ def table_properties(compression: str) -> dict[str, str]:
         "commit.manifest-merge.enabled": "true",  # manifests stay few as commits accumulate
         "write.metadata.delete-after-commit.enabled": "true",
         "write.metadata.previous-versions-max": "20",
-        "history.expire.min-snapshots-to-keep": str(KEEP_SNAPSHOTS),  # for engines' maintenance
+        # Snapshots kept for time travel by our expiry after a commit, and by engines'.
+        snapshot_expiry.KEEP_PROPERTY: str(snapshot_expiry.KEEP_SNAPSHOTS),
     }
 
 
@@ -274,8 +270,7 @@ class IcebergUnifiedTable:
                 raise self._ranges_too_long(exchange, symbol, len(merged))
             if not self._attempt(exchange, symbol, attempt, written, key, merged, added):
                 continue
-            self._own_latest = True
-            self._expire_old_snapshots()
+            self._own_latest = snapshot_expiry.expire_old_snapshots(self.table, self.where)
             return CommitResult(
                 exchange, symbol, int(fresh.size), skipped, tuple(f.file_path for f in written)
             )
@@ -328,23 +323,6 @@ class IcebergUnifiedTable:
             time.sleep(0.5 * (attempt + 1))
             return False
         return True
-
-    def _expire_old_snapshots(self) -> None:
-        """Keep the newest KEEP_SNAPSHOTS snapshots once there are twice as many.
-
-        Housekeeping: a failure is logged and retried after a later commit, never fails the run.
-        """
-        snapshots = sorted(self.table.metadata.snapshots, key=lambda s: s.timestamp_ms)
-        if len(snapshots) <= 2 * KEEP_SNAPSHOTS:
-            return
-        old = [s.snapshot_id for s in snapshots[:-KEEP_SNAPSHOTS]]
-        try:
-            self.table.maintenance.expire_snapshots().by_ids(old).commit()
-        except Exception as exc:
-            self._own_latest = False
-            self.logger.warning(
-                "Could not expire %d old snapshots of the %s: %s", len(old), self.where, exc
-            )
 
     def _failed(self, exchange: str, symbol: str, exc: Exception) -> IcebergCommitError:
         return IcebergCommitError(
