@@ -180,3 +180,10 @@ def test_target_sinks_and_state_through_the_seam():
     assert json.loads(out.getvalue()) == {"bookmarks": {"ids": 1}}
     with pytest.raises(ValueError, match="Unknown message type 'NOPE'"):
         sdk_seam.refuse_unknown_message(target.message_reader, {"type": "NOPE"})
+
+
+def test_batch_encoding_is_parsed_as_the_sdk_hands_it_to_process_batch_files():
+    message = {"encoding": {"format": "parquet", "compression": "gzip"}}
+    encoding = sdk_seam.batch_encoding(message)
+    assert (encoding.format, encoding.compression) == ("parquet", "gzip")
+    assert parameters(Sink.process_batch_files) == ("self", "encoding", "files")

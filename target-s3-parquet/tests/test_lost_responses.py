@@ -49,14 +49,14 @@ def lose_first_response(monkeypatch):
 
     def install(part: str) -> LoseFirstResponse:
         fault = LoseFirstResponse(part)
-        build = storage_module._s3_client
+        build = storage_module.s3_client
 
         def client_with_fault(config):
             client = build(config)
             client.meta.events.register_first("needs-retry.s3.PutObject", fault)
             return client
 
-        monkeypatch.setattr(storage_module, "_s3_client", client_with_fault)
+        monkeypatch.setattr(storage_module, "s3_client", client_with_fault)
         return fault
 
     return install

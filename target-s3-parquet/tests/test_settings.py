@@ -29,6 +29,7 @@ HONOURED = {
     "table_format",
     "iceberg_catalog",
     "iceberg_raw_tables",
+    "delete_batch_files",
 }
 
 

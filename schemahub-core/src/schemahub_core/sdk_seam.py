@@ -24,12 +24,11 @@ if TYPE_CHECKING:
     from singer_sdk import Sink, Stream, Tap, Target
 
     # The types of `Stream.get_batches`' parameters live in a private SDK module; the taps
-    # import them from here (for type checking only).
-    from singer_sdk.helpers._batch import BaseBatchFileEncoding
+    # and the target import them from here (for type checking only).
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding as BatchEncoding
     from singer_sdk.helpers._batch import BatchConfig as BatchConfig
     from singer_sdk.io_base import GenericSingerReader
 
-    BatchEncoding = BaseBatchFileEncoding
 
 # The singer-sdk releases this module was written and tested against. The pyprojects of the
 # taps and the target pin the same range; widen both only after tests/test_sdk_seam.py passes.
@@ -87,6 +86,13 @@ def take_retired_sinks(target: Target) -> list[Sink]:
 def write_target_state(target: Target, state: dict) -> None:
     """Print `state` as the target's STATE line on stdout (the SDK's own writer)."""
     target._write_state_message(state)
+
+
+def batch_encoding(message: Mapping[str, Any]) -> BatchEncoding:
+    """The `encoding` of a BATCH message as singer-sdk parses it (`format`, `compression`)."""
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding
+
+    return BaseBatchFileEncoding.from_dict(dict(message["encoding"]))
 
 
 def refuse_unknown_message(reader: GenericSingerReader, message: dict) -> None:

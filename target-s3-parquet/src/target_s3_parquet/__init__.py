@@ -16,8 +16,17 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # raw layer, trades_unified (Hive or Iceberg) and its commit protocol, storage
     (
         "table",
-        ("tables", "iceberg_table", "iceberg_raw", "unified", "raw_layer", "ranges", "storage"),
+        (
+            "tables",
+            "iceberg_table",
+            "iceberg_raw",
+            "unified",
+            "raw_layer",
+            "ranges",
+            "storage",
+            "batch_source",
+        ),
     ),
-    # a batch of records as JSONL bytes; bulk parsing and validation against a SCHEMA
-    ("records", ("records", "schema_rules")),
+    # a batch of records as JSONL bytes, or a BATCH file; bulk parsing and validation
+    ("records", ("records", "schema_rules", "batch_files")),
 )

@@ -87,5 +87,28 @@ class IcebergRawTables:
                 explicit_schema=schema, unexpected_field_behavior="ignore"
             ),
         ).select(schema.names)
+        self._append(stream, schema, rows)
+
+    def append_rows(
+        self, stream: str, json_schema: dict[str, Any], rows: pa.Table, received_at: str
+    ) -> None:
+        """Append one BATCH file's rows (the stream's columns, typed) to `raw_<stream>`."""
+        schema = raw_schema(stream, json_schema)
+        count = rows.num_rows
+        sdc = {
+            "_sdc_extracted_at": pa.nulls(count, pa.string()),  # BATCH files carry none
+            "_sdc_received_at": pa.repeat(pa.scalar(received_at, pa.string()), count),
+        }
+        columns = [
+            sdc[name]
+            if name in sdc
+            else rows.column(name)
+            if name in rows.column_names
+            else pa.nulls(count, schema.field(name).type)
+            for name in schema.names
+        ]
+        self._append(stream, schema, pa.Table.from_arrays(columns, schema=schema))
+
+    def _append(self, stream: str, schema: pa.Schema, rows: pa.Table) -> None:
         table = self._table(stream, schema)
         table.append(rows.cast(table.schema().as_arrow()))

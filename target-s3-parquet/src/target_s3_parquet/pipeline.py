@@ -1,6 +1,7 @@
 """One commit of one stream: validate in bulk, write raw (and rejects), map, commit unified.
 
 `StreamSink.write_batch` (sinks.py) runs it; `Destination` is what every sink writes to.
+`commit_batch_files` is the same commit for the files of one BATCH message.
 
 The raw layer is written before the unified commit, so every trade in `trades_unified` is
 also in the raw audit trail (which holds each record at least once).
@@ -23,6 +24,8 @@ from schemahub_core.mapping import Mapping, MappingError, SourceDataError
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import raw_layer
+from target_s3_parquet.batch_files import BatchFileError, read_batch_file
+from target_s3_parquet.batch_source import BatchFileSource, batch_file_name
 from target_s3_parquet.records import (
     Batch,
     RecordError,
@@ -61,7 +64,9 @@ class Destination:
     quarantine: bool  # on_invalid_record == "quarantine"
     side: Executor  # builds each batch's raw file while the commit thread parses the batch
     log: logging.Logger
+    batch_files: BatchFileSource  # reads (and deletes) the files of BATCH messages
     raw_tables: IcebergRawTables | None = None  # iceberg_raw_tables: schemahub.raw_<stream>
+    delete_batch_files: bool = False  # delete_batch_files: once their trades are committed
     _unmapped_logged: set[str] = field(default_factory=set)
 
     def mapping_for(self, stream: str) -> Mapping | None:
@@ -158,6 +163,74 @@ def commit_stream(
         # complete between each symbol's first and last id.
         results = _commit_unified(unified, mapped, complete=not rejected)
     return StreamCommit(stream, len(kept), len(rejected), results)
+
+
+def commit_batch_files(
+    stream: str,
+    shape: StreamShape,
+    schema: dict,
+    mapping: Mapping | None,
+    file_format: str,
+    uris: Sequence[str],
+    destination: Destination,
+    *,
+    ingest_time: datetime,
+    received_at: str,
+) -> StreamCommit:
+    """Commit the files of one BATCH message of `stream` as one batch, all or nothing.
+
+    Every file is read, checked against the SCHEMA and mapped before anything is written;
+    then each is kept byte for byte under raw_batches/, and the trades are committed to
+    trades_unified exactly once, as RECORDs are. Files are deleted afterwards only with
+    `delete_batch_files`. A bad file raises `BatchFileError` naming it (quarantine does
+    not apply: a batch file is the tap's unit, loaded whole).
+    """
+    loaded: list[tuple[str, bytes, pa.Table]] = []
+    parts: list[pa.Table] = []
+    for uri in uris:
+        data = destination.batch_files.read(stream, uri)
+        table = read_batch_file(
+            stream, uri, file_format, data, shape, schema, validate=destination.validate
+        )
+        loaded.append((uri, data, table))
+        if mapping is not None and table.num_rows:
+            parts.append(_map_batch_file(mapping, stream, uri, table, ingest_time))
+    for uri, data, table in loaded:
+        raw_layer.write_raw_batch(
+            destination.storage, stream, ingest_time, batch_file_name(uri), data
+        )
+        if destination.raw_tables is not None and mapping is not None and table.num_rows:
+            destination.raw_tables.append_rows(stream, schema, table, received_at)
+    results: list[CommitResult] = []
+    if parts:
+        mapped = pa.concat_tables(parts)
+        # The files hold every record of the stream the tap batched, in order.
+        results = _commit_unified(destination.unified, mapped, complete=True)
+    if destination.delete_batch_files:
+        for uri in uris:
+            try:
+                destination.batch_files.delete(stream, uri)
+            except BatchFileError as exc:
+                # Its trades are committed: a file left behind wastes space, loses nothing.
+                logger.warning("Batch file kept after its commit: %s", exc.args[0])
+    return StreamCommit(stream, sum(table.num_rows for _, _, table in loaded), 0, results)
+
+
+def _map_batch_file(
+    mapping: Mapping, stream: str, uri: str, table: pa.Table, ingest_time: datetime
+) -> pa.Table:
+    """One batch file's rows mapped to trades_unified; a row that cannot be is an error."""
+    try:
+        return mapping.apply(table, ingest_time)
+    except SourceDataError as exc:
+        where = f"row {exc.row}: " if exc.row is not None else ""
+        raise BatchFileError(
+            stream, uri, f"{where}mapping {mapping.path} cannot map it: {exc}"
+        ) from exc
+    except (MappingError, pa.ArrowInvalid, KeyError, TypeError) as exc:
+        raise BatchFileError(
+            stream, uri, f"mapping {mapping.path} does not fit its records: {exc}"
+        ) from exc
 
 
 def _set_aside_invalid_utf8(

@@ -1,7 +1,9 @@
 """The raw audit layer: every record as received, gzip JSONL, plus two `_sdc_` timestamps.
 
 `raw/<stream>/ingest_date=<YYYY-MM-DD>/<file>.jsonl.gz`, one file per stream per commit
-(`<stream>` percent-encoded by `schemahub_core.paths.encode_segment`).
+(`<stream>` percent-encoded by `schemahub_core.paths.encode_segment`). Records that came
+in BATCH files are kept as those files, byte for byte, under `raw_batches/` instead
+(`write_raw_batch`).
 Each line is the record's exact bytes from the input with `_sdc_extracted_at` (the message's
 `time_extracted`, or null) and `_sdc_received_at` spliced in before the closing brace, so
 number formats, key order and escapes survive untouched.
@@ -9,6 +11,7 @@ number formats, key order and escapes survive untouched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import typing as t
 import uuid
@@ -22,7 +25,7 @@ from isal import isal_zlib
 from schemahub_core.paths import encode_segment
 
 from target_s3_parquet.records import record_lengths
-from target_s3_parquet.storage import Storage
+from target_s3_parquet.storage import Storage, StorageError
 
 # Level 1 compresses these highly repetitive lines ~18x; with ISA-L (python-isal, a standard
 # gzip stream) it costs ~0.14 us per trade line against ~0.7 us for zlib level 1 and ~2.7 us
@@ -175,4 +178,26 @@ def write_raw(
     folder = encode_segment(stream, "stream name")
     key = f"{layer}/{folder}/ingest_date={ingest_time.date().isoformat()}/{name}"
     storage.put(key, gzipped)
+    return key
+
+
+def write_raw_batch(
+    storage: Storage, stream: str, ingest_time: datetime, file_name: str, data: bytes
+) -> str:
+    """Keep a BATCH file as it came, under `raw_batches/<stream>/`; returns its key.
+
+    The key holds the first 16 hex digits of the content's SHA-256, so a retried or rerun
+    write of the same file finds its own copy (a conditional PUT that succeeds), and other
+    content is never written over one.
+    """
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = encode_segment(stream, "stream name")
+    name = encode_segment(f"{digest}-{file_name}", "batch file name")
+    key = f"raw_batches/{folder}/ingest_date={ingest_time.date().isoformat()}/{name}"
+    if not storage.put(key, data, if_absent=True):
+        raise StorageError(
+            f"cannot keep batch file {file_name} of stream {stream!r} at {storage.uri(key)}: "
+            f"an object with different content is already there, and the raw trail is never "
+            f"overwritten. That object was not written by this target: move it away, then rerun."
+        )
     return key

@@ -175,22 +175,11 @@ def suspect_rows(table: pa.Table, shape: StreamShape) -> list[int]:
     A null in a column is both an absent property and an explicit null; unless both pass
     (a nullable, optional property), its rows are suspects for the exact check.
     """
-    masks = []
-    for rule in shape.rules:
-        column = table.column(rule.name)
-        if column.null_count and not (rule.null_ok and rule.absent_ok):
-            masks.append(pc.is_null(column))
-        for keyword, limit in rule.bounds:
-            masks.append(_COMPARE[keyword](column, limit))
-        if rule.min_length is not None or rule.max_length is not None:
-            length = pc.utf8_length(column)
-            if rule.min_length is not None:
-                masks.append(pc.less(length, rule.min_length))
-            if rule.max_length is not None:
-                masks.append(pc.greater(length, rule.max_length))
-        if rule.enum is not None:
-            outside = pc.invert(pc.is_in(column, pa.array(rule.enum, pa.string())))
-            masks.append(pc.and_(pc.is_valid(column), outside))  # nulls: the rule above
+    masks = [
+        mask
+        for rule in shape.rules
+        for _, mask in _rule_masks(table, rule, nulls=not (rule.null_ok and rule.absent_ok))
+    ]
     if not masks:
         return []
     suspect = masks[0]
@@ -198,6 +187,45 @@ def suspect_rows(table: pa.Table, shape: StreamShape) -> list[int]:
         suspect = pc.or_kleene(suspect, mask)
     suspect = pc.fill_null(suspect, False)
     return pc.indices_nonzero(suspect).to_pylist()
+
+
+def first_violation(table: pa.Table, shape: StreamShape) -> tuple[int, str, str] | None:
+    """The first (row, field, keyword) breaking a bulk-checked keyword, for columnar input.
+
+    For a batch file, where a null cannot tell an absent property from an explicit null:
+    a null passes when either would (the property is nullable or optional), so nothing the
+    SDK's validator might accept is refused.
+    """
+    first: tuple[int, str, str] | None = None
+    for rule in shape.rules:
+        nulls = not (rule.null_ok or rule.absent_ok)
+        for keyword, mask in _rule_masks(table, rule, nulls=nulls):
+            hits = pc.indices_nonzero(pc.fill_null(mask, False))
+            if len(hits) and (first is None or hits[0].as_py() < first[0]):
+                first = (hits[0].as_py(), rule.name, keyword)
+    return first
+
+
+def _rule_masks(
+    table: pa.Table, rule: ColumnRule, *, nulls: bool
+) -> list[tuple[str, pa.ChunkedArray]]:
+    """(keyword, mask of the rows that may break it) for one column; `nulls`: nulls may."""
+    column = table.column(rule.name)
+    masks = []
+    if nulls and column.null_count:
+        masks.append(("type" if rule.absent_ok else "required", pc.is_null(column)))
+    for keyword, limit in rule.bounds:
+        masks.append((keyword, _COMPARE[keyword](column, limit)))
+    if rule.min_length is not None or rule.max_length is not None:
+        length = pc.utf8_length(column)
+        if rule.min_length is not None:
+            masks.append(("minLength", pc.less(length, rule.min_length)))
+        if rule.max_length is not None:
+            masks.append(("maxLength", pc.greater(length, rule.max_length)))
+    if rule.enum is not None:
+        outside = pc.invert(pc.is_in(column, pa.array(rule.enum, pa.string())))
+        masks.append(("enum", pc.and_(pc.is_valid(column), outside)))  # nulls: the rule above
+    return masks
 
 
 def missing_keys(table: pa.Table, shape: StreamShape) -> list[tuple[int, str]]:

@@ -4,6 +4,8 @@ A sink holds what the target learned from the stream's SCHEMA: the bulk-validati
 the mapping to trades_unified (if any). It does not queue records: the reader hands them to
 the batching layer (batching.py), and the target's commit thread hands each sink its batch
 (`write_batch`): validate, write raw (and rejects), map, commit to the table (pipeline.py).
+The files of a BATCH message come through the SDK's own hook, `process_batch_files`, which
+this sink overrides to load them with Arrow and commit them as one batch.
 The SDK's per-record and drain hooks are bypassed on purpose and raise if ever called.
 """
 
@@ -11,17 +13,22 @@ from __future__ import annotations
 
 import json
 import typing as t
+from datetime import UTC, datetime
 
 from schemahub_core.paths import encode_segment
 from singer_sdk.sinks import Sink
 
-from target_s3_parquet.pipeline import Destination, StreamCommit, commit_stream
+from target_s3_parquet.pipeline import (
+    Destination,
+    StreamCommit,
+    commit_batch_files,
+    commit_stream,
+)
 from target_s3_parquet.schema_rules import StreamShape, stream_shape
 
 if t.TYPE_CHECKING:
-    from datetime import datetime
-
     from schemahub_core.mapping import Mapping
+    from schemahub_core.sdk_seam import BatchEncoding
     from singer_sdk.target_base import Target
 
     from target_s3_parquet.records import Batch
@@ -91,18 +98,43 @@ class StreamSink(Sink):
             ingest_time=ingest_time,
             received_at=received_at,
         )
+        self._log_commit(result, "raw record(s)")
+        return result
+
+    def process_batch_files(self, encoding: BatchEncoding, files: t.Sequence[str]) -> None:
+        """Load the files of one BATCH message with Arrow and commit them as one batch.
+
+        Overrides the SDK's hook, which turns every record into a dict (`to_pylist`) and
+        drains through `process_batch`. The target calls this on its commit thread, after
+        the RECORDs queued before the BATCH and before the STATE that follows it.
+        """
+        ingest_time = datetime.now(UTC)
+        result = commit_batch_files(
+            self.stream_name,
+            self.shape,
+            self.original_schema,
+            self.mapping,
+            encoding.format,
+            files,
+            self.destination,
+            ingest_time=ingest_time,
+            received_at=ingest_time.isoformat(),
+        )
+        self._log_commit(result, f"record(s) from {len(files)} batch file(s)")
+
+    def _log_commit(self, result: StreamCommit, what: str) -> None:
         # singer-sdk's record_count metric (the batched reader bypasses its per-record count)
         self.record_counter_metric.increment(result.records + result.rejected)
         self.logger.info(
-            "Committed stream %r: %d raw record(s), %d rejected, %d new trade(s) in "
-            "trades_unified, %d already committed (dropped).",
+            "Committed stream %r: %d %s, %d rejected, %d new trade(s) in trades_unified, "
+            "%d already committed (dropped).",
             result.stream,
             result.records,
+            what,
             result.rejected,
             sum(r.rows_written for r in result.unified),
             sum(r.rows_already_committed for r in result.unified),
         )
-        return result
 
     def process_record(self, record: dict, context: dict) -> None:
         """Bypassed: the reader hands RECORDs in bulk to the batching layer, never one by one."""

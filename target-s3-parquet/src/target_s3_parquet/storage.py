@@ -369,10 +369,11 @@ def open_storage(output_uri: str, config: dict[str, Any]) -> Storage:
     location = parse_output_uri(output_uri)
     if not location.is_s3:
         return LocalStorage(location.folder)
-    return S3Storage(location.bucket, location.prefix, _s3_client(config))
+    return S3Storage(location.bucket, location.prefix, s3_client(config))
 
 
-def _s3_client(config: dict[str, Any]) -> Any:
+def s3_client(config: dict[str, Any]) -> Any:
+    """A boto3 S3 client from the target's AWS settings (the standard chain for unset ones)."""
     import boto3
     from botocore.config import Config
 

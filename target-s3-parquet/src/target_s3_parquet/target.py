@@ -24,11 +24,13 @@ from datetime import UTC, datetime
 
 from schemahub_core.log_redaction import protect_secrets, secret_settings
 from schemahub_core.mapping import load_mappings
+from schemahub_core.sdk_seam import batch_encoding
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, FatalSyncError
+from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.target_base import Target
 
+from target_s3_parquet.batch_source import BatchFileSource
 from target_s3_parquet.batching import Batches, ClosedBatch
 from target_s3_parquet.pipeline import Destination
 from target_s3_parquet.reader import BatchedSingerReader
@@ -67,17 +69,17 @@ UNSUPPORTED_SDK_SETTINGS: dict[str, tuple[tuple[t.Any, ...], str]] = {
         "ACTIVATE_VERSION (full-table replacement) is not supported; the message is logged "
         "and skipped",
     ),
-    "batch_config": ((None, {}), "BATCH messages are not supported yet"),
+    "batch_config": (
+        (None, {}),
+        "the target writes no batch files, and reads those of BATCH messages from the URIs "
+        "in the message (s3:// with this target's AWS settings)",
+    ),
     "stream_maps": ((None, {}), "stream maps are not offered (see the README)"),
     "stream_map_config": ((None, {}), "stream maps are not offered (see the README)"),
     "faker_config": ((None, {}), "stream maps are not offered (see the README)"),
     "flattening_enabled": ((None, False), "flattening is not offered (see the README)"),
     "flattening_max_depth": ((None,), "flattening is not offered (see the README)"),
 }
-
-
-class UnsupportedBatchMessageError(FatalSyncError):
-    """A tap sent a BATCH message, which this target cannot load yet."""
 
 
 class TargetS3Parquet(Target):
@@ -182,6 +184,14 @@ class TargetS3Parquet(Target):
             "max_batch_age_seconds and at the end of input).",
         ),
         th.Property(
+            "delete_batch_files",
+            th.BooleanType,
+            default=False,
+            description="Delete the files of each BATCH message once their trades are "
+            "committed (a copy is kept under raw_batches/). Off: the tap or an operator owns "
+            "them.",
+        ),
+        th.Property(
             "validate_records",
             th.BooleanType,
             default=True,
@@ -220,7 +230,9 @@ class TargetS3Parquet(Target):
             # Builds each batch's raw file while the commit thread parses and maps the batch.
             side=ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-file"),
             log=self.logger,
+            batch_files=BatchFileSource(dict(self.config)),
             raw_tables=raw_tables,
+            delete_batch_files=bool(self.config.get("delete_batch_files")),
         )
         self.batches = Batches(
             int(self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS),
@@ -265,9 +277,7 @@ class TargetS3Parquet(Target):
 
     def _write(self, closed: ClosedBatch, state: dict | None) -> None:
         """Worker thread: each sink writes its batch (raw, rejects, unified), then STATE."""
-        if not self._swept:
-            self.destination.unified.sweep_staging()
-            self._swept = True
+        self._sweep_once()
         ingest_time = datetime.now(UTC)
         received_at = closed.received_at.isoformat()
         for sink, pending in closed.streams:
@@ -275,6 +285,17 @@ class TargetS3Parquet(Target):
         if state is not None and state != self._relayed_state:
             self._relay_state(state)
             self._relayed_state = state
+
+    def _sweep_once(self) -> None:
+        """Worker thread: before the first commit, finish or clean what crashed writers left."""
+        if not self._swept:
+            self.destination.unified.sweep_staging()
+            self._swept = True
+
+    def _write_batch_files(self, sink: StreamSink, message: dict) -> None:
+        """Worker thread: load and commit the files of one BATCH message."""
+        self._sweep_once()
+        sink.process_batch_files(batch_encoding(message), message["manifest"])
 
     def process_endofpipe(self) -> None:
         """End of input: commit what is queued, wait for it, relay the final STATE."""
@@ -322,15 +343,24 @@ class TargetS3Parquet(Target):
         )
 
     def _process_batch_message(self, message_dict: dict) -> None:
-        """Stop on a BATCH message: skipping its files would relay STATEs past lost records."""
-        stream = message_dict.get("stream")
-        files = (message_dict.get("manifest") or [])[:3]
-        raise UnsupportedBatchMessageError(
-            f"stream {stream!r}: received a BATCH message (files {files}); {self.name} does "
-            f"not support BATCH messages yet. Nothing from this message was written and no "
-            f"STATE after it was relayed. Remove batch_config from the tap's config so it "
-            f"sends RECORD messages, and rerun from the last STATE printed."
-        )
+        """Queue the BATCH message's files for the commit thread, in order with RECORDs.
+
+        Replaces the SDK's handler, which calls `process_batch_files` at once and may drain
+        every sink. Here the RECORDs queued before the message (and the STATE before it)
+        are committed first, then the files; a STATE after the message is queued behind
+        them, so it is relayed only once the files' trades are committed.
+        """
+        self._assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
+        stream = message_dict["stream"]
+        sink = self.sink_named(stream)
+        if sink is None:
+            raise RecordsWithoutSchemaException(
+                f"a BATCH message for stream {stream!r} came before its SCHEMA message. "
+                f"Check that the tap emits SCHEMA first."
+            )
+        batch_encoding(message_dict)  # an unknown encoding key fails here, on the reader
+        self.commit()
+        self._worker.submit(lambda: self._write_batch_files(sink, message_dict))
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM/SIGINT stop at once: queued records are replayed from the last STATE."""
