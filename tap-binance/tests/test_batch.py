@@ -117,3 +117,11 @@ def test_batch_config_with_record_transforms_is_refused(sim_factory, tmp_path, e
     config = {**base_config(sim), "batch_config": batch_config(tmp_path, "parquet"), **extra}
     with pytest.raises(BatchConfigError, match=f"binance_trades: .*{named}"):
         TapBinance(config=config, parse_env_config=False)
+
+
+def test_discovery_with_batch_config_and_stream_maps_still_answers(sim_factory, tmp_path):
+    sim = sim_factory("binance", seed=13, rate_limit=False)
+    maps = {"binance_trades": {"price_x2": "float(price) * 2"}}
+    config = {**base_config(sim), "batch_config": batch_config(tmp_path, "parquet")}
+    tap = TapBinance(config={**config, "stream_maps": maps}, setup_mapper=False)
+    assert "binance_trades" in tap.catalog_dict["streams"][1]["tap_stream_id"]

@@ -50,7 +50,13 @@ def refuse_batch_with_transforms(tap: Tap) -> None:
     singer-sdk's batch path writes records as the stream produced them: a stream map, a
     flattening setting or a deselected field would be silently ignored.
     """
+    from singer_sdk.exceptions import MapperNotInitialized
+
     if not tap.config.get("batch_config"):
+        return
+    try:
+        tap.mapper  # noqa: B018 (discovery and --about set up no mapper: nothing is synced)
+    except MapperNotInitialized:
         return
     found = {
         name: transforms
@@ -181,6 +187,14 @@ def stream_batches(
 def _write(stream: Stream, writer: BatchFileWriter, context: Context, table: pa.Table) -> str:
     """Write one file, then move the partition's bookmark to its last row."""
     url = writer.write(table)
+    stream.logger.info(
+        "%s %s: batch file %d written (%d rows): %s",
+        stream.name,
+        dict(context or {}),
+        writer.files,
+        table.num_rows,
+        url,
+    )
     if stream.replication_key:
         advance_bookmark(stream, context, table[stream.replication_key][-1].as_py())
     return url
