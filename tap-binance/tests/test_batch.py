@@ -79,6 +79,11 @@ def test_dump_backfill_batches_hold_the_records_then_state_follows(
         assert following["type"] == "STATE"
         assert bookmark(following["value"], SYMBOL) == read_batch(message)["id"][-1].as_py()
     assert batched.final_state == records.final_state
+    # Symbols have nested fields: gzip JSONL batches whatever the trades' encoding.
+    symbols = [
+        m for m in batched.messages if m["type"] == "BATCH" and m["stream"] == "binance_symbols"
+    ]
+    assert [m["encoding"] for m in symbols] == [{"format": "jsonl", "compression": "gzip"}]
 
 
 def test_rest_pages_are_batched_too(sim_factory, tmp_path):

@@ -15,6 +15,7 @@ imported lazily: schemahub-core does not depend on it.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -71,6 +72,17 @@ def refuse_batch_with_transforms(tap: Tap) -> None:
             "with RECORD messages, or remove the stream maps / flattening / field deselection "
             "and transform in the target instead."
         )
+
+
+def jsonl_batch_config(batch_config: BatchConfig) -> BatchConfig:
+    """`batch_config` with gzip JSONL files, for the reference streams (nested fields).
+
+    singer-sdk's Parquet batcher infers column types from the records, so a nested field
+    loses its type (an empty list becomes list<null>) and targets that check the SCHEMA
+    refuse it; JSONL keeps the records as they are. Reference streams are small.
+    """
+    encoding = type(batch_config.encoding)(format="jsonl", compression="gzip")
+    return dataclasses.replace(batch_config, encoding=encoding)
 
 
 def arrow_schema(json_schema: Mapping[str, Any]) -> pa.Schema:

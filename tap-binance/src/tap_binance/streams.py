@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
-from schemahub_core.batch_files import Page, constant_columns, stream_batches
+from schemahub_core.batch_files import Page, constant_columns, jsonl_batch_config, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.progress import ProgressReporter, StreamProgress
 from schemahub_core.record_layout import time_extracted_now
@@ -65,6 +65,12 @@ class SymbolsStream(BinanceStream):
         """One record per exchangeInfo symbol."""
         for entry in self.exchange_symbols:
             yield {**entry, "exchange": self.exchange}
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
+        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
+        return super().get_batches(jsonl_batch_config(batch_config), context)
 
 
 class TradesStream(BinanceStream):

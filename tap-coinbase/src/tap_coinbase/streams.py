@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from schemahub_core.batch_files import stream_batches
+from schemahub_core.batch_files import jsonl_batch_config, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.metrics import log_metric
 from schemahub_core.progress import ProgressReporter, StreamProgress
@@ -60,6 +60,12 @@ class ProductsStream(Stream):
         catalog = tap_of(self).catalog_of_products  # type: ignore[attr-defined]
         for product_id in sorted(catalog.by_id):
             yield dict(catalog.by_id[product_id])
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
+    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
+        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
+        return super().get_batches(jsonl_batch_config(batch_config), context)
 
 
 class TradesStream(Stream):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from schemahub_core.batch_files import stream_batches
+from schemahub_core.batch_files import jsonl_batch_config, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.sdk_seam import tap_of
 from singer_sdk import typing as th
@@ -70,6 +70,12 @@ class PairsStream(Stream):
                 "base_asset": pair.base_asset,
                 "quote_asset": pair.quote_asset,
             }
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
+        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
+        return super().get_batches(jsonl_batch_config(batch_config), context)
 
 
 class TradesStream(Stream):
