@@ -37,8 +37,12 @@ if TYPE_CHECKING:
 Page: TypeAlias = pa.Table | pa.RecordBatch | list[dict[str, Any]]
 Context: TypeAlias = Mapping[str, Any] | None
 
-_JSON_TYPES = {"integer": pa.int64(), "string": pa.string(), "boolean": pa.bool_()}
-_JSON_TYPES["number"] = pa.float64()
+_JSON_TYPES = {
+    "integer": pa.int64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "number": pa.float64(),
+}
 
 
 class BatchConfigError(ValueError):
@@ -122,7 +126,6 @@ class BatchFileWriter:
 
     def __init__(self, stream: Stream, batch_config: BatchConfig) -> None:
         """Files go to `batch_config.storage` (root + prefix), one sync id per stream run."""
-        self.stream_name = stream.name
         self.config = batch_config
         self.sync_id = f"{stream.tap_name}--{stream.name}-{uuid4()}"
         self.files = 0
