@@ -138,10 +138,16 @@ def build_dumps(days: int) -> list[Path]:
     return [folder / dump_name(d) for d in wanted]
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    """A static file handler that logs nothing."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Log nothing: one line per request would drown the benchmark's output."""
+
+
 def serve_dumps(days: int) -> tuple[ThreadingHTTPServer, str]:
     """A static server for the cached dumps (404 for anything else, as the real site)."""
-    handler = partial(SimpleHTTPRequestHandler, directory=str(DUMPS / f"seed{SEED}-{days}d"))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    handler = partial(QuietHandler, directory=str(DUMPS / f"seed{SEED}-{days}d"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
