@@ -3,10 +3,11 @@
 run   checks that every exchange answers, installs the plugins, runs `ingest-all` into ./output.
       When an exchange cannot be reached it stops with one line that says so and points to
       `make demo` (a stack trace from deep inside a tap is no way to learn "no internet").
-demo  starts the exchange simulators (Coinbase, Binance, Kraken) on loopback, runs
-      `ingest-all` in the `demo` environment twice (cold start, then incremental from the
-      saved state), runs `schemahub check`, a sample query and `schemahub report`, stops the
-      simulators and ends with "Explore:" and the commands to look at the data.
+demo  starts the exchange simulators (Coinbase, Binance, Kraken) on loopback, runs a dump
+      backfill in BATCH mode (`demo-batch` environment), then `ingest-all` in the `demo`
+      environment twice (cold start, then incremental from the saved state), runs `schemahub
+      check`, a sample query and `schemahub report`, stops the simulators
+      and ends with "Explore:" and the commands to look at the data.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -38,6 +40,10 @@ PROBES = {
 DEMO_PORTS = {"coinbase": 8701, "binance": 8702, "kraken": 8703}
 DEMO_OUTPUT = ROOT / "output" / "demo"
 DEMO_STATE_IDS = [f"demo:{tap}-to-target-s3-parquet" for tap in PROBES]
+# The dump backfill: meltano.yml's demo-batch environment (BATCH mode), days of dumps before today.
+BACKFILL = ("tap-binance", "target-s3-parquet")
+BACKFILL_ENVIRONMENT = "demo-batch"
+BACKFILL_DAYS = 2
 
 SUMMARY_SQL = (
     "SELECT exchange, symbol, count(*) AS trades, min(trade_ts) AS first_trade,"
@@ -120,6 +126,23 @@ def run_job(environment: str, *extra: str) -> None:
     print(f"--- meltano run {JOB} finished in {time.monotonic() - started:.1f}s")
 
 
+def run_backfill() -> None:
+    """The demo's dump backfill in BATCH mode: BNBBTC from the dumps of the last days."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = (today - timedelta(days=BACKFILL_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(
+        f"--- run 0: dump backfill from {start} in BATCH mode (environment {BACKFILL_ENVIRONMENT})"
+    )
+    started = time.monotonic()
+    command = [meltano_executable(), f"--environment={BACKFILL_ENVIRONMENT}", "run", *BACKFILL]
+    env = {**os.environ, "TAP_BINANCE_START_DATE": start}
+    if subprocess.run(command, cwd=ROOT, env=env, check=False).returncode != 0:
+        sys.exit(
+            f"the dump backfill ({' '.join(command[1:])}) failed: the error is in the log above"
+        )
+    print(f"--- dump backfill finished in {time.monotonic() - started:.1f}s")
+
+
 def cmd_run(_: argparse.Namespace) -> int:
     """`make run`: live exchanges into ./output."""
     problem = unreachable_exchange("dev")
@@ -195,8 +218,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     shutil.rmtree(DEMO_OUTPUT, ignore_errors=True)
     for state_id in DEMO_STATE_IDS:
         meltano("state", "clear", "--force", state_id, environment="demo", capture=True)
+    backfill_state = f"{BACKFILL_ENVIRONMENT}:{BACKFILL[0]}-to-{BACKFILL[1]}"
+    meltano(
+        "state", "clear", "--force", backfill_state, environment=BACKFILL_ENVIRONMENT, capture=True
+    )
     install_plugins("demo")
     with simulators(args.speed):
+        run_backfill()
         print("--- run 1: cold start (the last lookback_minutes of each product)")
         run_job("demo")
         time.sleep(args.pause)

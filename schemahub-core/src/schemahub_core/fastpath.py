@@ -23,26 +23,40 @@ if TYPE_CHECKING:
     from singer_sdk import Stream
 
 
+def transforms_in_effect(stream: Stream) -> list[str]:
+    """What singer-sdk would change in `stream`'s records: maps, flattening, deselection.
+
+    Empty when the SDK would emit the records unchanged (the fast path and the BATCH lane
+    both rely on that).
+    """
+    from singer_sdk.mapper import SameRecordTransform
+
+    maps = stream.stream_maps
+    found = []
+    if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
+        found.append("stream_maps")
+    elif maps[0].stream_alias != stream.name:
+        found.append("stream_maps (alias)")
+    if any(getattr(m, "flattening_enabled", False) for m in maps):
+        found.append("flattening_enabled")
+    if not all(stream.mask.values()):
+        found.append("deselected fields in the catalog")
+    return found
+
+
 def fast_path_allowed(stream: Stream) -> bool:
     """True when singer-sdk would emit `stream`'s records unchanged, one RECORD line each.
 
     A stream class may set `allow_fast_emission = False` to force the SDK's own path (tests
     and benchmarks compare the two).
     """
-    from singer_sdk.mapper import SameRecordTransform
-
     if not getattr(stream, "allow_fast_emission", True):
         return False
     if stream.get_batch_config(stream.config) or stream.ABORT_AT_RECORD_COUNT is not None:
         return False
     if stream.child_streams:
         return False
-    maps = stream.stream_maps
-    if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
-        return False
-    if maps[0].flattening_enabled or maps[0].stream_alias != stream.name:
-        return False
-    return all(stream.mask.values())
+    return not transforms_in_effect(stream)
 
 
 class PageWriter:

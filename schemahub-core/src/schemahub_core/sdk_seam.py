@@ -25,8 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from singer_sdk import Sink, Stream, Tap, Target
+
+    # The types of `Stream.get_batches`' parameters live in a private SDK module; the taps
+    # and the target import them from here (for type checking only).
     from singer_sdk.helpers._batch import BaseBatchFileEncoding as BatchEncoding
+    from singer_sdk.helpers._batch import BatchConfig as BatchConfig
     from singer_sdk.io_base import GenericSingerReader
+
 
 # The singer-sdk releases this module was written and tested against. The pyprojects of the
 # taps and the target pin the same range; widen both only after tests/test_sdk_seam.py passes.

@@ -273,3 +273,33 @@ def assert_unreachable_api_url_fails_fast(sync: Callable[[str], object]) -> None
     assert time.monotonic() - started < 10
     assert f"Cannot connect to GET {url}/" in message
     assert "api_url" in message
+
+
+def batch_rows(messages: list[dict[str, Any]], stream: str) -> list[list[dict[str, Any]]]:
+    """The rows of each local BATCH message of `stream` in `messages`, read back from its files.
+
+    JSONL files are read as JSON lines (gunzipped when the encoding says gzip), Parquet with
+    pyarrow. One list per BATCH message, in message order.
+    """
+    import gzip
+    import json
+    from urllib.parse import unquote, urlparse
+
+    import pyarrow.parquet as pq
+
+    batches = []
+    for message in messages:
+        if message["type"] != "BATCH" or message["stream"] != stream:
+            continue
+        rows: list[dict[str, Any]] = []
+        encoding = message["encoding"]
+        for url in message["manifest"]:
+            path = unquote(urlparse(url).path)
+            if encoding["format"] == "parquet":
+                rows.extend(pq.read_table(path).to_pylist())
+            else:
+                gzipped = encoding.get("compression") == "gzip"
+                with gzip.open(path, "rt") if gzipped else open(path) as lines:
+                    rows.extend(json.loads(line) for line in lines)
+        batches.append(rows)
+    return batches

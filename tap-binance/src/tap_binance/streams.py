@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
+from schemahub_core.batch_files import Page, constant_columns, jsonl_batch_config, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.progress import ProgressReporter, StreamProgress
 from schemahub_core.record_layout import time_extracted_now
@@ -18,6 +19,9 @@ from tap_binance.client import BinanceConfigError, BinanceStream
 from tap_binance.extract import TradeExtractor
 from tap_binance.fastpath import render_record_lines
 from tap_binance.symbols import resolve_symbols
+
+if TYPE_CHECKING:
+    from schemahub_core.sdk_seam import BatchConfig, BatchEncoding
 
 
 class SymbolsStream(BinanceStream):
@@ -62,6 +66,12 @@ class SymbolsStream(BinanceStream):
         for entry in self.exchange_symbols:
             yield {**entry, "exchange": self.exchange}
 
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
+        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
+        return super().get_batches(jsonl_batch_config(batch_config), context)
+
 
 class TradesStream(BinanceStream):
     """Trades of each configured symbol, ascending by id, resumable from the last id."""
@@ -105,6 +115,40 @@ class TradesStream(BinanceStream):
         They start after the watermark, or else at start_date or the lookback window.
         """
         assert context is not None
+        constants = self._constants(context["symbol"])
+        fast = fast_path_allowed(self)
+        writer = PageWriter(self, context)
+        for chunk in self._chunks(context):
+            if not isinstance(chunk, pa.RecordBatch):
+                yield from ({**trade, **constants} for trade in chunk)
+            elif fast:
+                lines = render_record_lines(chunk, self.name, constants, time_extracted_now())
+                writer.write(lines, chunk.num_rows, chunk["id"][-1].as_py())
+            else:
+                yield from ({**row, **constants} for row in chunk.to_pylist())
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterator[tuple[BatchEncoding, list[str]]]:
+        """Batch files of the trades (the BATCH lane).
+
+        Dump batches go to Parquet as the Arrow columns they were read as, REST pages as they
+        come.
+        """
+        return stream_batches(self, batch_config, context, self._batch_pages)
+
+    def _batch_pages(self, context: Context | None) -> Iterator[Page]:
+        """The partition's trades a page at a time, with every field of a RECORD."""
+        assert context is not None
+        constants = self._constants(context["symbol"])
+        for chunk in self._chunks(context):
+            if isinstance(chunk, pa.RecordBatch):
+                yield constant_columns(chunk, constants)
+            else:
+                yield [{**trade, **constants} for trade in chunk]
+
+    def _chunks(self, context: Context) -> Iterator[pa.RecordBatch | list[dict[str, Any]]]:
+        """The partition's new trades: Arrow batches from the dumps, pages from REST."""
         symbol = context["symbol"]
         self._check_api_key()
         newest = self.api.newest_trade(symbol)
@@ -123,9 +167,6 @@ class TradesStream(BinanceStream):
             dumps=self._dump_store(),
             logger=self.logger,
         )
-        constants = self._constants(symbol)
-        fast = fast_path_allowed(self)
-        writer = PageWriter(self, context)
         progress = ProgressReporter(
             self.name,
             symbol,
@@ -137,20 +178,10 @@ class TradesStream(BinanceStream):
         )
         try:
             for chunk in extractor.chunks(first_id, last_id, newest_time_ms):
+                yield chunk
                 if isinstance(chunk, pa.RecordBatch):
-                    last = chunk["id"][-1].as_py()
-                    if fast:
-                        lines = render_record_lines(
-                            chunk, self.name, constants, time_extracted_now()
-                        )
-                        writer.write(lines, chunk.num_rows, last)
-                    else:
-                        for row in chunk.to_pylist():
-                            yield {**row, **constants}
-                    progress.advance_to(last, "dump")
+                    progress.advance_to(chunk["id"][-1].as_py(), "dump")
                 else:
-                    for trade in chunk:
-                        yield {**trade, **constants}
                     progress.advance_to(chunk[-1]["id"], "rest")
         finally:
             if extractor.dumps is not None:

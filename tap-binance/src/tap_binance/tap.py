@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from schemahub_core.batch_files import refuse_batch_with_transforms
 from schemahub_core.log_redaction import protect_secrets, secret_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -119,9 +120,13 @@ class TapBinance(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Parse the settings and keep the secret ones (api_key) out of every log line."""
+        """Parse the settings and keep the secret ones (api_key) out of every log line.
+
+        Refuses `batch_config` combined with record transforms.
+        """
         super().__init__(*args, **kwargs)
         protect_secrets(secret_settings(self.config, self.config_jsonschema))
+        refuse_batch_with_transforms(self)
 
     @property
     def exchange(self) -> str:

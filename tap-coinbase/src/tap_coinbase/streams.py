@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from schemahub_core.batch_files import jsonl_batch_config, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.metrics import log_metric
 from schemahub_core.progress import ProgressReporter, StreamProgress
@@ -18,9 +19,13 @@ from tap_coinbase.fetcher import fetch_in_order
 from tap_coinbase.planner import Page, plan_pages, trim_page
 from tap_coinbase.search import first_trade_id_at_or_after
 
+if TYPE_CHECKING:
+    from schemahub_core.sdk_seam import BatchConfig, BatchEncoding
+
 # Pages in flight or waiting to be emitted, per concurrent worker: enough to hide latency
 # jitter, small enough that memory stays flat (a page is at most 1000 trades).
 LOOKAHEAD_PER_WORKER = 2
+TRADES_ENDPOINT = "/products/{product_id}/trades"
 
 
 class ProductsStream(Stream):
@@ -56,6 +61,12 @@ class ProductsStream(Stream):
         for product_id in sorted(catalog.by_id):
             yield dict(catalog.by_id[product_id])
 
+    def get_batches(
+        self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
+    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
+        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
+        return super().get_batches(jsonl_batch_config(batch_config), context)
+
 
 class TradesStream(Stream):
     """GET /products/{id}/trades: one partition per product, ascending `trade_id`."""
@@ -88,7 +99,37 @@ class TradesStream(Stream):
         return [{"product_id": pid} for pid in tap_of(self).product_ids]  # type: ignore[attr-defined]
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
-        """Yield the trades of one product after its watermark, ascending by `trade_id`."""
+        """Yield the trades of one product after its watermark, ascending by `trade_id`.
+
+        On the fast path whole pages are written here and nothing is yielded.
+        """
+        fast = fast_path_allowed(self)
+        writer = PageWriter(self, context or {})
+        lines: TradeLines | None = None
+        for trades, extra in self._pages(context):
+            if not fast:
+                yield from (trade_record(trade, extra) for trade in trades)
+            elif trades:
+                lines = lines or TradeLines(self.name, extra)
+                writer.write(lines.page(trades), len(trades), trades[-1]["trade_id"])
+        if fast:
+            writer.log_record_count(TRADES_ENDPOINT)
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
+    ) -> Iterator[tuple[BatchEncoding, list[str]]]:
+        """Batch files of the trades (the BATCH lane), written a REST page at a time."""
+        return stream_batches(self, batch_config, context, self._batch_pages)
+
+    def _batch_pages(self, context: Mapping[str, Any] | None) -> Iterator[list[dict[str, Any]]]:
+        """The partition's new trades, a page of records at a time."""
+        for trades, extra in self._pages(context):
+            yield [trade_record(trade, extra) for trade in trades]
+
+    def _pages(
+        self, context: Mapping[str, Any] | None
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+        """The trades of one product after its watermark, a page at a time, in order."""
         if context is None:
             raise RuntimeError("coinbase_trades is synced per product partition, got no context")
         product_id = context["product_id"]
@@ -111,12 +152,15 @@ class TradesStream(Stream):
             newest_id,
             newest_id - watermark,
         )
-        yield from self._read_range(context, watermark, newest_id, page_size)
+        yield from self._fetch_pages(context, watermark, newest_id, page_size)
 
-    def _read_range(
+    def _fetch_pages(
         self, context: Mapping[str, Any], watermark: int, newest_id: int, page_size: int
-    ) -> Iterable[dict[str, Any]]:
-        """Fetch the planned pages in parallel and emit them in order, counting gaps."""
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+        """Fetch the planned pages in parallel; yield them in order with the product's fields.
+
+        Gaps are counted on the way.
+        """
         product_id = context["product_id"]
         product = tap_of(self).catalog_of_products.by_id[product_id]  # type: ignore[attr-defined]
         extra = {
@@ -134,9 +178,6 @@ class TradesStream(Stream):
             self.logger,
             stream_progress=self.stream_progress,
         )
-        fast = fast_path_allowed(self)
-        lines = TradeLines(self.name, extra)
-        writer = PageWriter(self, context)
         gap_ids = 0
 
         def fetch(page: Page) -> list[dict[str, Any]]:
@@ -152,18 +193,11 @@ class TradesStream(Stream):
             result = trim_page(page, trades)
             if result.gaps:
                 gap_ids += self._log_gaps(product_id, page, result.gaps)
-            if not fast:
-                yield from (trade_record(trade, extra) for trade in result.trades)
-            elif result.trades:
-                trades = result.trades
-                writer.write(lines.page(trades), len(trades), trades[-1]["trade_id"])
+            yield result.trades, extra
             progress.advance_to(page.high)
         progress.finish()
-        endpoint = "/products/{product_id}/trades"
-        tags = {"endpoint": endpoint, "context": {"product_id": product_id}}
+        tags = {"endpoint": TRADES_ENDPOINT, "context": {"product_id": product_id}}
         log_metric(self.metrics_logger, "counter", "gap_trade_ids", gap_ids, tags)
-        if fast:
-            writer.log_record_count(endpoint)
 
     def _log_gaps(self, product_id: str, page: Page, gaps: list[tuple[int, int]]) -> int:
         """Log the ids missing in one page as ranges (one line per page); return their count."""

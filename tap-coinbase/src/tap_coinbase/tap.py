@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from schemahub_core.batch_files import refuse_batch_with_transforms
 from schemahub_core.log_redaction import protect_secrets, secret_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -105,6 +106,7 @@ class TapCoinbase(Tap):
         """Keep secrets out of the logs; validate what singer-sdk's JSON schema cannot express."""
         super().__init__(*args, **kwargs)
         protect_secrets(secret_settings(self.config, self.config_jsonschema))
+        refuse_batch_with_transforms(self)
         page_size = int(self.config.get("page_size", MAX_PAGE_SIZE))
         if not 2 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(

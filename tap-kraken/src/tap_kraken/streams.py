@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from schemahub_core.batch_files import jsonl_batch_config, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.sdk_seam import tap_of
 from singer_sdk import typing as th
@@ -14,6 +15,9 @@ from singer_sdk.streams import Stream
 from tap_kraken.emit import TradeLines
 from tap_kraken.feed import TRADE_ID, FreshPage, PairFeeds, PairStart
 from tap_kraken.pairs import Pair
+
+if TYPE_CHECKING:
+    from schemahub_core.sdk_seam import BatchConfig, BatchEncoding
 
 EXCHANGE = "KRAKEN"
 # Kraken's trade row, in order: [price, volume, time, side, ordertype, misc, trade_id].
@@ -67,6 +71,12 @@ class PairsStream(Stream):
                 "quote_asset": pair.quote_asset,
             }
 
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
+        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
+        return super().get_batches(jsonl_batch_config(batch_config), context)
+
 
 class TradesStream(Stream):
     """Trades of each configured pair, ascending by trade_id, resumable from the bookmark."""
@@ -108,6 +118,36 @@ class TradesStream(Stream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Trades after the bookmark (or from start_date / the lookback window), ascending."""
+        fast = fast_path_allowed(self)
+        writer = PageWriter(self, context or {})
+        lines: TradeLines | None = None
+        for page, extra in self._pages(context):
+            if not fast:
+                yield from _records(page, extra)
+                continue
+            lines = lines or TradeLines(self.name, extra)
+            text = lines.page(page.rows, plain=page.plain)
+            writer.write(text, len(page.rows), page.rows[-1][TRADE_ID])
+        if fast:
+            writer.log_record_count("/0/public/Trades")
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterator[tuple[BatchEncoding, list[str]]]:
+        """Batch files of the trades (the BATCH lane), written a REST page at a time.
+
+        A file is written as soon as it is full, inside the page just read, so the `last`
+        cursor set before that page stays at or before the bookmark of the STATE that follows.
+        """
+        return stream_batches(self, batch_config, context, self._batch_pages)
+
+    def _batch_pages(self, context: Context | None) -> Iterator[list[dict[str, Any]]]:
+        """The partition's new trades, a page of records at a time."""
+        for page, extra in self._pages(context):
+            yield list(_records(page, extra))
+
+    def _pages(self, context: Context | None) -> Iterator[tuple[FreshPage, dict[str, Any]]]:
+        """The pair's new pages in order, each with the pair's fields; the cursor moves first."""
         if context is None:
             raise RuntimeError("kraken_trades is synced per pair partition, got no context")
         altname = context["pair"]
@@ -120,24 +160,15 @@ class TradesStream(Stream):
             "exchange": EXCHANGE,
         }
         state = self.get_context_state(context)
-        fast = fast_path_allowed(self)
-        lines = TradeLines(self.name, extra)
-        writer = PageWriter(self, context)
         try:
             for page in feeds.pages(altname):
                 # Set before the page's first record: any STATE from now on has its bookmark
                 # inside this page, and re-reading from page.since loses nothing after it.
                 state[CURSOR_KEY] = str(page.since)
-                if not fast:
-                    yield from _records(page, extra)
-                    continue
-                text = lines.page(page.rows, plain=page.plain)
-                writer.write(text, len(page.rows), page.rows[-1][TRADE_ID])
+                yield page, extra
         except BaseException:
             feeds.close()
             raise
-        if fast:
-            writer.log_record_count("/0/public/Trades")
         self._emitted.add(altname)
         if all(p.altname in self._emitted for p in tap_of(self).pairs):  # type: ignore[attr-defined]
             feeds.close()

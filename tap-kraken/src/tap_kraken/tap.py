@@ -6,6 +6,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from schemahub_core.batch_files import refuse_batch_with_transforms
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
@@ -90,6 +91,11 @@ class TapKraken(Tap):
             description="User-Agent header sent with every request.",
         ),
     ).to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Parse the settings; refuse `batch_config` combined with record transforms."""
+        super().__init__(*args, **kwargs)
+        refuse_batch_with_transforms(self)
 
     @functools.cached_property
     def api(self) -> KrakenAPI:

@@ -124,8 +124,11 @@ def plan_bins(files: list[DataFile], target_bytes: int) -> list[list[DataFile]]:
 
 
 class _SortedInput:
-    """One input file of a bin, loaded a row group at a time; its rows are in (trade_ts, id)
-    order, so every trade_ts below the last one loaded is entirely loaded."""
+    """One input file of a bin, loaded a row group at a time.
+
+    Its rows are in (trade_ts, id) order, so every trade_ts below the last one loaded is
+    entirely loaded.
+    """
 
     def __init__(self, io: FileIO, data_file: DataFile) -> None:
         self.path = data_file.file_path
@@ -218,8 +221,10 @@ def merged_in_order(io: FileIO, group: list[DataFile], partition: Partition) -> 
 def row_groups(
     chunks: Iterable[pa.Table], max_rows: int, max_bytes: int = ROW_GROUP_ARROW_BYTES
 ) -> Iterator[pa.Table]:
-    """The rows of `chunks`, in order, regrouped into row groups of at most `max_rows` rows,
-    cut earlier once they take `max_bytes` as Arrow."""
+    """The rows of `chunks`, in order, regrouped into row groups of at most `max_rows` rows.
+
+    A group is cut earlier once it takes `max_bytes` as Arrow.
+    """
     pending: list[pa.Table] = []
     rows = size = 0
     for chunk in chunks:
