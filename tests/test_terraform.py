@@ -584,7 +584,7 @@ def test_backfill_role_runs_only_the_backfill_tasks_on_our_cluster(tf):
 def test_glue_optimizers_compact_expire_and_remove_orphans_of_the_listed_tables(tf):
     """Three optimizers per listed table; retention never undercuts the target's own
     snapshot reach; orphans only past a grace period; off until the tables exist."""
-    from target_s3_parquet.iceberg_table import KEEP_SNAPSHOTS
+    from target_s3_parquet.snapshot_expiry import KEEP_SNAPSHOTS
 
     local = _locals(tf)
     optimizer = _all(tf, "resource")["aws_glue_catalog_table_optimizer.iceberg"]

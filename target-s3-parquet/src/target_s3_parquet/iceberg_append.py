@@ -67,7 +67,8 @@ if TYPE_CHECKING:
     from pyiceberg.io import FileIO
     from pyiceberg.table.metadata import TableMetadata
 
-ROW_GROUP_ROWS = 128 * 1024  # as the Hive table's files
+# Rows per row group unless the table sets `write.parquet.row-group-limit`: as the Hive files.
+ROW_GROUP_ROWS = 128 * 1024
 _DICTIONARY_COLUMNS = ["exchange", "symbol", "base_asset", "quote_asset", "side"]
 _MICROS_PER_DAY = 86_400_000_000
 
@@ -87,6 +88,7 @@ def write_data_files(table: Table, exchange: str, symbol: str, rows: pa.Table) -
     days = micros // _MICROS_PER_DAY
     starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
     compression = properties.get(TableProperties.PARQUET_COMPRESSION, "zstd")
+    row_group_rows = int(properties.get(TableProperties.PARQUET_ROW_GROUP_LIMIT, ROW_GROUP_ROWS))
     stats_plan = compute_statistics_plan(schema, properties)
     column_ids = parquet_path_to_id_mapping(schema)
     location = table.location_provider()
@@ -111,7 +113,7 @@ def write_data_files(table: Table, exchange: str, symbol: str, rows: pa.Table) -
                 compression="none" if compression == "uncompressed" else compression,
                 use_dictionary=_DICTIONARY_COLUMNS,
             ) as writer:
-                writer.write_table(rows.slice(start, end - start), row_group_size=ROW_GROUP_ROWS)
+                writer.write_table(rows.slice(start, end - start), row_group_size=row_group_rows)
             footer = writer.writer.metadata
         statistics = data_file_statistics_from_parquet_metadata(footer, stats_plan, column_ids)
         files.append(
