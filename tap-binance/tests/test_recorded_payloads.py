@@ -51,6 +51,7 @@ def api():
             weight_limit_per_minute=6000,
             weight_budget_fraction=0.5,
             concurrency=1,
+            user_agent="tap-binance/test",
             logger=LOGGER,
         )
 
