@@ -7,10 +7,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
-from schemahub_core.batch_files import Page, constant_columns, jsonl_batch_config, stream_batches
+from schemahub_core.batch_files import Page, constant_columns, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.progress import ProgressReporter, StreamProgress
 from schemahub_core.record_layout import time_extracted_now
+from schemahub_core.tap_common import JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from schemahub_core.sdk_seam import BatchConfig, BatchEncoding
 
 
-class SymbolsStream(BinanceStream):
+class SymbolsStream(JsonlBatches, BinanceStream):
     """Every symbol of the exchange, from /api/v3/exchangeInfo.
 
     The schema declares every field exchangeInfo documents for a symbol: an undeclared one is
@@ -65,12 +66,6 @@ class SymbolsStream(BinanceStream):
         """One record per exchangeInfo symbol."""
         for entry in self.exchange_symbols:
             yield {**entry, "exchange": self.exchange}
-
-    def get_batches(
-        self, batch_config: BatchConfig, context: Context | None = None
-    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
-        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
-        return super().get_batches(jsonl_batch_config(batch_config), context)
 
 
 class TradesStream(BinanceStream):

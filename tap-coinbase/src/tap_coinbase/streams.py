@@ -6,11 +6,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from schemahub_core.batch_files import jsonl_batch_config, stream_batches
+from schemahub_core.batch_files import stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.metrics import log_metric
 from schemahub_core.progress import ProgressReporter, StreamProgress
 from schemahub_core.sdk_seam import tap_of
+from schemahub_core.tap_common import JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
 
@@ -28,7 +29,7 @@ LOOKAHEAD_PER_WORKER = 2
 TRADES_ENDPOINT = "/products/{product_id}/trades"
 
 
-class ProductsStream(Stream):
+class ProductsStream(JsonlBatches, Stream):
     """GET /products: every product Coinbase lists, as sent."""
 
     name = "coinbase_products"
@@ -60,12 +61,6 @@ class ProductsStream(Stream):
         catalog = tap_of(self).catalog_of_products  # type: ignore[attr-defined]
         for product_id in sorted(catalog.by_id):
             yield dict(catalog.by_id[product_id])
-
-    def get_batches(
-        self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
-    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
-        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
-        return super().get_batches(jsonl_batch_config(batch_config), context)
 
 
 class TradesStream(Stream):

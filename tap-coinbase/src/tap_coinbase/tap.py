@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from schemahub_core.tap_settings import check_settings, common_settings
+from schemahub_core.tap_common import check_settings, common_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream

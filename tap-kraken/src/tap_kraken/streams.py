@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from schemahub_core.batch_files import jsonl_batch_config, stream_batches
+from schemahub_core.batch_files import stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.sdk_seam import tap_of
+from schemahub_core.tap_common import JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from singer_sdk.streams import Stream
@@ -29,7 +30,7 @@ class MissingCursorError(ValueError):
     """A bookmark without the `last` cursor: Kraken cannot resume from a trade id alone."""
 
 
-class PairsStream(Stream):
+class PairsStream(JsonlBatches, Stream):
     """Every pair Kraken lists, from GET /0/public/AssetPairs."""
 
     name = "kraken_pairs"
@@ -70,12 +71,6 @@ class PairsStream(Stream):
                 "base_asset": pair.base_asset,
                 "quote_asset": pair.quote_asset,
             }
-
-    def get_batches(
-        self, batch_config: BatchConfig, context: Context | None = None
-    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
-        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
-        return super().get_batches(jsonl_batch_config(batch_config), context)
 
 
 class TradesStream(Stream):

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from schemahub_core.tap_settings import check_settings, common_settings
+from schemahub_core.tap_common import check_settings, common_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream

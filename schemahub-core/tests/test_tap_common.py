@@ -7,7 +7,7 @@ import logging
 import pytest
 from schemahub_core.batch_files import BatchConfigError
 from schemahub_core.errors import REDACTED
-from schemahub_core.tap_settings import check_settings, common_settings
+from schemahub_core.tap_common import check_settings, common_settings
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 

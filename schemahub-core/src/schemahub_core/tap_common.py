@@ -1,9 +1,10 @@
-"""The settings every SchemaHub tap declares alike, and what each tap does with them at start.
+"""What every SchemaHub tap has alike: its shared settings, its start, its listing streams.
 
 Each tap lists :func:`common_settings` first in its ``config_jsonschema`` and adds its
 exchange-specific settings (products, pairs, weights, ...) after them; each calls
 :func:`check_settings` once its config is parsed. The wording of a shared setting lives here
-only, with the exchange-specific parts passed in.
+only, with the exchange-specific parts passed in. The streams that list an exchange's
+products/symbols/pairs batch through :class:`JsonlBatches`.
 
 singer-sdk is imported inside the functions: schemahub-core itself does not depend on it
 (only the taps and core's tests do).
@@ -11,14 +12,21 @@ singer-sdk is imported inside the functions: schemahub-core itself does not depe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from schemahub_core.batch_files import refuse_batch_with_transforms
+from schemahub_core.batch_files import jsonl_batch_config, refuse_batch_with_transforms
 from schemahub_core.log_redaction import protect_secrets, secret_settings
 
 if TYPE_CHECKING:
-    from singer_sdk import Tap
+    from singer_sdk import Stream, Tap
     from singer_sdk.typing import Property
+
+    from schemahub_core.sdk_seam import BatchConfig, BatchEncoding
+
+    _Stream = Stream
+else:  # a mixin at run time: schemahub-core does not import singer-sdk at import time
+    _Stream = object
 
 # Without a bookmark and without start_date, a tap reads this many minutes of recent trades.
 DEFAULT_LOOKBACK_MINUTES = 45
@@ -112,3 +120,17 @@ def check_settings(tap: Tap) -> None:
     """
     protect_secrets(secret_settings(tap.config, tap.config_jsonschema))
     refuse_batch_with_transforms(tap)
+
+
+class JsonlBatches(_Stream):
+    """Mixin of a listing stream (products, symbols, pairs): its BATCH files are gzip JSONL.
+
+    Listed before singer-sdk's `Stream` in the bases. See
+    :func:`schemahub_core.batch_files.jsonl_batch_config` for why (nested fields).
+    """
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Any = None
+    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
+        """singer-sdk's batches of this stream, always gzip JSONL."""
+        return super().get_batches(jsonl_batch_config(batch_config), context)
