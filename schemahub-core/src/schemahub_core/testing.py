@@ -253,6 +253,28 @@ def running_simulator(
         sim.stop()
 
 
+def standard_tap_tests(
+    tap_class: type, exchange: str, *, seed: int, config: dict[str, Any]
+) -> tuple[type, Any]:
+    """singer-sdk's standard tests of ``tap_class`` and the simulator they run against.
+
+    Returns the test class and a module-scoped autouse fixture named ``simulator``: assign
+    both at module level. singer-sdk takes ``config`` while the module loads; the fixture
+    points its ``api_url`` (the same dict) at a fresh simulator of ``exchange`` (no rate
+    limit) before the first test, so no server starts at import time.
+    """
+    import pytest
+    from singer_sdk.testing import get_tap_test_class
+
+    @pytest.fixture(scope="module", autouse=True)
+    def simulator() -> Iterator[Any]:
+        """The simulator of this module's standard tests; ``config`` points at it."""
+        with running_simulator(exchange, seed=seed, config=config) as sim:
+            yield sim
+
+    return get_tap_test_class(tap_class, config=config), simulator
+
+
 def assert_unreachable_api_url_fails_fast(sync: Callable[[str], object]) -> None:
     """``sync(api_url)`` against a loopback port nothing listens on fails within 10 s.
 
