@@ -1,10 +1,11 @@
-"""What every SchemaHub tap has alike: its shared settings, its start, its listing streams.
+"""What every SchemaHub tap has alike: its shared settings, its start, its stream mixins.
 
 Each tap lists :func:`common_settings` first in its ``config_jsonschema`` and adds its
 exchange-specific settings (products, pairs, weights, ...) after them; each calls
 :func:`check_settings` once its config is parsed. The wording of a shared setting lives here
 only, with the exchange-specific parts passed in. The streams that list an exchange's
-products/symbols/pairs batch through :class:`JsonlBatches`.
+products/symbols/pairs batch through :class:`JsonlBatches`; the trade streams are
+:class:`FastTrades`.
 
 singer-sdk is imported inside the functions: schemahub-core itself does not depend on it
 (only the taps and core's tests do).
@@ -134,3 +135,16 @@ class JsonlBatches(_Stream):
     ) -> Iterable[tuple[BatchEncoding, list[str]]]:
         """singer-sdk's batches of this stream, always gzip JSONL."""
         return super().get_batches(jsonl_batch_config(batch_config), context)
+
+
+class FastTrades(_Stream):
+    """Mixin of a trade stream: ascending trade ids, RECORD lines by core's fast path.
+
+    Listed before singer-sdk's `Stream` in the bases. The stream writes its records through
+    :class:`schemahub_core.fastpath.PageWriter` whenever
+    :func:`schemahub_core.fastpath.fast_path_allowed` says singer-sdk would not change them.
+    """
+
+    is_sorted = True
+    # Class switch so tests and the benchmark can force singer-sdk's own record path.
+    allow_fast_emission = True

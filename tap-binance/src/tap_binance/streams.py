@@ -11,7 +11,7 @@ from schemahub_core.batch_files import Page, constant_columns, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.progress import ProgressReporter, StreamProgress
 from schemahub_core.record_layout import time_extracted_now
-from schemahub_core.tap_common import JsonlBatches
+from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 
@@ -68,15 +68,12 @@ class SymbolsStream(JsonlBatches, BinanceStream):
             yield {**entry, "exchange": self.exchange}
 
 
-class TradesStream(BinanceStream):
+class TradesStream(FastTrades, BinanceStream):
     """Trades of each configured symbol, ascending by id, resumable from the last id."""
 
     name = "binance_trades"
     primary_keys: ClassVar[list[str]] = ["symbol", "id"]
     replication_key = "id"
-    is_sorted = True
-    # Class switch so tests and the benchmark can force singer-sdk's own record path.
-    allow_fast_emission = True
     schema = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True, description="Trade id (per exchange)"),
         th.Property("price", th.StringType, description="Decimal string, exactly as sent"),

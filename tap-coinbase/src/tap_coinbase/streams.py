@@ -11,7 +11,7 @@ from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allow
 from schemahub_core.metrics import log_metric
 from schemahub_core.progress import ProgressReporter, StreamProgress
 from schemahub_core.sdk_seam import tap_of
-from schemahub_core.tap_common import JsonlBatches
+from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
 
@@ -63,15 +63,12 @@ class ProductsStream(JsonlBatches, Stream):
             yield dict(catalog.by_id[product_id])
 
 
-class TradesStream(Stream):
+class TradesStream(FastTrades, Stream):
     """GET /products/{id}/trades: one partition per product, ascending `trade_id`."""
 
     name = "coinbase_trades"
     primary_keys = ("product_id", "trade_id")
     replication_key = "trade_id"
-    is_sorted = True
-    # Class switch so tests and the benchmark can force singer-sdk's own record path.
-    allow_fast_emission = True
     schema = th.PropertiesList(
         th.Property("trade_id", th.IntegerType, required=True, description="Dense per product"),
         th.Property("side", th.StringType, description="Maker side as sent: buy or sell"),

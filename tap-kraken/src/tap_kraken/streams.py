@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schemahub_core.batch_files import stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.sdk_seam import tap_of
-from schemahub_core.tap_common import JsonlBatches
+from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from singer_sdk.streams import Stream
@@ -73,15 +73,12 @@ class PairsStream(JsonlBatches, Stream):
             }
 
 
-class TradesStream(Stream):
+class TradesStream(FastTrades, Stream):
     """Trades of each configured pair, ascending by trade_id, resumable from the bookmark."""
 
     name = "kraken_trades"
     primary_keys: ClassVar[list[str]] = ["pair", "trade_id"]
     replication_key = "trade_id"
-    is_sorted = True
-    # Class switch so tests and the benchmark can force singer-sdk's own record path.
-    allow_fast_emission = True
     schema = th.PropertiesList(
         th.Property("price", th.StringType, description="Decimal string, exactly as sent"),
         th.Property("volume", th.StringType, description="Base quantity, decimal string"),
