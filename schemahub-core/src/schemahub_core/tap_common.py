@@ -13,11 +13,13 @@ singer-sdk is imported inside the functions: schemahub-core itself does not depe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from schemahub_core.batch_files import jsonl_batch_config, refuse_batch_with_transforms
 from schemahub_core.log_redaction import protect_secrets, secret_settings
+from schemahub_core.progress import StreamProgress
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -148,3 +150,8 @@ class FastTrades(_Stream):
     is_sorted = True
     # Class switch so tests and the benchmark can force singer-sdk's own record path.
     allow_fast_emission = True
+
+    @functools.cached_property
+    def stream_progress(self) -> StreamProgress:
+        """The totals across every partition of this run, shared by their progress lines."""
+        return StreamProgress()

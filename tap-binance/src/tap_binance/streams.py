@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 from schemahub_core.batch_files import Page, constant_columns, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
-from schemahub_core.progress import ProgressReporter, StreamProgress
+from schemahub_core.progress import ProgressReporter
 from schemahub_core.record_layout import time_extracted_now
 from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
@@ -87,11 +86,6 @@ class TradesStream(FastTrades, BinanceStream):
         th.Property("quote_asset", th.StringType),
         th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS (id space)"),
     ).to_dict()
-
-    @cached_property
-    def stream_progress(self) -> StreamProgress:
-        """The totals across every partition of this run, shared by their progress lines."""
-        return StreamProgress()
 
     @property
     def partitions(self) -> list[dict]:

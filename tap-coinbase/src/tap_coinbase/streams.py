@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from schemahub_core.batch_files import stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.metrics import log_metric
-from schemahub_core.progress import ProgressReporter, StreamProgress
+from schemahub_core.progress import ProgressReporter
 from schemahub_core.sdk_seam import tap_of
 from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
@@ -79,11 +78,6 @@ class TradesStream(FastTrades, Stream):
         th.Property("base_asset", th.StringType),
         th.Property("quote_asset", th.StringType),
     ).to_dict()
-
-    @cached_property
-    def stream_progress(self) -> StreamProgress:
-        """The totals across every partition of this run, shared by their progress lines."""
-        return StreamProgress()
 
     @property
     def partitions(self) -> list[dict]:
