@@ -102,3 +102,16 @@ def test_top_level_help_of_the_installed_command_lists_every_subcommand():
     for name, (_, help_text) in cli.SUBCOMMANDS.items():
         assert re.search(rf"^\s+{name}\s+{re.escape(help_text)}", result.stdout, re.MULTILINE)
     assert "later" not in result.stdout
+
+
+def test_a_subcommand_imports_only_its_own_module():
+    """`schemahub query` loads neither the report's plotly nor the simulators (seconds of CPU)."""
+    probe = (
+        "import sys; from schemahub_core import cli; cli.build_parser('query');"
+        "print(sorted(m for m in ('plotly', 'schemahub_core.sim.simulator',"
+        " 'schemahub_core.query') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["['schemahub_core.query']"]

@@ -7,6 +7,7 @@ documentation (recorded/README.md names each source).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pytest
 import requests
 from schemahub_core.mapping import load_mappings
-from schemahub_core.testing import json_shape, recorded_answer, running_simulator, serve_bodies
+from schemahub_core.testing import json_shape, recorded_answer, serve_bodies, simulator_fixture
 from tap_binance.client import BinanceAPI
 from tap_binance.streams import SymbolsStream, TradesStream
 from tap_binance.symbols import resolve_symbols
@@ -24,16 +25,9 @@ from tap_binance.symbols import resolve_symbols
 LOGGER = logging.getLogger("tap-binance-recorded")
 
 
-def recorded(name: str) -> bytes:
-    """The recorded body of one answer, byte for byte."""
-    return recorded_answer(__file__, name)
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    """A Binance simulator for this module, on a frozen clock."""
-    with running_simulator("binance", seed=11, clock="frozen") as sim:
-        yield sim
+# The recorded body of one answer, byte for byte; the simulator answering alike.
+recorded = functools.partial(recorded_answer, __file__)
+simulator = simulator_fixture("binance", seed=11, clock="frozen")
 
 
 @pytest.fixture
@@ -51,6 +45,7 @@ def api():
             weight_limit_per_minute=6000,
             weight_budget_fraction=0.5,
             concurrency=1,
+            user_agent="tap-binance/test",
             logger=LOGGER,
         )
 

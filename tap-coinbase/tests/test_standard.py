@@ -3,14 +3,11 @@ that the SDK's own final-state test does not make."""
 
 from __future__ import annotations
 
-import pytest
-from schemahub_core.testing import running_simulator
-from singer_sdk.testing import get_tap_test_class
+from schemahub_core.testing import standard_tap_tests
 from tap_coinbase.tap import TapCoinbase
 from tap_coinbase_testkit import bookmark, run_tap
 
-# get_tap_test_class takes the config while this module loads; the `simulator` fixture sets
-# its api_url (same dict) before the first test runs, so no server starts at import time.
+# singer-sdk reads CONFIG while this module loads; `simulator` sets its api_url.
 CONFIG = {
     "api_url": "http://127.0.0.1:9",
     "product_ids": ["BTC-USD", "ETH-USD"],
@@ -19,14 +16,7 @@ CONFIG = {
     "concurrency": 4,
 }
 
-TestTapCoinbase = get_tap_test_class(TapCoinbase, config=CONFIG)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def simulator():
-    """A Coinbase simulator (seed 51, no rate limit) that CONFIG points at, for this module."""
-    with running_simulator("coinbase", seed=51, config=CONFIG) as sim:
-        yield sim
+TestTapCoinbase, simulator = standard_tap_tests(TapCoinbase, "coinbase", seed=51, config=CONFIG)
 
 
 def test_final_state_bookmarks_each_product_at_its_newest_trade(simulator):

@@ -7,6 +7,7 @@ documentation (recorded/README.md names each source).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pytest
 import requests
 from schemahub_core.mapping import load_mappings
-from schemahub_core.testing import json_shape, recorded_answer, running_simulator, serve_bodies
+from schemahub_core.testing import json_shape, recorded_answer, serve_bodies, simulator_fixture
 from tap_kraken.client import KrakenAPI
 from tap_kraken.feed import FreshPage
 from tap_kraken.pairs import resolve_pairs
@@ -25,16 +26,9 @@ from tap_kraken.streams import PairsStream, TradesStream, _records
 LOGGER = logging.getLogger("tap-kraken-recorded")
 
 
-def recorded(name: str) -> bytes:
-    """The recorded body of one answer, byte for byte."""
-    return recorded_answer(__file__, name)
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    """A Kraken simulator for this module, on a frozen clock."""
-    with running_simulator("kraken", seed=11, clock="frozen") as sim:
-        yield sim
+# The recorded body of one answer, byte for byte; the simulator answering alike.
+recorded = functools.partial(recorded_answer, __file__)
+simulator = simulator_fixture("kraken", seed=11, clock="frozen")
 
 
 @pytest.fixture

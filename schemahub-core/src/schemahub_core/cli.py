@@ -64,8 +64,13 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{help_text} (default: %(default)s)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every available subcommand registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand listed.
+
+    Only ``command``'s module is imported and given its options (every one when None): the
+    others would import pyiceberg, plotly or the simulators for nothing, seconds of CPU per
+    call. The top-level help needs none of them.
+    """
     parser = argparse.ArgumentParser(
         prog="schemahub", description=__doc__, formatter_class=DefaultsHelpFormatter
     )
@@ -74,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(
             name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter
         )
+        if command not in (None, name):
+            continue
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -84,9 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def chosen_subcommand(argv: Sequence[str]) -> str:
+    """The subcommand ``argv`` names ("" for none: `schemahub --help`, a typo)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), "")
+    return first if first in SUBCOMMANDS else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `schemahub` console script."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(chosen_subcommand(argv)).parse_args(argv)
     missing = getattr(args, "subcommand_missing", None)
     if missing:
         print(missing, file=sys.stderr)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -211,6 +211,26 @@ def about(program: Path, env: Mapping[str, str]) -> dict[str, Any]:
     return described
 
 
+def installed_tap(
+    test_file: str, venv: Path, settings: Sequence[str]
+) -> tuple[Path, dict[str, str]]:
+    """The tap of the package holding ``test_file``, pip-installed with schemahub-core alone.
+
+    Installs both into a fresh virtualenv at ``venv`` and checks that ``--about`` names the
+    tap and describes each of ``settings``. Returns the tap's executable and the environment
+    to run it with.
+    """
+    package = Path(test_file).resolve().parents[1]
+    bin_dir, env = install_in_fresh_virtualenv(venv, package.parent / "schemahub-core", package)
+    tap = bin_dir / package.name
+    described = about(tap, env)
+    assert described["name"] == package.name
+    properties = described["settings"]["properties"]
+    undescribed = [name for name in settings if not properties.get(name, {}).get("description")]
+    assert not undescribed, f"{package.name} --about: no description of {undescribed}"
+    return tap, env
+
+
 def sync_with_program(
     program: Path, config: dict[str, Any], folder: Path, env: Mapping[str, str]
 ) -> str:
@@ -251,6 +271,45 @@ def running_simulator(
         yield sim
     finally:
         sim.stop()
+
+
+def simulator_fixture(
+    exchange: str,
+    *,
+    seed: int,
+    config: dict[str, Any] | None = None,
+    autouse: bool = False,
+    **options: Any,
+) -> Any:
+    """A module-scoped pytest fixture named ``simulator``: `running_simulator` for the module.
+
+    Assign it at module level (``simulator = simulator_fixture("kraken", seed=11)``).
+    """
+    import pytest
+
+    @pytest.fixture(scope="module", name="simulator", autouse=autouse)
+    def fixture() -> Iterator[Any]:
+        """A simulator of this module's exchange (no rate limit), stopped after the module."""
+        with running_simulator(exchange, seed=seed, config=config, **options) as sim:
+            yield sim
+
+    return fixture
+
+
+def standard_tap_tests(
+    tap_class: type, exchange: str, *, seed: int, config: dict[str, Any]
+) -> tuple[type, Any]:
+    """singer-sdk's standard tests of ``tap_class`` and the simulator they run against.
+
+    Returns the test class and a `simulator_fixture` used by every test of the module: assign
+    both at module level. singer-sdk takes ``config`` while the module loads; the fixture
+    points its ``api_url`` (the same dict) at a fresh simulator of ``exchange`` before the
+    first test, so no server starts at import time.
+    """
+    from singer_sdk.testing import get_tap_test_class
+
+    simulator = simulator_fixture(exchange, seed=seed, config=config, autouse=True)
+    return get_tap_test_class(tap_class, config=config), simulator
 
 
 def assert_unreachable_api_url_fails_fast(sync: Callable[[str], object]) -> None:

@@ -53,6 +53,7 @@ class BinanceAPI:
         weight_limit_per_minute: int,
         weight_budget_fraction: float,
         concurrency: int,
+        user_agent: str,
         logger: logging.Logger,
     ) -> None:
         """Build the weight budget, breaker and retrying client for ``api_url``."""
@@ -79,6 +80,7 @@ class BinanceAPI:
             limiter=self.budget,
             breaker=self.breaker,
             concurrency=concurrency,
+            user_agent=user_agent,
             # Sent on every request, redacted from every log line and error message.
             headers={API_KEY_HEADER: api_key} if api_key else None,
             sensitive_headers=[API_KEY_HEADER],

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
-from schemahub_core.batch_files import Page, constant_columns, jsonl_batch_config, stream_batches
+from schemahub_core.batch_files import Page, constant_columns, stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
-from schemahub_core.progress import ProgressReporter, StreamProgress
+from schemahub_core.progress import ProgressReporter
 from schemahub_core.record_layout import time_extracted_now
+from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from schemahub_core.sdk_seam import BatchConfig, BatchEncoding
 
 
-class SymbolsStream(BinanceStream):
+class SymbolsStream(JsonlBatches, BinanceStream):
     """Every symbol of the exchange, from /api/v3/exchangeInfo.
 
     The schema declares every field exchangeInfo documents for a symbol: an undeclared one is
@@ -66,22 +66,13 @@ class SymbolsStream(BinanceStream):
         for entry in self.exchange_symbols:
             yield {**entry, "exchange": self.exchange}
 
-    def get_batches(
-        self, batch_config: BatchConfig, context: Context | None = None
-    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
-        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
-        return super().get_batches(jsonl_batch_config(batch_config), context)
 
-
-class TradesStream(BinanceStream):
+class TradesStream(FastTrades, BinanceStream):
     """Trades of each configured symbol, ascending by id, resumable from the last id."""
 
     name = "binance_trades"
     primary_keys: ClassVar[list[str]] = ["symbol", "id"]
     replication_key = "id"
-    is_sorted = True
-    # Class switch so tests and the benchmark can force singer-sdk's own record path.
-    allow_fast_emission = True
     schema = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True, description="Trade id (per exchange)"),
         th.Property("price", th.StringType, description="Decimal string, exactly as sent"),
@@ -95,11 +86,6 @@ class TradesStream(BinanceStream):
         th.Property("quote_asset", th.StringType),
         th.Property("exchange", th.StringType, description="BINANCE or BINANCEUS (id space)"),
     ).to_dict()
-
-    @cached_property
-    def stream_progress(self) -> StreamProgress:
-        """The totals across every partition of this run, shared by their progress lines."""
-        return StreamProgress()
 
     @property
     def partitions(self) -> list[dict]:

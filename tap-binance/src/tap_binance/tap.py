@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from schemahub_core.batch_files import refuse_batch_with_transforms
-from schemahub_core.log_redaction import protect_secrets, secret_settings
+from schemahub_core.tap_common import check_settings, common_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
 
+from tap_binance import __version__
 from tap_binance.client import BinanceAPI, exchange_for
 from tap_binance.streams import SymbolsStream, TradesStream
 
@@ -20,15 +20,23 @@ class TapBinance(Tap):
     """Singer tap for Binance spot trades (REST, with bulk backfill from the public dumps)."""
 
     name = "tap-binance"
+    plugin_version = __version__
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_url",
-            th.StringType,
-            default="https://api.binance.com",
-            description=(
-                "Base URL of the Binance REST API. Use https://api.binance.us for Binance.US "
-                "(different trade ids, 1200 weight/minute, api_key required)."
+        *common_settings(
+            tap_name=name,
+            version=__version__,
+            exchange="Binance",
+            api_url="https://api.binance.com",
+            api_url_note=(
+                "Use https://api.binance.us for Binance.US (different trade ids, 1200 "
+                "weight/minute, api_key required)."
+            ),
+            start_date_how="found with one aggTrades lookup, no scan of history",
+            concurrency=2,
+            concurrency_note=(
+                "historicalTrades pages fetched in parallel per symbol (all within the weight "
+                "budget)."
             ),
         ),
         th.Property(
@@ -50,22 +58,6 @@ class TapBinance(Tap):
             ),
         ),
         th.Property(
-            "start_date",
-            th.DateTimeType,
-            description=(
-                "Without state, start at the first trade at or after this instant "
-                "(found with one aggTrades lookup, no scan of history)."
-            ),
-        ),
-        th.Property(
-            "lookback_minutes",
-            th.IntegerType,
-            default=45,
-            description=(
-                "Without state and start_date, extract only the trades of the last N minutes."
-            ),
-        ),
-        th.Property(
             "weight_limit_per_minute",
             th.IntegerType,
             description=(
@@ -80,15 +72,6 @@ class TapBinance(Tap):
             description=(
                 "Share of weight_limit_per_minute the tap may use (0 < f < 1), leaving headroom "
                 "for other clients on the same IP. Default 0.9."
-            ),
-        ),
-        th.Property(
-            "concurrency",
-            th.IntegerType,
-            default=2,
-            description=(
-                "historicalTrades pages fetched in parallel per symbol (all within the weight "
-                "budget)."
             ),
         ),
         th.Property(
@@ -125,8 +108,7 @@ class TapBinance(Tap):
         Refuses `batch_config` combined with record transforms.
         """
         super().__init__(*args, **kwargs)
-        protect_secrets(secret_settings(self.config, self.config_jsonschema))
-        refuse_batch_with_transforms(self)
+        check_settings(self)
 
     @property
     def exchange(self) -> str:
@@ -143,6 +125,7 @@ class TapBinance(Tap):
             weight_limit_per_minute=limit,
             weight_budget_fraction=self.config["weight_budget_fraction"],
             concurrency=self.config["concurrency"],
+            user_agent=self.config["user_agent"],
             logger=self.logger,
         )
 

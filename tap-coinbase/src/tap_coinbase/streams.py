@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from schemahub_core.batch_files import jsonl_batch_config, stream_batches
+from schemahub_core.batch_files import stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.metrics import log_metric
-from schemahub_core.progress import ProgressReporter, StreamProgress
+from schemahub_core.progress import ProgressReporter
 from schemahub_core.sdk_seam import tap_of
+from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
 
@@ -28,7 +28,7 @@ LOOKAHEAD_PER_WORKER = 2
 TRADES_ENDPOINT = "/products/{product_id}/trades"
 
 
-class ProductsStream(Stream):
+class ProductsStream(JsonlBatches, Stream):
     """GET /products: every product Coinbase lists, as sent."""
 
     name = "coinbase_products"
@@ -61,22 +61,13 @@ class ProductsStream(Stream):
         for product_id in sorted(catalog.by_id):
             yield dict(catalog.by_id[product_id])
 
-    def get_batches(
-        self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
-    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
-        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
-        return super().get_batches(jsonl_batch_config(batch_config), context)
 
-
-class TradesStream(Stream):
+class TradesStream(FastTrades, Stream):
     """GET /products/{id}/trades: one partition per product, ascending `trade_id`."""
 
     name = "coinbase_trades"
     primary_keys = ("product_id", "trade_id")
     replication_key = "trade_id"
-    is_sorted = True
-    # Class switch so tests and the benchmark can force singer-sdk's own record path.
-    allow_fast_emission = True
     schema = th.PropertiesList(
         th.Property("trade_id", th.IntegerType, required=True, description="Dense per product"),
         th.Property("side", th.StringType, description="Maker side as sent: buy or sell"),
@@ -87,11 +78,6 @@ class TradesStream(Stream):
         th.Property("base_asset", th.StringType),
         th.Property("quote_asset", th.StringType),
     ).to_dict()
-
-    @cached_property
-    def stream_progress(self) -> StreamProgress:
-        """The totals across every partition of this run, shared by their progress lines."""
-        return StreamProgress()
 
     @property
     def partitions(self) -> list[dict]:

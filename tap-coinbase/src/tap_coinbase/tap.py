@@ -5,8 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from schemahub_core.batch_files import refuse_batch_with_transforms
-from schemahub_core.log_redaction import protect_secrets, secret_settings
+from schemahub_core.tap_common import check_settings, common_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
@@ -29,13 +28,22 @@ class TapCoinbase(Tap):
     plugin_version = __version__
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_url",
-            th.StringType,
-            default=DEFAULT_API_URL,
-            description=(
-                "Base URL of the Coinbase Exchange REST API. Point it at a local simulator "
-                "(`schemahub sim coinbase`) for tests."
+        *common_settings(
+            tap_name=name,
+            version=__version__,
+            exchange="Coinbase Exchange",
+            api_url=DEFAULT_API_URL,
+            api_url_note="Point it at a local simulator (`schemahub sim coinbase`) for tests.",
+            start_date_how="found by searching trade ids, not by scanning history",
+            concurrency=8,
+            concurrency_note=(
+                "Trade pages fetched in parallel per product (ids are dense, so page cursors "
+                "are known up front). Records are still emitted in ascending trade_id order."
+            ),
+            max_requests_per_second=COINBASE_PUBLIC_RATE,
+            rate_note=(
+                "requests per second, shared by all threads of the tap. Coinbase allows 10 "
+                "public requests/s per IP; lower it when other programs share the IP."
             ),
         ),
         th.Property(
@@ -49,42 +57,6 @@ class TapCoinbase(Tap):
             ),
         ),
         th.Property(
-            "start_date",
-            th.DateTimeType,
-            description=(
-                "Without a saved bookmark, start at the first trade at or after this time "
-                "(found by searching trade ids, not by scanning history). A bookmark always "
-                "wins over start_date."
-            ),
-        ),
-        th.Property(
-            "lookback_minutes",
-            th.NumberType,
-            default=45,
-            description=(
-                "Without a bookmark and without start_date, read only the trades of the last "
-                "N minutes (a safe cold start instead of all history)."
-            ),
-        ),
-        th.Property(
-            "max_requests_per_second",
-            th.NumberType,
-            default=COINBASE_PUBLIC_RATE,
-            description=(
-                "Client-side rate limit shared by all threads of the tap. Coinbase allows 10 "
-                "public requests/s per IP; lower it when other programs share the IP."
-            ),
-        ),
-        th.Property(
-            "concurrency",
-            th.IntegerType,
-            default=8,
-            description=(
-                "Trade pages fetched in parallel per product (ids are dense, so page cursors "
-                "are known up front). Records are still emitted in ascending trade_id order."
-            ),
-        ),
-        th.Property(
             "page_size",
             th.IntegerType,
             default=MAX_PAGE_SIZE,
@@ -94,19 +66,12 @@ class TapCoinbase(Tap):
                 "or inclusive."
             ),
         ),
-        th.Property(
-            "user_agent",
-            th.StringType,
-            default=f"tap-coinbase/{__version__}",
-            description="User-Agent header sent with every request.",
-        ),
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Keep secrets out of the logs; validate what singer-sdk's JSON schema cannot express."""
         super().__init__(*args, **kwargs)
-        protect_secrets(secret_settings(self.config, self.config_jsonschema))
-        refuse_batch_with_transforms(self)
+        check_settings(self)
         page_size = int(self.config.get("page_size", MAX_PAGE_SIZE))
         if not 2 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(

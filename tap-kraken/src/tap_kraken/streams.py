@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from schemahub_core.batch_files import jsonl_batch_config, stream_batches
+from schemahub_core.batch_files import stream_batches
 from schemahub_core.fastpath import PageWriter, cold_start_time, fast_path_allowed, integer_bookmark
 from schemahub_core.sdk_seam import tap_of
+from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from singer_sdk.streams import Stream
@@ -29,7 +30,7 @@ class MissingCursorError(ValueError):
     """A bookmark without the `last` cursor: Kraken cannot resume from a trade id alone."""
 
 
-class PairsStream(Stream):
+class PairsStream(JsonlBatches, Stream):
     """Every pair Kraken lists, from GET /0/public/AssetPairs."""
 
     name = "kraken_pairs"
@@ -71,22 +72,13 @@ class PairsStream(Stream):
                 "quote_asset": pair.quote_asset,
             }
 
-    def get_batches(
-        self, batch_config: BatchConfig, context: Context | None = None
-    ) -> Iterable[tuple[BatchEncoding, list[str]]]:
-        """singer-sdk's batches of this stream, always gzip JSONL (nested fields)."""
-        return super().get_batches(jsonl_batch_config(batch_config), context)
 
-
-class TradesStream(Stream):
+class TradesStream(FastTrades, Stream):
     """Trades of each configured pair, ascending by trade_id, resumable from the bookmark."""
 
     name = "kraken_trades"
     primary_keys: ClassVar[list[str]] = ["pair", "trade_id"]
     replication_key = "trade_id"
-    is_sorted = True
-    # Class switch so tests and the benchmark can force singer-sdk's own record path.
-    allow_fast_emission = True
     schema = th.PropertiesList(
         th.Property("price", th.StringType, description="Decimal string, exactly as sent"),
         th.Property("volume", th.StringType, description="Base quantity, decimal string"),

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from schemahub_core.batch_files import refuse_batch_with_transforms
+from schemahub_core.tap_common import check_settings, common_settings
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
@@ -28,13 +28,23 @@ class TapKraken(Tap):
     plugin_version = __version__
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_url",
-            th.StringType,
-            default=DEFAULT_API_URL,
-            description=(
-                "Base URL of the Kraken REST API. Point it at a local simulator "
-                "(`schemahub sim kraken`) for tests."
+        *common_settings(
+            tap_name=name,
+            version=__version__,
+            exchange="Kraken",
+            api_url=DEFAULT_API_URL,
+            api_url_note="Point it at a local simulator (`schemahub sim kraken`) for tests.",
+            start_date_how="Kraken's `since` is a time: no scan of history",
+            concurrency=8,
+            concurrency_note=(
+                "Pairs read in parallel, each at its own rate. Records are still emitted pair "
+                "by pair, each in ascending trade_id order."
+            ),
+            max_requests_per_second=KRAKEN_PAIR_RATE,
+            rate_note=(
+                "Trades calls per second, per pair (Kraken counts calls per IP and per pair, "
+                "about 1/s sustained). Lower it when other programs on this IP read the same "
+                "pairs."
             ),
         ),
         th.Property(
@@ -48,54 +58,12 @@ class TapKraken(Tap):
                 "matches. Bitcoin is XBT and Dogecoin XDG at Kraken."
             ),
         ),
-        th.Property(
-            "start_date",
-            th.DateTimeType,
-            description=(
-                "Without a saved bookmark, start at the first trade at or after this time "
-                "(Kraken's `since` is a time: no scan of history). A bookmark always wins."
-            ),
-        ),
-        th.Property(
-            "lookback_minutes",
-            th.NumberType,
-            default=45,
-            description=(
-                "Without a bookmark and without start_date, read only the trades of the last "
-                "N minutes (a safe cold start instead of all history)."
-            ),
-        ),
-        th.Property(
-            "max_requests_per_second",
-            th.NumberType,
-            default=KRAKEN_PAIR_RATE,
-            description=(
-                "Client-side limit of Trades calls per second, per pair (Kraken counts calls "
-                "per IP and per pair, about 1/s sustained). Lower it when other programs on "
-                "this IP read the same pairs."
-            ),
-        ),
-        th.Property(
-            "concurrency",
-            th.IntegerType,
-            default=8,
-            description=(
-                "Pairs read in parallel, each at its own rate. Records are still emitted pair "
-                "by pair, each in ascending trade_id order."
-            ),
-        ),
-        th.Property(
-            "user_agent",
-            th.StringType,
-            default=f"tap-kraken/{__version__}",
-            description="User-Agent header sent with every request.",
-        ),
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Parse the settings; refuse `batch_config` combined with record transforms."""
         super().__init__(*args, **kwargs)
-        refuse_batch_with_transforms(self)
+        check_settings(self)
 
     @functools.cached_property
     def api(self) -> KrakenAPI:
@@ -103,7 +71,7 @@ class TapKraken(Tap):
         return KrakenAPI(
             self.config["api_url"],
             max_requests_per_second=float(self.config["max_requests_per_second"]),
-            user_agent=self.config.get("user_agent") or f"tap-kraken/{__version__}",
+            user_agent=self.config["user_agent"],
             logger=self.logger,
         )
 
