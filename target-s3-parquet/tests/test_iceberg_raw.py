@@ -49,12 +49,8 @@ def test_no_raw_table_without_the_setting(iceberg_output):
         _raw_table(iceberg_output.config, "coinbase_trades")
 
 
-def _gzipped_jsonl(first: int, last: int) -> bytes:
-    lines = [
-        {**coinbase_record("BTC-USD", i), "_sdc_extracted_at": None, "_sdc_received_at": "now"}
-        for i in range(first, last + 1)
-    ]
-    return gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode())
+def _rows(first: int, last: int) -> pa.Table:
+    return pa.Table.from_pylist([coinbase_record("BTC-USD", i) for i in range(first, last + 1)])
 
 
 def test_old_raw_snapshots_are_expired_after_a_commit(iceberg_output):
@@ -84,10 +80,10 @@ def test_a_raw_append_that_loses_a_commit_race_is_rebuilt_on_the_winner(iceberg_
     config = {**iceberg_output.config, "iceberg_raw_tables": True}
     schema = json.loads(next(iter(trade_lines("coinbase_trades", "BTC-USD", 1, 1))))["schema"]
     first, second = IcebergRawTables(config), IcebergRawTables(config)
-    first.append("coinbase_trades", schema, _gzipped_jsonl(1, 100))
-    second.append("coinbase_trades", schema, _gzipped_jsonl(101, 200))
+    first.append_rows("coinbase_trades", schema, _rows(1, 100), "now")
+    second.append_rows("coinbase_trades", schema, _rows(101, 200), "now")
     # `first` still holds the table as it committed it: its next commit is refused, re-read.
-    first.append("coinbase_trades", schema, _gzipped_jsonl(201, 300))
+    first.append_rows("coinbase_trades", schema, _rows(201, 300), "now")
 
     table = _raw_table(config, "coinbase_trades")
     assert sorted(table.column("trade_id").to_pylist()) == list(range(1, 301))
@@ -97,3 +93,33 @@ def test_a_raw_append_that_loses_a_commit_race_is_rebuilt_on_the_winner(iceberg_
     manifests = {str(p) for p in metadata.glob("*-m*.avro")}
     # The losing attempt's manifest was removed: every manifest on disk is a live one.
     assert manifests == {filesystem_path(path) for path in listed}
+
+
+def test_raw_table_rows_equal_the_raw_trail_when_records_are_set_aside(iceberg_output):
+    def line(trade_id: int, extracted: str | None, **changes: object) -> str:
+        record = {**coinbase_record("BTC-USD", trade_id), **changes}
+        message = {"type": "RECORD", "stream": "coinbase_trades", "record": record}
+        if extracted is not None:
+            message["time_extracted"] = extracted
+        return json.dumps(message)
+
+    lines = [
+        next(iter(trade_lines("coinbase_trades", "BTC-USD", 1, 1))),  # the SCHEMA
+        *(line(i, "2026-06-19T10:00:00+00:00") for i in range(1, 6)),
+        line(6, "2026-06-19T10:00:00+00:00", side="sideways"),  # the mapping refuses it
+        *(line(i, None) for i in range(7, 10)),
+        line(10, None, size=12),  # not a string: the SCHEMA refuses it
+        *(line(i, "2026-06-19T11:00:00+00:00") for i in range(11, 14)),
+    ]
+    config = {
+        **iceberg_output.config,
+        "iceberg_raw_tables": True,
+        "on_invalid_record": "quarantine",
+    }
+    run_in_process(config, lines)
+
+    [trail] = iceberg_output.local_root.glob("raw/coinbase_trades/*/*.jsonl.gz")
+    expected = [json.loads(x) for x in gzip.decompress(trail.read_bytes()).splitlines()]
+    assert [r["trade_id"] for r in expected] == [1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13]
+    table = _raw_table(config, "coinbase_trades")
+    assert table.to_pylist() == expected  # every field, both _sdc_ fields, in order

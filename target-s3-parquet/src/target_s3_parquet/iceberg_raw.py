@@ -2,7 +2,8 @@
 
 One table per mapped source stream: the stream's fields as sent (typed by its SCHEMA message,
 so decimal strings stay strings) plus `_sdc_extracted_at` and `_sdc_received_at`, appended
-from the very gzip JSONL bytes of the raw audit trail (or a BATCH file's rows). At least once,
+from the rows the target parsed from each batch's records (what the raw audit trail's lines
+parse to with the same Arrow JSON reader), or a BATCH file's rows. At least once,
 like that trail: each batch is appended before its trades are committed to `trades_unified`,
 so a rerun after a crash may append a batch again; nothing is ever lost.
 
@@ -20,7 +21,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.json as pajson
 from pyiceberg.exceptions import CommitFailedException
 from schemahub_core import iceberg as catalogs
 
@@ -92,25 +92,24 @@ class IcebergRawTables:
             )
         return self.tables[stream]
 
-    def append(self, stream: str, json_schema: dict[str, Any], gzipped_jsonl: bytes) -> None:
-        """Append one raw batch (the raw layer's gzip JSONL file) to `raw_<stream>`."""
-        schema = raw_schema(stream, json_schema)
-        rows = pajson.read_json(
-            pa.input_stream(pa.py_buffer(gzipped_jsonl), compression="gzip"),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore"
-            ),
-        ).select(schema.names)
-        self._append(stream, schema, rows)
-
     def append_rows(
-        self, stream: str, json_schema: dict[str, Any], rows: pa.Table, received_at: str
+        self,
+        stream: str,
+        json_schema: dict[str, Any],
+        rows: pa.Table,
+        received_at: str,
+        extracted_at: pa.Array | None = None,
     ) -> None:
-        """Append one BATCH file's rows (the stream's columns, typed) to `raw_<stream>`."""
+        """Append rows (the stream's columns, typed) to `raw_<stream>`.
+
+        `extracted_at`: each row's `time_extracted`; None for a BATCH file's rows (none).
+        """
         schema = raw_schema(stream, json_schema)
         count = rows.num_rows
         sdc = {
-            "_sdc_extracted_at": pa.nulls(count, pa.string()),  # BATCH files carry none
+            "_sdc_extracted_at": pa.nulls(count, pa.string())
+            if extracted_at is None
+            else extracted_at,
             "_sdc_received_at": pa.repeat(pa.scalar(received_at, pa.string()), count),
         }
         # `rows` has every scalar property of the SCHEMA, the only kind raw_schema allows.
