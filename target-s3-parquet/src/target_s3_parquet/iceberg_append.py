@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from pyiceberg.io import FileIO
     from pyiceberg.table.metadata import TableMetadata
 
-ROW_GROUP_ROWS = 128 * 1024  # as the Hive table's files
+ROW_GROUP_ROWS = 128 * 1024  # as the Hive table's files, unless write.parquet.row-group-limit says
 _DICTIONARY_COLUMNS = ["exchange", "symbol", "base_asset", "quote_asset", "side"]
 _MICROS_PER_DAY = 86_400_000_000
 
@@ -105,6 +105,9 @@ class _FileWriter:
         self.file_schema = schema_to_pyarrow(metadata.schema(), include_field_ids=True)
         compression = metadata.properties.get(TableProperties.PARQUET_COMPRESSION, "zstd")
         self.compression = "none" if compression == "uncompressed" else compression
+        self.row_group_rows = int(
+            metadata.properties.get(TableProperties.PARQUET_ROW_GROUP_LIMIT, ROW_GROUP_ROWS)
+        )
         self.stats_plan = compute_statistics_plan(metadata.schema(), metadata.properties)
         self.column_ids = parquet_path_to_id_mapping(metadata.schema())
         self.location = table.location_provider()
@@ -136,7 +139,7 @@ class _FileWriter:
                 compression=self.compression,
                 use_dictionary=self.use_dictionary,
             ) as writer:
-                writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
+                writer.write_table(rows, row_group_size=self.row_group_rows)
             footer = writer.writer.metadata
         statistics = data_file_statistics_from_parquet_metadata(
             footer, self.stats_plan, self.column_ids
