@@ -68,7 +68,8 @@ if TYPE_CHECKING:
     from pyiceberg.io import FileIO
     from pyiceberg.table.metadata import TableMetadata
 
-ROW_GROUP_ROWS = 128 * 1024  # as the Hive table's files, unless write.parquet.row-group-limit says
+# Rows per row group unless the table sets `write.parquet.row-group-limit`: as the Hive files.
+ROW_GROUP_ROWS = 128 * 1024
 _DICTIONARY_COLUMNS = ["exchange", "symbol", "base_asset", "quote_asset", "side"]
 _MICROS_PER_DAY = 86_400_000_000
 
