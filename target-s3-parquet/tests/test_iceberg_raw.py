@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from pyiceberg.exceptions import NoSuchTableError
 from schemahub_core import iceberg as catalogs
+from schemahub_core.iceberg import filesystem_path
+from target_s3_parquet import snapshot_expiry
+from target_s3_parquet.iceberg_raw import IcebergRawTables
 from target_s3_parquet.iceberg_table import catalog_properties_for_target
 from target_s3_parquet.synthetic import coinbase_record, trade_lines
 from target_s3_parquet.testing import assert_exactly_once, read_unified, run_in_process
@@ -42,3 +47,79 @@ def test_no_raw_table_without_the_setting(iceberg_output):
     run_in_process(iceberg_output.config, trade_lines("coinbase_trades", "BTC-USD", 1, 10))
     with pytest.raises(NoSuchTableError, match="raw_coinbase_trades"):
         _raw_table(iceberg_output.config, "coinbase_trades")
+
+
+def _rows(first: int, last: int) -> pa.Table:
+    return pa.Table.from_pylist([coinbase_record("BTC-USD", i) for i in range(first, last + 1)])
+
+
+def test_old_raw_snapshots_are_expired_after_a_commit(iceberg_output):
+    config = {**iceberg_output.config, "iceberg_raw_tables": True, "batch_size_rows": 100}
+    run_in_process(config, trade_lines("coinbase_trades", "BTC-USD", 1, 300))
+    catalog = catalogs.load_catalog(catalog_properties_for_target(config))
+    identifier = (catalogs.NAMESPACE, "raw_coinbase_trades")
+    table = catalog.load_table(identifier)
+    assert table.properties[snapshot_expiry.KEEP_PROPERTY] == "100"
+    old = table.metadata.snapshots
+    assert len(old) == 3
+    table.transaction().set_properties({snapshot_expiry.KEEP_PROPERTY: "1"}).commit_transaction()
+
+    run_in_process(config, trade_lines("coinbase_trades", "BTC-USD", 301, 600))
+
+    table = catalog.load_table(identifier)
+    # 3 more commits: the first finds 4 snapshots (> 2 x 1 kept) and keeps only itself, etc.
+    assert len(table.metadata.snapshots) <= 2
+    assert not {s.snapshot_id for s in old} & {s.snapshot_id for s in table.metadata.snapshots}
+    for snapshot in old:  # their manifest lists are deleted
+        assert not Path(filesystem_path(snapshot.manifest_list)).exists()
+    ids = table.scan().to_arrow().column("trade_id").to_pylist()
+    assert sorted(ids) == list(range(1, 601))
+
+
+def test_a_raw_append_that_loses_a_commit_race_is_rebuilt_on_the_winner(iceberg_output):
+    config = {**iceberg_output.config, "iceberg_raw_tables": True}
+    schema = json.loads(next(iter(trade_lines("coinbase_trades", "BTC-USD", 1, 1))))["schema"]
+    first, second = IcebergRawTables(config), IcebergRawTables(config)
+    first.append_rows("coinbase_trades", schema, _rows(1, 100), "now")
+    second.append_rows("coinbase_trades", schema, _rows(101, 200), "now")
+    # `first` still holds the table as it committed it: its next commit is refused, re-read.
+    first.append_rows("coinbase_trades", schema, _rows(201, 300), "now")
+
+    table = _raw_table(config, "coinbase_trades")
+    assert sorted(table.column("trade_id").to_pylist()) == list(range(1, 301))
+    refreshed = first.tables["coinbase_trades"]
+    listed = {m.manifest_path for m in refreshed.current_snapshot().manifests(refreshed.io)}
+    metadata = Path(filesystem_path(refreshed.location())) / "metadata"
+    manifests = {str(p) for p in metadata.glob("*-m*.avro")}
+    # The losing attempt's manifest was removed: every manifest on disk is a live one.
+    assert manifests == {filesystem_path(path) for path in listed}
+
+
+def test_raw_table_rows_equal_the_raw_trail_when_records_are_set_aside(iceberg_output):
+    def line(trade_id: int, extracted: str | None, **changes: object) -> str:
+        record = {**coinbase_record("BTC-USD", trade_id), **changes}
+        message = {"type": "RECORD", "stream": "coinbase_trades", "record": record}
+        if extracted is not None:
+            message["time_extracted"] = extracted
+        return json.dumps(message)
+
+    lines = [
+        next(iter(trade_lines("coinbase_trades", "BTC-USD", 1, 1))),  # the SCHEMA
+        *(line(i, "2026-06-19T10:00:00+00:00") for i in range(1, 6)),
+        line(6, "2026-06-19T10:00:00+00:00", side="sideways"),  # the mapping refuses it
+        *(line(i, None) for i in range(7, 10)),
+        line(10, None, size=12),  # not a string: the SCHEMA refuses it
+        *(line(i, "2026-06-19T11:00:00+00:00") for i in range(11, 14)),
+    ]
+    config = {
+        **iceberg_output.config,
+        "iceberg_raw_tables": True,
+        "on_invalid_record": "quarantine",
+    }
+    run_in_process(config, lines)
+
+    [trail] = iceberg_output.local_root.glob("raw/coinbase_trades/*/*.jsonl.gz")
+    expected = [json.loads(x) for x in gzip.decompress(trail.read_bytes()).splitlines()]
+    assert [r["trade_id"] for r in expected] == [1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13]
+    table = _raw_table(config, "coinbase_trades")
+    assert table.to_pylist() == expected  # every field, both _sdc_ fields, in order

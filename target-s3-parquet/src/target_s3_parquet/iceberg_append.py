@@ -1,4 +1,4 @@
-"""The Iceberg write path of `trades_unified`: data files and one append commit, done by us.
+"""The Iceberg write path of `trades_unified` and the raw tables: data files, one append commit.
 
 pyiceberg's own path (`Table.append` / a `Transaction` with `merge_append`) cost ~10x the
 Hive table's whole commit (bench/README.md, decisions.md): it splits a batch by partition with
@@ -9,6 +9,7 @@ building blocks (manifest and manifest-list writers, statistics helpers, table u
 - `write_data_files`: rows of one (exchange, symbol), already sorted by trade_ts, so each
   day is one contiguous slice: one zstd Parquet file per day (Iceberg field ids in the
   schema), its `DataFile` statistics read from the Parquet footer the writer returns;
+  `write_unpartitioned_file` the same for one batch of a `raw_<stream>` table;
 - `append`: one new manifest for the files, the parent snapshot's manifests carried over
   (the small ones merged into one once `commit.manifest.min-count-to-merge` of them pile up,
   so scan planning stays flat), a manifest list, a snapshot, and one `commit_table` call
@@ -78,59 +79,84 @@ def write_data_files(table: Table, exchange: str, symbol: str, rows: pa.Table) -
 
     `rows`: one exchange and symbol, in trade_ts order, columns of `UNIFIED_SCHEMA`.
     """
-    metadata = table.metadata
-    schema = metadata.schema()
-    spec = metadata.spec()
-    properties = metadata.properties
-    file_schema = schema_to_pyarrow(schema, include_field_ids=True)
-    rows = rows.select(file_schema.names).cast(file_schema)
+    writer = _FileWriter(table, _DICTIONARY_COLUMNS)
+    rows = rows.select(writer.file_schema.names).cast(writer.file_schema)
     micros = np.asarray(pc.cast(rows.column("trade_ts"), pa.int64()).to_numpy(), dtype=np.int64)
     days = micros // _MICROS_PER_DAY
     starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
-    compression = properties.get(TableProperties.PARQUET_COMPRESSION, "zstd")
-    row_group_rows = int(properties.get(TableProperties.PARQUET_ROW_GROUP_LIMIT, ROW_GROUP_ROWS))
-    stats_plan = compute_statistics_plan(schema, properties)
-    column_ids = parquet_path_to_id_mapping(schema)
-    location = table.location_provider()
-    write_id = uuid.uuid4()
-    files = []
-    for number, (start, end) in enumerate(zip(starts, [*starts[1:], rows.num_rows], strict=True)):
-        day = int(days[start])
-        key = PartitionKey(
-            field_values=[
-                PartitionFieldValue(field, value)
-                for field, value in zip(spec.fields, (exchange, symbol, day), strict=True)
-            ],
-            partition_spec=spec,
-            schema=schema,
+    return [
+        writer.write(rows.slice(start, end - start), (exchange, symbol, int(days[start])))
+        for start, end in zip(starts, [*starts[1:], rows.num_rows], strict=True)
+    ]
+
+
+def write_unpartitioned_file(table: Table, rows: pa.Table) -> DataFile:
+    """One Parquet data file of `rows` (the columns of an unpartitioned `table`, in order)."""
+    writer = _FileWriter(table, True)
+    return writer.write(rows.cast(writer.file_schema), ())
+
+
+class _FileWriter:
+    """Writes Parquet data files of one table, each with the `DataFile` Iceberg keeps of it."""
+
+    def __init__(self, table: Table, use_dictionary: bool | list[str]) -> None:
+        metadata = table.metadata
+        self.table = table
+        self.use_dictionary = use_dictionary
+        self.file_schema = schema_to_pyarrow(metadata.schema(), include_field_ids=True)
+        compression = metadata.properties.get(TableProperties.PARQUET_COMPRESSION, "zstd")
+        self.compression = "none" if compression == "uncompressed" else compression
+        self.row_group_rows = int(
+            metadata.properties.get(TableProperties.PARQUET_ROW_GROUP_LIMIT, ROW_GROUP_ROWS)
         )
-        path = location.new_data_location(f"00000-{number}-{write_id}.parquet", key)
-        output = table.io.new_output(path)
+        self.stats_plan = compute_statistics_plan(metadata.schema(), metadata.properties)
+        self.column_ids = parquet_path_to_id_mapping(metadata.schema())
+        self.location = table.location_provider()
+        self.write_id = uuid.uuid4()
+        self.written = 0
+
+    def write(self, rows: pa.Table, partition: tuple[str | int, ...]) -> DataFile:
+        """One data file of `rows` (of `file_schema`) in the partition of these values."""
+        metadata = self.table.metadata
+        spec = metadata.spec()
+        key = None
+        if spec.fields:
+            key = PartitionKey(
+                field_values=[
+                    PartitionFieldValue(field, value)
+                    for field, value in zip(spec.fields, partition, strict=True)
+                ],
+                partition_spec=spec,
+                schema=metadata.schema(),
+            )
+        name = f"00000-{self.written}-{self.write_id}.parquet"
+        self.written += 1
+        path = self.location.new_data_location(name, key)
+        output = self.table.io.new_output(path)
         with output.create(overwrite=False) as stream:
             with pq.ParquetWriter(
                 stream,
-                file_schema,
-                compression="none" if compression == "uncompressed" else compression,
-                use_dictionary=_DICTIONARY_COLUMNS,
+                self.file_schema,
+                compression=self.compression,
+                use_dictionary=self.use_dictionary,
             ) as writer:
-                writer.write_table(rows.slice(start, end - start), row_group_size=row_group_rows)
+                writer.write_table(rows, row_group_size=self.row_group_rows)
             footer = writer.writer.metadata
-        statistics = data_file_statistics_from_parquet_metadata(footer, stats_plan, column_ids)
-        files.append(
-            DataFile.from_args(
-                content=DataFileContent.DATA,
-                file_path=path,
-                file_format=FileFormat.PARQUET,
-                partition=Record(exchange, symbol, day),
-                file_size_in_bytes=len(output),
-                sort_order_id=metadata.default_sort_order_id,  # rows are in trade_ts order
-                spec_id=metadata.default_spec_id,
-                equality_ids=None,
-                key_metadata=None,
-                **statistics.to_serialized_dict(),
-            )
+        statistics = data_file_statistics_from_parquet_metadata(
+            footer, self.stats_plan, self.column_ids
         )
-    return files
+        return DataFile.from_args(
+            content=DataFileContent.DATA,
+            file_path=path,
+            file_format=FileFormat.PARQUET,
+            partition=Record(*partition),
+            file_size_in_bytes=len(output),
+            sort_order_id=metadata.default_sort_order_id,  # unified: rows in trade_ts order
+            spec_id=metadata.default_spec_id,
+            equality_ids=None,
+            key_metadata=None,
+            **statistics.to_serialized_dict(),
+        )
 
 
 class Append:
@@ -234,7 +260,7 @@ class Append:
                     writer.existing(entry)
         return [writer.to_manifest_file(), *(m for m in manifests if m.manifest_path not in merged)]
 
-    def commit(self, properties: dict[str, str]) -> Table:
+    def commit(self, properties: dict[str, str] | None = None) -> Table:
         """Commit the snapshot and `properties` in one catalog call; the table as committed.
 
         Raises `CommitFailedException` if main is no longer at the parent snapshot (another
@@ -256,7 +282,7 @@ class Append:
                     ref_name=MAIN_BRANCH,
                     type=SnapshotRefType.BRANCH,
                 ),
-                SetPropertiesUpdate(updates=properties),
+                *([SetPropertiesUpdate(updates=properties)] if properties else []),
             ),
         )
         properties_now = response.metadata.properties

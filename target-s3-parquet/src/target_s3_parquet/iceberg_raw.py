@@ -2,25 +2,36 @@
 
 One table per mapped source stream: the stream's fields as sent (typed by its SCHEMA message,
 so decimal strings stay strings) plus `_sdc_extracted_at` and `_sdc_received_at`, appended
-from the very gzip JSONL bytes of the raw audit trail. At least once, like that trail: each
-batch is appended before its trades are committed to `trades_unified`, so a rerun after a
-crash may append a batch again; nothing is ever lost. A plain append has no ranges to re-read,
-so pyiceberg's own commit retry is right here (unlike `iceberg_table`).
+from the rows the target parsed from each batch's records (what the raw audit trail's lines
+parse to with the same Arrow JSON reader), or a BATCH file's rows. At least once,
+like that trail: each batch is appended before its trades are committed to `trades_unified`,
+so a rerun after a crash may append a batch again; nothing is ever lost.
+
+Appends take `trades_unified`'s write path (`iceberg_append`: one Parquet file, one
+`commit_table` call; pyiceberg's `Table.append` cost several times more) and old snapshots are
+expired after each commit (`snapshot_expiry`). A commit refused because another writer moved
+the table is rebuilt on the new snapshot and retried (a plain append has no ranges to
+re-read); any other commit error stops the run before the unified commit, so no STATE covers
+the batch and a rerun appends it again.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.json as pajson
+from pyiceberg.exceptions import CommitFailedException
 from schemahub_core import iceberg as catalogs
 
-from target_s3_parquet.iceberg_table import catalog_properties_for_target
+from target_s3_parquet import iceberg_append, snapshot_expiry
+from target_s3_parquet.iceberg_table import IcebergCommitError, catalog_properties_for_target
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
+MAX_ATTEMPTS = 30
+logger = logging.getLogger("target_s3_parquet.iceberg")
 SDC_FIELDS = ("_sdc_extracted_at", "_sdc_received_at")
 _JSON_TYPES = {
     "string": pa.string(),
@@ -56,6 +67,7 @@ class IcebergRawTables:
         """Load the catalog named in `config`; tables open (or are created) on first use."""
         properties = catalog_properties_for_target(config)
         self.catalog = catalogs.load_catalog(properties)
+        self.catalog_name = catalogs.describe(properties)
         self.compression = config.get("parquet_compression") or "zstd"
         self.tables: dict[str, Table] = {}
 
@@ -75,29 +87,29 @@ class IcebergRawTables:
                     "commit.manifest-merge.enabled": "true",
                     "write.metadata.delete-after-commit.enabled": "true",
                     "write.metadata.previous-versions-max": "20",
+                    snapshot_expiry.KEEP_PROPERTY: str(snapshot_expiry.KEEP_SNAPSHOTS),
                 },
             )
         return self.tables[stream]
 
-    def append(self, stream: str, json_schema: dict[str, Any], gzipped_jsonl: bytes) -> None:
-        """Append one raw batch (the raw layer's gzip JSONL file) to `raw_<stream>`."""
-        schema = raw_schema(stream, json_schema)
-        rows = pajson.read_json(
-            pa.input_stream(pa.py_buffer(gzipped_jsonl), compression="gzip"),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore"
-            ),
-        ).select(schema.names)
-        self._append(stream, schema, rows)
-
     def append_rows(
-        self, stream: str, json_schema: dict[str, Any], rows: pa.Table, received_at: str
+        self,
+        stream: str,
+        json_schema: dict[str, Any],
+        rows: pa.Table,
+        received_at: str,
+        extracted_at: pa.Array | None = None,
     ) -> None:
-        """Append one BATCH file's rows (the stream's columns, typed) to `raw_<stream>`."""
+        """Append rows (the stream's columns, typed) to `raw_<stream>`.
+
+        `extracted_at`: each row's `time_extracted`; None for a BATCH file's rows (none).
+        """
         schema = raw_schema(stream, json_schema)
         count = rows.num_rows
         sdc = {
-            "_sdc_extracted_at": pa.nulls(count, pa.string()),  # BATCH files carry none
+            "_sdc_extracted_at": pa.nulls(count, pa.string())
+            if extracted_at is None
+            else extracted_at,
             "_sdc_received_at": pa.repeat(pa.scalar(received_at, pa.string()), count),
         }
         # `rows` has every scalar property of the SCHEMA, the only kind raw_schema allows.
@@ -106,5 +118,33 @@ class IcebergRawTables:
         self._append(stream, schema, table)
 
     def _append(self, stream: str, schema: pa.Schema, rows: pa.Table) -> None:
+        """One data file, one commit (rebuilt on the new snapshot when another writer won)."""
         table = self._table(stream, schema)
-        table.append(rows.cast(table.schema().as_arrow()))
+        name = f"{catalogs.NAMESPACE}.{catalogs.RAW_TABLE_PREFIX}{stream}"
+        where = f"table {name} in the {self.catalog_name}"
+        files = [iceberg_append.write_unpartitioned_file(table, rows)]
+        for attempt in range(MAX_ATTEMPTS):
+            append = iceberg_append.Append(table, files, {})
+            try:
+                table = append.commit()
+                break
+            except CommitFailedException:
+                table = table.refresh()
+                if table.metadata.snapshot_by_id(append.snapshot_id) is None:
+                    append.discard(table.io)  # it did not land: rebuild on the new snapshot
+                    logger.info(
+                        "Another writer appended to the %s first (attempt %d).", where, attempt + 1
+                    )
+                    continue
+                break  # it landed, only the answer was lost
+            except Exception as exc:
+                raise IcebergCommitError(
+                    f"append to the {where} failed: {type(exc).__name__}: {exc}. No STATE "
+                    f"covering this batch was emitted; a rerun appends it again (at least once)."
+                ) from exc
+        else:
+            raise IcebergCommitError(
+                f"append to the {where}: {MAX_ATTEMPTS} commit conflicts in a row"
+            )
+        snapshot_expiry.expire_old_snapshots(table, where)
+        self.tables[stream] = table

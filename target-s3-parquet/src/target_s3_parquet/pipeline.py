@@ -131,11 +131,14 @@ def commit_stream(
         )
         rejected += more
     mapped: pa.Table | None = None
+    parsed = table  # the kept records' parsed rows: what a raw Iceberg table gets
     if mapping is not None and table is not None and table.num_rows:
         mapped, unmappable = _apply_mapping(
             mapping, stream, table, ingest_time, records, lines, keep, quarantine
         )
         if unmappable:
+            unmapped = {row for row, _ in unmappable}
+            parsed = table.filter(pa.array([i not in unmapped for i in range(table.num_rows)]))
             # Rows the mapping rejected leave the batch like schema-invalid ones: rejects only.
             rows = keep if keep is not None else range(len(records))
             dropped = {rows[row] for row, _ in unmappable}
@@ -148,14 +151,20 @@ def commit_stream(
         _write_rejects(storage, stream, ingest_time, received_at, rejected)
     raw = raw_all.result()
     kept: Sequence[bytes] = records
+    runs = batch.extracted_runs
     if keep is not None and len(keep) != len(records):
         kept = [records[i] for i in keep]
-        raw = raw_layer.raw_file(kept, _runs_for(keep, batch.extracted_runs), received_at)
+        runs = _runs_for(keep, batch.extracted_runs)
+        raw = raw_layer.raw_file(kept, runs, received_at)
     if kept:
         raw_layer.write_raw(storage, "raw", stream, ingest_time, raw)
-        if destination.raw_tables is not None and mapping is not None:
+        if destination.raw_tables is not None and parsed is not None and mapping is not None:
             # Before the unified commit (and so before any STATE covering it): at least once.
-            destination.raw_tables.append(stream, schema, raw)
+            # The rows parsed above are the kept records' fields typed by the SCHEMA, as the
+            # raw file's lines would parse again (the same Arrow JSON reader).
+            destination.raw_tables.append_rows(
+                stream, schema, parsed, received_at, _extracted_at(runs, len(kept))
+            )
     results: list[CommitResult] = []
     if mapped is not None and mapped.num_rows:
         # A batch holds every record the tap sent in order; with none set aside it is
@@ -181,6 +190,13 @@ def _set_aside_invalid_utf8(
     dropped = {index for index, _ in bad}
     keep = [i for i in range(len(records)) if i not in dropped]
     return keep, [Rejected(lines[i], bytes(records[i]), problem) for i, problem in bad]
+
+
+def _extracted_at(runs: list[tuple[int, str | None]], count: int) -> pa.Array:
+    """Each record's time_extracted, from the (first record, time_extracted) runs."""
+    starts = [start for start, _ in runs] + [count]
+    which = np.repeat(np.arange(len(runs)), np.diff(starts))
+    return pa.array([value for _, value in runs], pa.string()).take(pa.array(which))
 
 
 def _runs_for(keep: list[int], runs: list[tuple[int, str | None]]) -> list[tuple[int, str | None]]:
