@@ -209,14 +209,14 @@ def data_file_dataset(
 def duckdb_can_read(table: Table, tasks: list[FileScanTask]) -> bool:
     """Whether `register_data_file_view` can serve these files (else `data_file_dataset`).
 
-    DuckDB reads local files itself; S3 needs its httpfs extension, which is downloaded on
-    first use (offline: unavailable). Files are matched to columns by Iceberg field id, so
-    a table whose files may lack ids (a name mapping is set, e.g. by `add_files`) is left
-    to pyarrow, which matches by name.
+    DuckDB reads local files itself; S3 (or any other store) needs its httpfs extension,
+    which is downloaded on first use (offline: unavailable). Files are matched to columns
+    by Iceberg field id, so a table whose files may lack ids (a name mapping is set, e.g. by
+    `add_files`) is left to pyarrow, which matches by name.
     """
     if NAME_MAPPING_PROPERTY in table.properties:
         return False
-    return all(not task.file.file_path.startswith("s3://") for task in tasks)
+    return all(task.file.file_path.startswith(("file://", "/")) for task in tasks)
 
 
 def register_data_file_view(
