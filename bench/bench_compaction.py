@@ -16,8 +16,9 @@
 
 The suite plans each query with pyiceberg (its row filter prunes partitions and, with the
 files' column bounds, files) and hands DuckDB the planned files: the path issue 14 chose for
-readers. `schemahub query` (which plans the whole snapshot and lets DuckDB prune through the
-dataset's partition expressions) is timed beside it before and after compaction.
+readers. `schemahub query` (which plans the whole snapshot and gives DuckDB one
+`read_parquet` per partition, pruned by the SQL's filters) is timed beside it before and after
+compaction.
 
     .venv/bin/python bench/bench_compaction.py                  # compaction loop + layouts
     .venv/bin/python bench/bench_compaction.py --only layouts   # or --only compaction
@@ -291,7 +292,8 @@ def run_planned(table: Table, query: Query, snapshot_id: int | None) -> Run:
 
 
 def run_schemahub_query(output_uri: Path, query: Query, snapshot_id: int | None) -> Run:
-    """The same SQL through `schemahub query`'s own path (connect: whole-snapshot plan)."""
+    """The same SQL through `schemahub query`'s own path (connect: whole-snapshot plan, view
+    of per-partition `read_parquet`)."""
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     as_of = str(snapshot_id) if snapshot_id is not None else None
     connection = unified_query.connect(str(output_uri), as_of=as_of)

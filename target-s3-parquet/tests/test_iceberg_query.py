@@ -194,3 +194,20 @@ def test_many_partitions_are_read_a_branch_per_symbol_with_the_same_answers(
     ]
     assert all(row["same"] for row in days)
     assert per_partition[1:] == [[{"n": 2 * 1440}], [{"n": 3_999 - 719}]]
+
+
+def test_a_table_whose_files_may_lack_field_ids_is_read_by_name(iceberg_output):
+    """A name mapping (set by add_files) means files may lack Iceberg field ids, which
+    DuckDB's reader would turn into NULL columns: such a table is read as a pyarrow dataset."""
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 101)))
+    table = writer.table.refresh()
+    table.transaction().set_properties(
+        {catalogs.NAME_MAPPING_PROPERTY: table.metadata.schema().name_mapping.model_dump_json()}
+    ).commit_transaction()
+    sql = "SELECT count(trade_id) AS n FROM trades_unified"
+    connection = connect(iceberg_output.uri)
+    plan = "\n".join(str(row) for row in connection.sql(f"EXPLAIN {sql}").fetchall())
+    assert connection.sql(sql).fetchall() == [(100,)]
+    connection.close()
+    assert "READ_PARQUET" not in plan
