@@ -36,6 +36,8 @@ CATALOG_FILE = "catalog.db"
 NAME_MAPPING_PROPERTY = "schema.name-mapping.default"
 # Above this many partitions in a plan, `register_data_file_view` groups by symbol instead.
 MAX_PARTITION_BRANCHES = 1_000
+# The UTC day of trade_ts (after 1970) by arithmetic: ~10x cheaper than DuckDB's ICU casts.
+UTC_DATE_OF_TRADE_TS = "DATE '1970-01-01' + CAST(epoch_us(trade_ts) // 86400000000 AS INTEGER)"
 
 
 class CatalogNotConfiguredError(ValueError):
@@ -225,8 +227,13 @@ def register_data_file_view(
     table: Table,
     tasks: list[FileScanTask],
     schema: Schema,
+    *,
+    per_partition: bool = True,
 ) -> None:
     """Create the view `name` over planned local data files, read by DuckDB's Parquet reader.
+
+    ``per_partition=False`` (the plan already applied the query's filter): one
+    ``read_parquet`` over every file, `date` computed per row.
 
     One ``read_parquet`` per partition (exchange, symbol, day) under UNION ALL, each stating
     its partition as constants: ``exchange`` and ``symbol`` as literals, ``date`` (not a
@@ -249,37 +256,51 @@ def register_data_file_view(
         f" default_value: NULL}}"
         for field, kind in zip(schema.fields, types, strict=True)
     )
+    # Newest day first: DuckDB reads files in list order, and a query for the latest trades
+    # (ORDER BY trade_ts DESC LIMIT n) then skips the older row groups by their statistics.
+    partitioned = sorted(
+        ((_partition_of(table, task), filesystem_path(task.file.file_path)) for task in tasks),
+        key=lambda item: (-item[0][2].toordinal(), item[0][:2], item[1]),
+    )
     groups: dict[tuple[str, str, dt.date], list[str]] = {}
-    for task in tasks:
-        groups.setdefault(_partition_of(table, task), []).append(
-            filesystem_path(task.file.file_path)
-        )
-    if len(groups) > MAX_PARTITION_BRANCHES:
+    for partition, path in partitioned:
+        groups.setdefault(partition, []).append(path)
+    # (exchange and symbol, or None when the branch holds several; files; first, last day)
+    branches: list[tuple[tuple[str, str] | None, list[str], dt.date, dt.date]]
+    if not per_partition:
+        every = [path for paths in groups.values() for path in paths]
+        days = [day for _, _, day in groups]
+        branches = [(None, every, min(days), max(days))]
+    elif len(groups) > MAX_PARTITION_BRANCHES:
         coarse: dict[tuple[str, str], tuple[list[str], dt.date, dt.date]] = {}
         for (exchange, symbol, day), paths in groups.items():
-            files, first, last = coarse.get((exchange, symbol), ([], day, day))
-            coarse[(exchange, symbol)] = (files + paths, min(first, day), max(last, day))
-        branches = [
-            (exchange, symbol, files, first, last)
-            for (exchange, symbol), (files, first, last) in coarse.items()
-        ]
+            known, first, last = coarse.get((exchange, symbol), ([], day, day))
+            coarse[(exchange, symbol)] = (known + paths, min(first, day), max(last, day))
+        branches = [(key, paths, first, last) for key, (paths, first, last) in coarse.items()]
     else:
-        branches = [(e, s, files, day, day) for (e, s, day), files in groups.items()]
+        branches = [((e, s), paths, day, day) for (e, s, day), paths in groups.items()]
     selects = []
-    for exchange, symbol, files, first, last in sorted(branches):
-        date = (
-            f"DATE '{first.isoformat()}'"
-            if first == last
-            else "CAST(timezone('UTC', trade_ts) AS DATE)"
-        )
+    for key, files, first, last in branches:
+        date = f"DATE '{first.isoformat()}'" if first == last else UTC_DATE_OF_TRADE_TS
         start, end = _day_start(first), _day_start(last + dt.timedelta(days=1))
+        constants = (
+            f" REPLACE ({_literal(key[0])} AS exchange, {_literal(key[1])} AS symbol)"
+            if key
+            else ""
+        )
         selects.append(
-            f"SELECT * REPLACE ({_literal(exchange)} AS exchange, {_literal(symbol)} AS symbol),"
-            f" {date} AS date"
-            f" FROM read_parquet([{', '.join(_literal(f) for f in sorted(files))}],"
-            f" schema = MAP {{{columns}}})"
-            f" WHERE trade_ts >= TIMESTAMPTZ '{start.isoformat()}'"
-            f" AND trade_ts < TIMESTAMPTZ '{end.isoformat()}'"
+            f"SELECT *{constants}, {date} AS date"
+            f" FROM read_parquet([{', '.join(_literal(f) for f in files)}]"
+            # Branches bind by field id without opening a file, so a pruned branch opens
+            # none. One branch over pyiceberg's plan binds by name: DuckDB then keeps its
+            # top-N and late-materialisation shortcuts (10x on `ORDER BY ... LIMIT`).
+            + (f", schema = MAP {{{columns}}})" if key else ")")
+            + (
+                f" WHERE trade_ts >= TIMESTAMPTZ '{start.isoformat()}'"
+                f" AND trade_ts < TIMESTAMPTZ '{end.isoformat()}'"
+                if key  # bounds for DuckDB to prune the branch by; pyiceberg pruned the rest
+                else ""
+            )
         )
     connection.execute(f'CREATE VIEW "{name}" AS ' + "\nUNION ALL ".join(selects))
 

@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import urlparse
 
 import duckdb
@@ -33,7 +33,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from schemahub_core import iceberg as catalogs
-from schemahub_core import views
+from schemahub_core import sql_filter, views
 from schemahub_core.paths import parse_output_uri
 from schemahub_core.schema import (
     FILE_SCHEMA,
@@ -42,9 +42,6 @@ from schemahub_core.schema import (
     UNIFIED_SCHEMA,
     UNIFIED_TABLE,
 )
-
-if TYPE_CHECKING:
-    from pyiceberg.expressions import BooleanExpression
 
 DEFAULT_OUTPUT_URI = "./output"
 UNIFIED_PREFIX = f"unified/{UNIFIED_TABLE}"
@@ -247,14 +244,17 @@ def _register_unified(
     table_format: str,
     iceberg_catalog: dict[str, Any] | None,
     as_of: str | None,
-    row_filter: BooleanExpression | None,
+    sql: str | None,
 ) -> None:
     """Create ``trades_unified`` on ``connection``: DuckDB's own reader where it can read.
 
-    Iceberg: pyiceberg plans the snapshot (with ``row_filter`` when the caller knows one:
-    fewer files to plan and list) and local files become a view of ``read_parquet`` calls
-    (`iceberg.register_data_file_view`); S3 files, which DuckDB cannot read offline, a
-    pyarrow dataset. Hive: a pyarrow dataset over the partition folders.
+    Iceberg: pyiceberg plans the snapshot and local files become a view of ``read_parquet``
+    calls (`iceberg.register_data_file_view`); S3 files, which DuckDB cannot read offline,
+    a pyarrow dataset. When ``sql`` (the only statement the connection will run) has a
+    WHERE pyiceberg can read (`sql_filter`), the plan applies it and the view is one
+    ``read_parquet`` over the planned files; else every file of the snapshot is planned and
+    DuckDB prunes partitions itself, a ``read_parquet`` per partition. Hive: a pyarrow
+    dataset over the partition folders.
     """
     if resolve_table_format(output_uri, table_format, iceberg_catalog) != "iceberg":
         if as_of:
@@ -266,10 +266,13 @@ def _register_unified(
         output_uri, iceberg_catalog, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
     )
     snapshot_id = catalogs.snapshot_as_of(table, as_of) if as_of else None
+    row_filter = sql_filter.row_filter_of(sql) if sql else None
     tasks = catalogs.plan_data_files(table, snapshot_id, row_filter)
     if catalogs.duckdb_can_read(table, tasks):
         schema = table.scan(snapshot_id=snapshot_id).projection()
-        catalogs.register_data_file_view(connection, UNIFIED_TABLE, table, tasks, schema)
+        catalogs.register_data_file_view(
+            connection, UNIFIED_TABLE, table, tasks, schema, per_partition=row_filter is None
+        )
         return
     filesystem = _s3_or_local(table.location(), s3_endpoint_url, aws_region)
     dataset = catalogs.data_file_dataset(table, tasks, filesystem, _iceberg_schema_with_date())
@@ -286,15 +289,14 @@ def connect(
     as_of: str | None = None,
     candle_interval: str = views.DEFAULT_CANDLE_INTERVAL,
     raw_streams: bool = False,
-    row_filter: BooleanExpression | None = None,
+    sql: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Return an in-memory DuckDB connection with the views ``trades_unified`` and ``candles``.
 
     ``candle_interval``: the bucket of ``candles`` (a DuckDB INTERVAL). ``raw_streams``: also
     a view ``raw_<stream>`` per raw stream (lists the raw trail: `query` only).
-    ``row_filter`` (Iceberg only; a pyiceberg expression): plan only the files that may hold
-    matching rows. The view then holds at most those rows: give it only when every query
-    on the connection filters at least as much (e.g. `report --symbol`).
+    ``sql`` (Iceberg only): the one statement the connection will run; its WHERE may let
+    pyiceberg plan fewer files, so the view holds only the rows that statement can see.
     """
     connection = duckdb.connect(":memory:")
     try:
@@ -310,7 +312,7 @@ def connect(
             table_format=table_format,
             iceberg_catalog=iceberg_catalog,
             as_of=as_of,
-            row_filter=row_filter,
+            sql=sql,
         )
     except BaseException:
         connection.close()
@@ -341,7 +343,7 @@ def run_query(sql: str, output_uri: str, **location: Any) -> pa.Table:
     ``location``: the keyword arguments of `connect` (endpoint, region, format, catalog, as_of,
     candle_interval). Returns the result as Arrow.
     """
-    connection = connect(output_uri, raw_streams=True, **location)
+    connection = connect(output_uri, raw_streams=True, sql=sql, **location)
     try:
         relation = connection.sql(sql)
         if relation is None:  # DuckDB's answer to "", a lone comment, or a SET/PRAGMA
