@@ -211,3 +211,47 @@ def test_a_table_whose_files_may_lack_field_ids_is_read_by_name(iceberg_output):
     assert connection.sql(sql).fetchall() == [(100,)]
     connection.close()
     assert "READ_PARQUET" not in plan
+
+
+def test_query_plans_with_its_where_and_answers_as_the_whole_snapshot_does(iceberg_output):
+    """`run_query` hands pyiceberg the WHERE it can read: same answers as planning every
+    file, and a one-symbol one-day query plans (so opens) only that partition's files."""
+    writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        for first in (1, 2_001):  # two commits: two files a day on 2026-01-02
+            writer.commit("BINANCE", symbol, unified_rows(range(first, first + 2_000), symbol))
+    uri = iceberg_output.uri
+    queries = [
+        "SELECT count(*), min(trade_ts), max(trade_ts) FROM trades_unified"
+        " WHERE date = DATE '2026-01-02' AND symbol = 'ETHUSDT'",
+        "SELECT count(*) FROM trades_unified WHERE date > '2026-01-01' AND date <= '2026-01-02'",
+        "SELECT count(*) FROM trades_unified t WHERE t.symbol IN ('BTCUSDT')"
+        " AND trade_ts BETWEEN TIMESTAMP '2026-01-01 23:00' AND '2026-01-02 01:00'",
+        "SELECT count(*) FROM trades_unified WHERE '2026-01-02 00:00:00+01:00' > trade_ts",
+        "SELECT trade_id, date FROM trades_unified WHERE trade_id = '1500' ORDER BY ALL",
+        "SELECT count(*) FROM trades_unified WHERE date < TIMESTAMPTZ '2026-01-02 12:00:00+00'",
+        "SELECT symbol, date, count(*) FROM trades_unified WHERE symbol = 'BTCUSDT'"
+        " OR date = '2026-01-03' GROUP BY ALL ORDER BY ALL",
+        "SELECT * FROM trades_unified WHERE exchange = 'BINANCE' ORDER BY trade_ts DESC,"
+        " symbol LIMIT 3",
+    ]
+    whole = connect(uri)  # no SQL given: every file of the snapshot planned
+    for sql in queries:
+        assert run_query(sql, uri).to_pylist() == whole.sql(sql).to_arrow_table().to_pylist()
+    whole.close()
+
+    day_files = [
+        path
+        for path in (filesystem_path(t.file.file_path) for t in writer.table.scan().plan_files())
+        if "symbol=ETHUSDT" in path and "trade_ts_day=2026-01-02" in path
+    ]
+    assert len(day_files) == 2
+    for task in writer.table.scan().plan_files():
+        path = filesystem_path(task.file.file_path)
+        if path not in day_files:
+            with open(path, "wb") as garbage:
+                garbage.write(b"not a parquet file")
+    got = run_query(queries[0], uri).column(0).to_pylist()
+    assert got == [1_440]
+    with pytest.raises(Exception, match=r"(?i)not a parquet file|too small|magic bytes"):
+        run_query("SELECT count(*) FROM trades_unified WHERE symbol = 'BTCUSDT'", uri)

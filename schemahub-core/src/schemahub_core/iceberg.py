@@ -290,7 +290,9 @@ def register_data_file_view(
         )
         selects.append(
             f"SELECT *{constants}, {date} AS date"
-            f" FROM read_parquet([{', '.join(_literal(f) for f in files)}]"
+            f" FROM read_parquet([{', '.join(_literal(f) for f in files)}],"
+            # Columns come from the files only, never from `name=value` folders of the path.
+            f" hive_partitioning = false"
             # Branches bind by field id without opening a file, so a pruned branch opens
             # none. One branch over pyiceberg's plan binds by name: DuckDB then keeps its
             # top-N and late-materialisation shortcuts (10x on `ORDER BY ... LIMIT`).
