@@ -16,9 +16,8 @@
 
 The suite plans each query with pyiceberg (its row filter prunes partitions and, with the
 files' column bounds, files) and hands DuckDB the planned files: the path issue 14 chose for
-readers. `schemahub query` (which plans the whole snapshot and gives DuckDB one
-`read_parquet` per partition, pruned by the SQL's filters) is timed beside it before and after
-compaction.
+readers. `schemahub query`'s own path (`query.run_query`: the same, with the row filter
+read from the SQL's WHERE) is timed beside it before and after compaction.
 
     .venv/bin/python bench/bench_compaction.py                  # compaction loop + layouts
     .venv/bin/python bench/bench_compaction.py --only layouts   # or --only compaction
@@ -292,13 +291,14 @@ def run_planned(table: Table, query: Query, snapshot_id: int | None) -> Run:
 
 
 def run_schemahub_query(output_uri: Path, query: Query, snapshot_id: int | None) -> Run:
-    """The same SQL through `schemahub query`'s own path (connect: whole-snapshot plan, view
-    of per-partition `read_parquet`)."""
+    """The same SQL through `schemahub query`'s own path (`run_query`: connect with the SQL,
+    so pyiceberg plans with its WHERE, then DuckDB's `read_parquet` over the planned files)."""
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     as_of = str(snapshot_id) if snapshot_id is not None else None
-    connection = unified_query.connect(str(output_uri), as_of=as_of)
+    sql = query.sql.replace(" FROM t ", " FROM trades_unified ")
+    connection = unified_query.connect(str(output_uri), as_of=as_of, sql=sql, raw_streams=True)
     plan_s = time.perf_counter() - t0
-    rows = connection.sql(query.sql.replace(" FROM t ", " FROM trades_unified ")).shape[0]
+    rows = connection.sql(sql).to_arrow_table().num_rows
     connection.close()
     return Run(0, 0, plan_s, time.perf_counter() - t0, cpu_seconds() - cpu0, rows)
 
