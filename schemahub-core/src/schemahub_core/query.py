@@ -2,9 +2,12 @@
 
 `connect()` is the one seam every reader uses (query, check, report). The table is either
 - Iceberg (the target's default): pyiceberg plans the scan of the current (or an `--as-of`)
-  snapshot and DuckDB reads exactly those data files with its own Parquet reader, one
-  ``read_parquet`` per partition stating the partition's exchange, symbol, date and
-  trade_ts day as constants (`iceberg.register_data_file_view`); on S3 the files become a
+  snapshot and DuckDB reads exactly those data files with its own Parquet reader. Given the
+  one SQL statement to run (`run_query`), the plan applies the part of its WHERE that
+  `sql_filter` can read, and the view is one ``read_parquet`` over the planned files;
+  otherwise every file is planned and the view has one ``read_parquet`` per partition
+  stating the partition's exchange, symbol, date and trade_ts day as constants, which
+  DuckDB's optimizer prunes (`iceberg.register_data_file_view`). On S3 the files become a
   pyarrow dataset whose fragments carry the same partition expressions; or
 - Hive-partitioned Parquet under ``<output_uri>/unified/trades_unified/``, a pyarrow dataset.
 Either way a ``WHERE symbol = ... AND date = ...`` opens only the matching files, and within
