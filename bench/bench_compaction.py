@@ -16,11 +16,12 @@
 
 The suite plans each query with pyiceberg (its row filter prunes partitions and, with the
 files' column bounds, files) and hands DuckDB the planned files: the path issue 14 chose for
-readers. `schemahub query` (which plans the whole snapshot and lets DuckDB prune through the
-dataset's partition expressions) is timed beside it before and after compaction.
+readers. `schemahub query`'s own path (`query.run_query`: the same, with the row filter
+read from the SQL's WHERE) is timed beside it before and after compaction.
 
     .venv/bin/python bench/bench_compaction.py                  # compaction loop + layouts
     .venv/bin/python bench/bench_compaction.py --only layouts   # or --only compaction
+    .venv/bin/python bench/bench_compaction.py --only compaction --reuse-compaction  # suite only
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from pyiceberg.expressions import (
 )
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.table import Table
+from pyiceberg.table import DataScan, Table
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform
 from schemahub_core import iceberg as catalogs
 from schemahub_core import query as unified_query
@@ -291,12 +292,14 @@ def run_planned(table: Table, query: Query, snapshot_id: int | None) -> Run:
 
 
 def run_schemahub_query(output_uri: Path, query: Query, snapshot_id: int | None) -> Run:
-    """The same SQL through `schemahub query`'s own path (connect: whole-snapshot plan)."""
+    """The same SQL through `schemahub query`'s own path (`run_query`: connect with the SQL,
+    so pyiceberg plans with its WHERE, then DuckDB's `read_parquet` over the planned files)."""
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     as_of = str(snapshot_id) if snapshot_id is not None else None
-    connection = unified_query.connect(str(output_uri), as_of=as_of)
+    sql = query.sql.replace(" FROM t ", " FROM trades_unified ")
+    connection = unified_query.connect(str(output_uri), as_of=as_of, sql=sql, raw_streams=True)
     plan_s = time.perf_counter() - t0
-    rows = connection.sql(query.sql.replace(" FROM t ", " FROM trades_unified ")).shape[0]
+    rows = connection.sql(sql).to_arrow_table().num_rows
     connection.close()
     return Run(0, 0, plan_s, time.perf_counter() - t0, cpu_seconds() - cpu0, rows)
 
@@ -342,9 +345,10 @@ def check_same_answers(results: dict[str, dict[str, Run]]) -> None:
 # ---- 2. compaction loop ----
 
 
-def data_files(table: Table) -> tuple[int, int]:
-    """Data files and their bytes in the table's current snapshot."""
-    tasks = list(table.scan().plan_files())
+def data_files(table: Table | DataScan) -> tuple[int, int]:
+    """Data files and their bytes in the table's current snapshot (or in a scan's)."""
+    scan = table.scan() if isinstance(table, Table) else table
+    tasks = list(scan.plan_files())
     return len(tasks), sum(t.file.file_size_in_bytes for t in tasks)
 
 
@@ -370,16 +374,24 @@ def compact(output_uri: Path, target_file_mb: int) -> dict[str, Any]:
     return {"wall_s": wall, "cpu_s": cpu, "report": json.loads(done.stdout)}
 
 
-def compaction_loop(repeat: int, target_file_mb: int) -> dict[str, Any]:
-    """Roll back to the small-commit snapshot, compact, measure the suite before and after."""
+def compaction_loop(repeat: int, target_file_mb: int, reuse: bool = False) -> dict[str, Any]:
+    """Roll back to the small-commit snapshot, compact, measure the suite before and after.
+
+    ``reuse``: measure against the compaction a previous run left (no rollback, no compact).
+    """
     marker = build_small_commits()
     table = open_table(SMALL)
     before_id = marker["before_compaction_snapshot"]
-    if table.current_snapshot().snapshot_id != before_id:  # a previous run compacted it
+    reuse = reuse and table.current_snapshot().snapshot_id != before_id
+    if not reuse and table.current_snapshot().snapshot_id != before_id:  # compacted before
         table.manage_snapshots().set_current_snapshot(snapshot_id=before_id).commit()
         table = open_table(SMALL)
-    files_before, bytes_before = data_files(table)
-    cost = compact(SMALL, target_file_mb)
+    files_before, bytes_before = data_files(table.scan(snapshot_id=before_id))
+    cost = (
+        {"wall_s": 0.0, "cpu_s": 0.0, "report": "reused"}
+        if reuse
+        else compact(SMALL, target_file_mb)
+    )
     table = open_table(SMALL)
     after_id = table.current_snapshot().snapshot_id
     files_after, bytes_after = data_files(table)
@@ -570,6 +582,11 @@ def main() -> int:
     parser.add_argument("--only", choices=["compaction", "layouts"])
     parser.add_argument("--repeat", type=int, default=5, help="measured rounds (median)")
     parser.add_argument("--target-file-mb", type=int, default=128, help="compact's target")
+    parser.add_argument(
+        "--reuse-compaction",
+        action="store_true",
+        help="measure the suite against the compaction a previous run left (no compact)",
+    )
     args = parser.parse_args()
     print(
         f"{dt.date.today()} {platform.processor() or platform.machine()}, {os.cpu_count()} "
@@ -577,7 +594,7 @@ def main() -> int:
         f"load {os.getloadavg()[0]:.1f}"
     )
     if args.only != "layouts":
-        print_compaction(compaction_loop(args.repeat, args.target_file_mb))
+        print_compaction(compaction_loop(args.repeat, args.target_file_mb, args.reuse_compaction))
     if args.only != "compaction":
         print_layouts(layout_experiment(args.repeat))
     return 0

@@ -2,13 +2,18 @@
 
 `connect()` is the one seam every reader uses (query, check, report). The table is either
 - Iceberg (the target's default): pyiceberg plans the scan of the current (or an `--as-of`)
-  snapshot and the data files become a pyarrow dataset whose fragments carry their partition
-  (exchange, symbol, date, trade_ts day); or
-- Hive-partitioned Parquet under ``<output_uri>/unified/trades_unified/``.
-Either way DuckDB gets an Arrow dataset and pushes its filters into the scan, so a
-``WHERE symbol = ... AND date = ...`` opens only the matching files. `date` (UTC date of
-trade_ts) is a column of both. DuckDB's ``httpfs`` and ``iceberg`` extensions are
-deliberately not used: they are downloaded on first use, which fails offline.
+  snapshot and DuckDB reads exactly those data files with its own Parquet reader. Given the
+  one SQL statement to run (`run_query`), the plan applies the part of its WHERE that
+  `sql_filter` can read, and the view is one ``read_parquet`` over the planned files;
+  otherwise every file is planned and the view has one ``read_parquet`` per partition
+  stating the partition's exchange, symbol, date and trade_ts day as constants, which
+  DuckDB's optimizer prunes (`iceberg.register_data_file_view`). On S3 the files become a
+  pyarrow dataset whose fragments carry the same partition expressions; or
+- Hive-partitioned Parquet under ``<output_uri>/unified/trades_unified/``, a pyarrow dataset.
+Either way a ``WHERE symbol = ... AND date = ...`` opens only the matching files, and within
+them DuckDB skips row groups by their statistics. `date` (UTC date of trade_ts) is a column
+of both. DuckDB's ``httpfs`` and ``iceberg`` extensions are deliberately not used: they are
+downloaded on first use, which fails offline.
 
 Which format (``--table-format auto``): Iceberg when a catalog is configured
 (``--iceberg-catalog``) or a local output holds the default ``catalog.db``; Hive otherwise.
@@ -31,7 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from schemahub_core import iceberg as catalogs
-from schemahub_core import views
+from schemahub_core import sql_filter, views
 from schemahub_core.paths import parse_output_uri
 from schemahub_core.schema import (
     FILE_SCHEMA,
@@ -168,6 +173,18 @@ def open_iceberg_table(
         ) from exc
 
 
+def _iceberg_schema_with_date() -> pa.Schema:
+    return pa.schema(
+        [f.with_nullable(True) for f in UNIFIED_SCHEMA] + [("date", PARTITION_DATE_TYPE)]
+    )
+
+
+def _s3_or_local(uri: str, s3_endpoint_url: str | None, aws_region: str | None) -> pafs.FileSystem:
+    if uri.startswith("s3://"):
+        return _s3_filesystem(s3_endpoint_url, aws_region)
+    return pafs.LocalFileSystem()
+
+
 def open_unified_dataset(
     output_uri: str,
     *,
@@ -180,24 +197,26 @@ def open_unified_dataset(
     """Open ``trades_unified`` under ``output_uri`` as a pyarrow dataset (columns + ``date``).
 
     ``as_of`` (Iceberg only): a snapshot id or an ISO time. Raises UnifiedTableNotFoundError
-    when the location holds no unified table yet.
+    when the location holds no unified table yet. `connect` reads local Iceberg files with
+    DuckDB's own Parquet reader instead.
     """
     if resolve_table_format(output_uri, table_format, iceberg_catalog) == "iceberg":
         table = open_iceberg_table(
             output_uri, iceberg_catalog, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
         )
         snapshot_id = catalogs.snapshot_as_of(table, as_of) if as_of else None
-        filesystem: pafs.FileSystem = (
-            _s3_filesystem(s3_endpoint_url, aws_region)
-            if table.location().startswith("s3://")
-            else pafs.LocalFileSystem()
-        )
-        schema = pa.schema(
-            [f.with_nullable(True) for f in UNIFIED_SCHEMA] + [("date", PARTITION_DATE_TYPE)]
-        )
-        return catalogs.data_file_dataset(table, snapshot_id, filesystem, schema)
+        filesystem = _s3_or_local(table.location(), s3_endpoint_url, aws_region)
+        tasks = catalogs.plan_data_files(table, snapshot_id)
+        return catalogs.data_file_dataset(table, tasks, filesystem, _iceberg_schema_with_date())
     if as_of:
         raise ValueError("--as-of needs an Iceberg table; a Hive-layout table has no snapshots")
+    return _hive_dataset(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
+
+
+def _hive_dataset(
+    output_uri: str, *, s3_endpoint_url: str | None, aws_region: str | None
+) -> ds.Dataset:
+    """The Hive-layout table under ``output_uri`` as a pyarrow dataset (columns + ``date``)."""
     location = locate_unified_table(
         output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
     )
@@ -219,6 +238,50 @@ def open_unified_dataset(
     )
 
 
+def _register_unified(
+    connection: duckdb.DuckDBPyConnection,
+    output_uri: str,
+    *,
+    s3_endpoint_url: str | None,
+    aws_region: str | None,
+    table_format: str,
+    iceberg_catalog: dict[str, Any] | None,
+    as_of: str | None,
+    sql: str | None,
+) -> None:
+    """Create ``trades_unified`` on ``connection``: DuckDB's own reader where it can read.
+
+    Iceberg: pyiceberg plans the snapshot and local files become a view of ``read_parquet``
+    calls (`iceberg.register_data_file_view`); S3 files, which DuckDB cannot read offline,
+    a pyarrow dataset. When ``sql`` (the only statement the connection will run) has a
+    WHERE pyiceberg can read (`sql_filter`), the plan applies it and the view is one
+    ``read_parquet`` over the planned files; else every file of the snapshot is planned and
+    DuckDB prunes partitions itself, a ``read_parquet`` per partition. Hive: a pyarrow
+    dataset over the partition folders.
+    """
+    if resolve_table_format(output_uri, table_format, iceberg_catalog) != "iceberg":
+        if as_of:
+            raise ValueError("--as-of needs an Iceberg table; a Hive-layout table has no snapshots")
+        hive = _hive_dataset(output_uri, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region)
+        connection.register(UNIFIED_TABLE, hive)
+        return
+    table = open_iceberg_table(
+        output_uri, iceberg_catalog, s3_endpoint_url=s3_endpoint_url, aws_region=aws_region
+    )
+    snapshot_id = catalogs.snapshot_as_of(table, as_of) if as_of else None
+    row_filter = sql_filter.row_filter_of(sql) if sql else None
+    tasks = catalogs.plan_data_files(table, snapshot_id, row_filter)
+    if catalogs.duckdb_can_read(table, tasks):
+        schema = table.scan(snapshot_id=snapshot_id).projection()
+        catalogs.register_data_file_view(
+            connection, UNIFIED_TABLE, table, tasks, schema, per_partition=row_filter is None
+        )
+        return
+    filesystem = _s3_or_local(table.location(), s3_endpoint_url, aws_region)
+    dataset = catalogs.data_file_dataset(table, tasks, filesystem, _iceberg_schema_with_date())
+    connection.register(UNIFIED_TABLE, dataset)
+
+
 def connect(
     output_uri: str,
     *,
@@ -229,26 +292,34 @@ def connect(
     as_of: str | None = None,
     candle_interval: str = views.DEFAULT_CANDLE_INTERVAL,
     raw_streams: bool = False,
+    sql: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Return an in-memory DuckDB connection with the views ``trades_unified`` and ``candles``.
 
     ``candle_interval``: the bucket of ``candles`` (a DuckDB INTERVAL). ``raw_streams``: also
     a view ``raw_<stream>`` per raw stream (lists the raw trail: `query` only).
+    ``sql`` (Iceberg only): the one statement the connection will run; its WHERE may let
+    pyiceberg plan fewer files, so the view holds only the rows that statement can see.
     """
-    dataset = open_unified_dataset(
-        output_uri,
-        s3_endpoint_url=s3_endpoint_url,
-        aws_region=aws_region,
-        table_format=table_format,
-        iceberg_catalog=iceberg_catalog,
-        as_of=as_of,
-    )
     connection = duckdb.connect(":memory:")
-    # Minute buckets and dates must not depend on the machine's local time zone.
-    connection.execute("SET TimeZone = 'UTC'")
-    # DuckDB draws a progress bar on the terminal for long scans: noise in `check`/`report`.
-    connection.execute("SET enable_progress_bar = false")
-    connection.register(UNIFIED_TABLE, dataset)
+    try:
+        # Minute buckets and dates must not depend on the machine's local time zone.
+        connection.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws a progress bar on the terminal for long scans: noise in check/report.
+        connection.execute("SET enable_progress_bar = false")
+        _register_unified(
+            connection,
+            output_uri,
+            s3_endpoint_url=s3_endpoint_url,
+            aws_region=aws_region,
+            table_format=table_format,
+            iceberg_catalog=iceberg_catalog,
+            as_of=as_of,
+            sql=sql,
+        )
+    except BaseException:
+        connection.close()
+        raise
     views.register_candles(connection, candle_interval)
     if raw_streams:
         filesystem: pafs.FileSystem = (
@@ -275,7 +346,7 @@ def run_query(sql: str, output_uri: str, **location: Any) -> pa.Table:
     ``location``: the keyword arguments of `connect` (endpoint, region, format, catalog, as_of,
     candle_interval). Returns the result as Arrow.
     """
-    connection = connect(output_uri, raw_streams=True, **location)
+    connection = connect(output_uri, raw_streams=True, sql=sql, **location)
     try:
         relation = connection.sql(sql)
         if relation is None:  # DuckDB's answer to "", a lone comment, or a SET/PRAGMA
