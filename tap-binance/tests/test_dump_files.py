@@ -113,3 +113,12 @@ def test_fast_lines_are_the_json_of_the_records(tmp_path):
     assert {m["stream"] for m in messages} == {"binance_trades"}
     assert text.endswith("\n")
     assert text.count("\n") == 2
+
+
+def test_select_ids_keeps_a_batch_inside_the_range_whole_and_filters_others(tmp_path):
+    path = write_zip(tmp_path / "X-trades-2025-01-01.zip", ROWS)
+    batch = next(read_dump(path, DumpPeriod("daily", date(2025, 1, 1), date(2025, 1, 1))))
+    assert select_ids(batch, 100, 102) is batch  # no copy when every id is wanted
+    assert select_ids(batch, 101, 200)["id"].to_pylist() == [101, 102]
+    assert select_ids(batch, 0, 100)["id"].to_pylist() == [100]
+    assert select_ids(batch, 103, 200).num_rows == 0

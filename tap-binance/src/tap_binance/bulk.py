@@ -246,6 +246,10 @@ def _checked(batch: pa.RecordBatch, name: str, times_in_ms: bool) -> pa.RecordBa
 
 
 def select_ids(batch: pa.RecordBatch, first_id: int, last_id: int) -> pa.RecordBatch:
-    """The rows of ``batch`` with ``first_id <= id <= last_id``."""
+    """The rows of ``batch`` with ``first_id <= id <= last_id`` (``batch`` itself if all are)."""
     ids = batch["id"]
+    bounds = pc.min_max(ids)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if not ids.null_count and (low is None or (first_id <= low and high <= last_id)):
+        return batch  # the usual dump batch: no filtered copy of every column
     return batch.filter(pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id)))
