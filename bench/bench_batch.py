@@ -18,6 +18,8 @@ Every Meltano run is checked: the unified table holds exactly the expected trade
     .venv/bin/python bench/bench_batch.py                      # 6 days, hive + iceberg
     .venv/bin/python bench/bench_batch.py --days 2 --formats hive --rounds 1   # quick look
     .venv/bin/python bench/bench_batch.py --write-readme
+
+Where the lane's CPU goes, stage by stage: bench/bench_batch_stages.py (same cached dumps).
 """
 
 from __future__ import annotations

@@ -73,6 +73,12 @@ def test_dump_backfill_batches_hold_the_records_then_state_follows(
     if fmt == "parquet":
         assert rows.schema.field("time").type == pa.int64()
         assert rows.schema.field("price").type == pa.string()
+        # Files the target reads whole once: no statistics nor dictionaries (write cost).
+        meta = pq.ParquetFile(urlparse(batches[0]["manifest"][0]).path).metadata
+        chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+        assert not any(c.is_stats_set for c in chunks)
+        assert not any(c.has_dictionary_page for c in chunks)
+        assert {c.compression for c in chunks} == {"GZIP" if compression else "SNAPPY"}
     # Each BATCH is followed by a STATE whose bookmark is the batch's last trade id.
     for message in batches:
         following = batched.messages[batched.messages.index(message) + 1]

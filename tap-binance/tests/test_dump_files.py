@@ -18,10 +18,12 @@ ROWS = [
 ]
 
 
-def write_zip(path: Path, lines: list[str], header: bool = False) -> Path:
+def write_zip(
+    path: Path, lines: list[str], header: bool = False, compression: int = zipfile.ZIP_STORED
+) -> Path:
     body = ("id,price,qty,quoteQty,time,isBuyerMaker,isBestMatch\n" if header else "") + "\n"
     body = body[:-1] + "\n".join(lines) + "\n"
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
         archive.writestr(path.name.replace(".zip", ".csv"), body)
     return path
 
@@ -113,3 +115,40 @@ def test_fast_lines_are_the_json_of_the_records(tmp_path):
     assert {m["stream"] for m in messages} == {"binance_trades"}
     assert text.endswith("\n")
     assert text.count("\n") == 2
+
+
+def test_select_ids_keeps_a_batch_inside_the_range_whole_and_filters_others(tmp_path):
+    path = write_zip(tmp_path / "X-trades-2025-01-01.zip", ROWS)
+    batch = next(read_dump(path, DumpPeriod("daily", date(2025, 1, 1), date(2025, 1, 1))))
+    assert select_ids(batch, 100, 102) is batch  # no copy when every id is wanted
+    assert select_ids(batch, 101, 200)["id"].to_pylist() == [101, 102]
+    assert select_ids(batch, 0, 100)["id"].to_pylist() == [100]
+    assert select_ids(batch, 103, 200).num_rows == 0
+
+
+DAY = DumpPeriod("daily", date(2025, 1, 1), date(2025, 1, 1))
+MANY = [f"{100 + n},4.{n:08d},1.5,6.0,1735689600{n:06d},{n % 2 == 0},True" for n in range(50_000)]
+
+
+def test_deflated_dumps_read_as_stored_ones(tmp_path):
+    # The exchange's zips are deflated (read with ISA-L); stored ones go through zipfile.
+    stored = write_zip(tmp_path / "S-trades-2025-01-01.zip", MANY, header=True)
+    deflated = write_zip(
+        tmp_path / "D-trades-2025-01-01.zip", MANY, header=True, compression=zipfile.ZIP_DEFLATED
+    )
+    rows = rows_of(deflated, DAY)
+    assert len(rows) == len(MANY)
+    assert rows == rows_of(stored, DAY)
+
+
+@pytest.mark.parametrize("where", [0, 1, 2, 3])
+def test_a_corrupt_deflated_member_is_refused_naming_the_file(tmp_path, where):
+    path = write_zip(tmp_path / "X-trades-2025-01-01.zip", MANY, compression=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(path) as archive:
+        member = archive.infolist()[0]
+    data = bytearray(path.read_bytes())
+    start = member.header_offset + 30 + len(member.filename)
+    data[start + where * member.compress_size // 4] ^= 0xFF  # a bit error somewhere
+    path.write_bytes(bytes(data))
+    with pytest.raises(DumpError, match=r"X-trades-2025-01-01\.zip"):
+        rows_of(path, DAY)

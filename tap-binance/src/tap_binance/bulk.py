@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import io
 import logging
+import struct
 import tempfile
 import time
 import zipfile
@@ -17,11 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import requests
+from isal import isal_zlib
 from schemahub_core.errors import FatalAPIError
 from schemahub_core.http import RETRYABLE_EXCEPTIONS, ExchangeClient
 
@@ -39,6 +43,8 @@ _COLUMN_TYPES = {
 _DOWNLOAD_ATTEMPTS = 4
 _BLOCK_SIZE = 4 << 20
 _DOWNLOAD_RETRYABLE: tuple[type[BaseException], ...] = (*RETRYABLE_EXCEPTIONS, requests.HTTPError)
+# isal's type stub declares `error` as an instance; it is the exception class.
+_INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
 
 
 class DumpError(Exception):
@@ -193,9 +199,8 @@ def read_dump(path: Path, period: DumpPeriod) -> Iterator[pa.RecordBatch]:
         members = [m for m in archive.namelist() if m.endswith(".csv")]
         if len(members) != 1:
             raise DumpError(f"{path.name} should hold exactly one CSV, found {members}")
-        with archive.open(members[0]) as probe:
-            has_header = not probe.read(1).isdigit()
-        with archive.open(members[0]) as csv_file:
+        with _open_member(path, archive, archive.getinfo(members[0])) as csv_file:
+            has_header = not csv_file.peek(1)[:1].isdigit()
             try:
                 reader = pacsv.open_csv(
                     csv_file,
@@ -219,6 +224,82 @@ def read_dump(path: Path, period: DumpPeriod) -> Iterator[pa.RecordBatch]:
                     f"{path.name} is not a valid trades CSV ({error}); expected the columns "
                     f"{', '.join(TRADE_COLUMNS)} with True/False booleans."
                 ) from error
+
+
+def _open_member(
+    path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo
+) -> io.BufferedReader:
+    """The bytes of one zip member: a deflated one inflated with ISA-L, others by zipfile."""
+    if member.compress_type != zipfile.ZIP_DEFLATED or member.flag_bits & 0x1:  # 0x1: encrypted
+        return io.BufferedReader(cast("io.RawIOBase", archive.open(member)), _BLOCK_SIZE)
+    return io.BufferedReader(_InflatedMember(path, member), _BLOCK_SIZE)
+
+
+class _InflatedMember(io.RawIOBase):
+    """A deflated zip member inflated with ISA-L (about twice zlib's speed), CRC-checked.
+
+    Reads as `zipfile` does (the data after the member's local header, `compress_size`
+    bytes) and fails like it on a damaged member: wrong CRC-32 or size, or a cut stream.
+    """
+
+    def __init__(self, path: Path, member: zipfile.ZipInfo) -> None:
+        """Open `path` at the data of `member`; nothing is inflated yet."""
+        super().__init__()
+        self._name = f"{path.name}: {member.filename}"
+        self._member = member
+        self._file = path.open("rb")
+        self._file.seek(member.header_offset)
+        header = self._file.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            self._file.close()
+            raise DumpError(f"{self._name}: the zip entry has no valid local header")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        self._file.seek(member.header_offset + 30 + name_length + extra_length)
+        self._left = member.compress_size
+        self._inflater = isal_zlib.decompressobj(-15)
+        self._pending = memoryview(b"")
+        self._crc = 0
+        self._size = 0
+
+    def readable(self) -> bool:
+        """A readable stream."""
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        """Fill `buffer` with inflated bytes; 0 at the end, once the member checked out."""
+        while not self._pending:
+            if self._left == 0:
+                self._check_end()
+                return 0
+            chunk = self._file.read(min(self._left, _BLOCK_SIZE))
+            if not chunk:
+                raise DumpError(f"{self._name}: the zip file ends inside this member")
+            self._left -= len(chunk)
+            try:
+                data = self._inflater.decompress(chunk)
+                if self._left == 0:
+                    data += self._inflater.flush()
+            except _INFLATE_ERROR as error:
+                raise DumpError(f"{self._name}: corrupt deflate data ({error})") from error
+            self._crc = isal_zlib.crc32(data, self._crc)
+            self._size += len(data)
+            self._pending = memoryview(data)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def _check_end(self) -> None:
+        member = self._member
+        if not self._inflater.eof or self._size != member.file_size or self._crc != member.CRC:
+            raise DumpError(
+                f"{self._name}: the inflated member fails its CRC-32 or size check (corrupt zip)"
+            )
+
+    def close(self) -> None:
+        """Close the zip file too."""
+        self._file.close()
+        super().close()
 
 
 def _checked(batch: pa.RecordBatch, name: str, times_in_ms: bool) -> pa.RecordBatch:
@@ -246,6 +327,10 @@ def _checked(batch: pa.RecordBatch, name: str, times_in_ms: bool) -> pa.RecordBa
 
 
 def select_ids(batch: pa.RecordBatch, first_id: int, last_id: int) -> pa.RecordBatch:
-    """The rows of ``batch`` with ``first_id <= id <= last_id``."""
+    """The rows of ``batch`` with ``first_id <= id <= last_id`` (``batch`` itself if all are)."""
     ids = batch["id"]
+    bounds = pc.min_max(ids)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if not ids.null_count and (low is None or (first_id <= low and high <= last_id)):
+        return batch  # the usual dump batch: no filtered copy of every column
     return batch.filter(pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id)))
