@@ -109,12 +109,34 @@ def load_catalog(properties: dict[str, str]) -> Catalog:
     from pyiceberg.catalog import load_catalog as pyiceberg_load_catalog
 
     uri = properties.get("uri", "")
-    if properties.get("type") == "sql" and uri.startswith("sqlite:///"):
+    sqlite = properties.get("type") == "sql" and uri.startswith("sqlite:///")
+    if sqlite:
         os.makedirs(os.path.dirname(uri[len("sqlite:///") :]), exist_ok=True)
     typed: dict[str, Any] = dict(properties)
     if "glue.max-retries" in typed:  # pyiceberg hands it to botocore as is: must be an int
         typed["glue.max-retries"] = int(typed["glue.max-retries"])
-    return pyiceberg_load_catalog(CATALOG_NAME, **typed)
+    catalog = pyiceberg_load_catalog(CATALOG_NAME, **typed)
+    if sqlite:
+        _commit_durably(catalog.engine)  # type: ignore[attr-defined]
+    return catalog
+
+
+def _commit_durably(engine: Any) -> None:
+    """SQLite `synchronous=EXTRA` on every connection of the catalog's engine.
+
+    The default (rollback journal, synchronous=FULL) commits by unlinking the journal without
+    syncing its folder: a power loss right after may bring the journal back and roll back a
+    commit whose STATE was already emitted. EXTRA syncs the folder too (one fsync per commit).
+    """
+    from sqlalchemy import event
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous=EXTRA")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # the connections pyiceberg opened to create its tables: reopened with it
 
 
 def describe(properties: dict[str, str]) -> str:

@@ -153,7 +153,7 @@ class LocalStorage(Storage):
         path = self._path(key)
         directory = path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_dirs_durable(directory)
             temp = directory / f".tmp-{uuid.uuid4().hex}-{path.name}.partial"
             with open(temp, "wb") as handle:
                 handle.write(data)
@@ -172,7 +172,7 @@ class LocalStorage(Storage):
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
-            _fsync_dir(directory)
+            fsync_path(directory)
         except OSError as exc:
             raise StorageError(f"writing {path} failed: {exc}") from exc
         return True
@@ -216,9 +216,9 @@ class LocalStorage(Storage):
         """Hard-link the staged file to its final name: atomic, no copy, fails if it exists."""
         final = self._path(final_key)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs_durable(final.parent)
             os.link(self._path(staged_key), final)
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
         except FileExistsError:
             if not _same_content(final, self._path(staged_key)):
                 raise self._publish_conflict(staged_key, final_key) from None
@@ -252,13 +252,30 @@ def _same_content(final: Path, staged: Path) -> bool:
         return True  # the staged copy was removed meanwhile, which happens only once published
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data, or a directory's entries, to disk (fsync through a new descriptor).
+
+    A new file or a rename is durable only once its directory entry is on disk too: fsync the
+    directory after creating a name in it.
+    """
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_dirs_durable(directory: str | Path) -> None:
+    """`mkdir -p directory`, each folder it creates made durable in its parent (fsync)."""
+    directory = Path(directory)
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another writer created it meanwhile
+            folder.mkdir()
+        fsync_path(folder.parent)
 
 
 class S3Storage(Storage):
