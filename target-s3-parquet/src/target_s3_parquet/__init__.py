@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "raw_layer",
             "ranges",
             "storage",
+            "durable_io",
             "batch_source",
         ),
     ),
