@@ -14,11 +14,13 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 from schemahub_core import iceberg as catalogs
+from schemahub_core.fsync import make_dirs_durable
+from schemahub_core.iceberg import DURABLE_FILE_IO
+from schemahub_core.iceberg_io import DurableLocalFileIO
+from schemahub_core.query import open_iceberg_table
 from schemahub_core.schema import UNIFIED_SCHEMA
 from sqlalchemy import event
-from target_s3_parquet.durable_io import DURABLE_FILE_IO
 from target_s3_parquet.iceberg_table import IcebergUnifiedTable, catalog_properties_for_target
-from target_s3_parquet.storage import make_dirs_durable
 
 
 def _trades(ids: range, symbol: str) -> pa.Table:
@@ -90,16 +92,18 @@ def test_every_file_and_folder_of_a_commit_is_fsynced_before_the_catalog_commit(
 def test_the_file_io_choice_is_stored_nowhere_a_plain_pyiceberg_reader_would_need_it(
     iceberg_output,
 ):
-    properties = catalog_properties_for_target(iceberg_output.config)
-    assert properties["py-io-impl"] == DURABLE_FILE_IO
+    assert f"{DurableLocalFileIO.__module__}.{DurableLocalFileIO.__name__}" == DURABLE_FILE_IO
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
     writer.commit("BINANCE", "BTCUSDT", _trades(range(1, 11), "BTCUSDT"))
+    assert isinstance(writer.table.io, DurableLocalFileIO)
+    # `schemahub compact` / `rebuild` / `expire` open the table as `schemahub query` does.
+    assert isinstance(open_iceberg_table(iceberg_output.uri).io, DurableLocalFileIO)
 
     root = Path(iceberg_output.uri)
     for path in [root / catalogs.CATALOG_FILE, *root.rglob("*.metadata.json")]:
         content = path.read_bytes()
         assert b"py-io-impl" not in content, path
-        assert b"durable_io" not in content, path
+        assert b"iceberg_io" not in content, path
     # The README's snippet: default properties, pyiceberg's own FileIO.
     catalog = SqlCatalog(
         "schemahub", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}"

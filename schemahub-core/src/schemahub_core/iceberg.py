@@ -29,6 +29,8 @@ UNIFIED_IDENTIFIER = (NAMESPACE, "trades_unified")
 # `iceberg_raw_tables`: the table of stream S is `schemahub.raw_S`.
 RAW_TABLE_PREFIX = "raw_"
 CATALOG_FILE = "catalog.db"
+# The FileIO of a local warehouse: files fsynced before the catalog points at them.
+DURABLE_FILE_IO = "schemahub_core.iceberg_io.DurableLocalFileIO"
 
 
 class CatalogNotConfiguredError(ValueError):
@@ -53,7 +55,8 @@ def catalog_properties(
     """The pyiceberg catalog properties for ``output_uri`` (the configured ones, or the default).
 
     S3 settings the caller knows (endpoint, region, keys) are added as pyiceberg FileIO
-    properties unless the configured catalog already sets them.
+    properties unless the configured catalog already sets them. A local warehouse gets
+    `DURABLE_FILE_IO` (`iceberg_io`) unless the catalog names its own FileIO (`py-io-impl`).
     """
     properties = {key: str(value) for key, value in (configured or {}).items()}
     if not properties:
@@ -77,6 +80,9 @@ def catalog_properties(
             if output_uri.startswith("s3://")
             else f"file://{os.path.abspath(output_uri)}"
         )
+    warehouse = properties["warehouse"]
+    if warehouse.startswith("file://") or "://" not in warehouse:
+        properties.setdefault("py-io-impl", DURABLE_FILE_IO)  # a configured FileIO is kept
     endpoint = s3_endpoint_url
     for key, value in (
         ("s3.endpoint", endpoint),

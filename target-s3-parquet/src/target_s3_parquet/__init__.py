@@ -28,7 +28,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "raw_layer",
             "ranges",
             "storage",
-            "durable_io",
             "batch_source",
         ),
     ),

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
-from pyiceberg.io import PY_IO_IMPL
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
@@ -45,7 +44,6 @@ from schemahub_core.paths import check_iceberg_partition_values
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import iceberg_append, ranges, snapshot_expiry
-from target_s3_parquet.durable_io import DURABLE_FILE_IO
 from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
 
 if TYPE_CHECKING:
@@ -369,12 +367,8 @@ class IcebergUnifiedTable:
 
 
 def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:
-    """The catalog properties from the target settings (output_uri, iceberg_catalog, AWS).
-
-    A local warehouse gets `DurableLocalFileIO` (unless the catalog names its own FileIO):
-    every file of a commit is on disk before the catalog points at it.
-    """
-    properties = catalogs.catalog_properties(
+    """The catalog properties from the target settings (output_uri, iceberg_catalog, AWS)."""
+    return catalogs.catalog_properties(
         config.get("output_uri") or "./output",
         with_glue_commit_retries_off(config.get("iceberg_catalog")),
         s3_endpoint_url=config.get("s3_endpoint_url"),
@@ -383,10 +377,6 @@ def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:
         aws_secret_access_key=config.get("aws_secret_access_key"),
         aws_session_token=config.get("aws_session_token"),
     )
-    warehouse = properties["warehouse"]
-    if warehouse.startswith("file://") or "://" not in warehouse:
-        properties.setdefault(PY_IO_IMPL, DURABLE_FILE_IO)
-    return properties
 
 
 def with_glue_commit_retries_off(configured: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from schemahub_core.fsync import fsync_path, make_dirs_durable
 from schemahub_core.paths import parse_output_uri
 
 
@@ -250,32 +251,6 @@ def _same_content(final: Path, staged: Path) -> bool:
         return final.samefile(staged) or final.read_bytes() == staged.read_bytes()
     except FileNotFoundError:
         return True  # the staged copy was removed meanwhile, which happens only once published
-
-
-def fsync_path(path: str | Path) -> None:
-    """Flush a file's data, or a directory's entries, to disk (fsync through a new descriptor).
-
-    A new file or a rename is durable only once its directory entry is on disk too: fsync the
-    directory after creating a name in it.
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def make_dirs_durable(directory: str | Path) -> None:
-    """`mkdir -p directory`, each folder it creates made durable in its parent (fsync)."""
-    directory = Path(directory)
-    missing = []
-    while not directory.is_dir():
-        missing.append(directory)
-        directory = directory.parent
-    for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another writer created it meanwhile
-            folder.mkdir()
-        fsync_path(folder.parent)
 
 
 class S3Storage(Storage):

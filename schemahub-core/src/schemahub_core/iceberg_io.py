@@ -1,15 +1,16 @@
 """pyiceberg's FileIO with durable local writes: a commit's files are on disk before the catalog.
 
 pyiceberg writes local files without fsync. Every file of an Iceberg commit (data files,
-manifests, manifest list, metadata JSON) must be on disk before the catalog points at it, and
-the STATE covering it is emitted only after that commit. `DurableLocalFileIO` is pyiceberg's
-`PyArrowFileIO` whose local output files, once closed, are fsynced together with their folder
-(and each folder created for them, e.g. a new partition, in its parent): the same guarantee as
-the Hive path's `storage.LocalStorage`, with its helpers. Other schemes (S3) are unchanged: a
-PUT is durable when it returns.
+manifests, manifest list, metadata JSON) must be on disk before the catalog points at it: the
+target emits the STATE covering a commit right after it, and compaction or rebuild replace
+files. `DurableLocalFileIO` is pyiceberg's `PyArrowFileIO` whose local output files, once
+closed, are fsynced with their folder, each folder created for them (a new partition) synced
+into its parent: the Hive path's guarantee, with its helpers (`schemahub_core.fsync`). Other
+schemes (S3) are unchanged: a PUT is durable when it returns.
 
-The target selects it with the catalog property `py-io-impl` (`catalog_properties_for_target`);
-it is stored nowhere, so readers and plain pyiceberg users need nothing.
+`iceberg.catalog_properties` selects it for a local warehouse with the catalog property
+`py-io-impl`. It is stored nowhere (neither in the metadata JSON nor in the catalog), so a plain
+pyiceberg reader needs nothing.
 """
 
 from __future__ import annotations
@@ -20,15 +21,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from pyiceberg.io.pyarrow import PyArrowFileIO, PyArrowLocalFileSystem
 
-from target_s3_parquet.storage import fsync_path, make_dirs_durable
+from schemahub_core.fsync import fsync_path, make_dirs_durable
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from pyarrow.fs import FileSystem
-
-# The value of the catalog property `py-io-impl` that selects it.
-DURABLE_FILE_IO = f"{__name__}.DurableLocalFileIO"
 
 
 class DurableLocalFileIO(PyArrowFileIO):
