@@ -38,6 +38,8 @@ NAME_MAPPING_PROPERTY = "schema.name-mapping.default"
 MAX_PARTITION_BRANCHES = 1_000
 # The UTC day of trade_ts (after 1970) by arithmetic: ~10x cheaper than DuckDB's ICU casts.
 UTC_DATE_OF_TRADE_TS = "DATE '1970-01-01' + CAST(epoch_us(trade_ts) // 86400000000 AS INTEGER)"
+# The FileIO of a local warehouse: files fsynced before the catalog points at them.
+DURABLE_FILE_IO = "schemahub_core.iceberg_io.DurableLocalFileIO"
 
 
 class CatalogNotConfiguredError(ValueError):
@@ -62,7 +64,8 @@ def catalog_properties(
     """The pyiceberg catalog properties for ``output_uri`` (the configured ones, or the default).
 
     S3 settings the caller knows (endpoint, region, keys) are added as pyiceberg FileIO
-    properties unless the configured catalog already sets them.
+    properties unless the configured catalog already sets them. A local warehouse gets
+    `DURABLE_FILE_IO` (`iceberg_io`) unless the catalog names its own FileIO (`py-io-impl`).
     """
     properties = {key: str(value) for key, value in (configured or {}).items()}
     if not properties:
@@ -86,6 +89,9 @@ def catalog_properties(
             if output_uri.startswith("s3://")
             else f"file://{os.path.abspath(output_uri)}"
         )
+    warehouse = properties["warehouse"]
+    if warehouse.startswith("file://") or "://" not in warehouse:
+        properties.setdefault("py-io-impl", DURABLE_FILE_IO)  # a configured FileIO is kept
     endpoint = s3_endpoint_url
     for key, value in (
         ("s3.endpoint", endpoint),
@@ -118,12 +124,34 @@ def load_catalog(properties: dict[str, str]) -> Catalog:
     from pyiceberg.catalog import load_catalog as pyiceberg_load_catalog
 
     uri = properties.get("uri", "")
-    if properties.get("type") == "sql" and uri.startswith("sqlite:///"):
+    sqlite = properties.get("type") == "sql" and uri.startswith("sqlite:///")
+    if sqlite:
         os.makedirs(os.path.dirname(uri[len("sqlite:///") :]), exist_ok=True)
     typed: dict[str, Any] = dict(properties)
     if "glue.max-retries" in typed:  # pyiceberg hands it to botocore as is: must be an int
         typed["glue.max-retries"] = int(typed["glue.max-retries"])
-    return pyiceberg_load_catalog(CATALOG_NAME, **typed)
+    catalog = pyiceberg_load_catalog(CATALOG_NAME, **typed)
+    if sqlite:
+        _commit_durably(catalog.engine)  # type: ignore[attr-defined]
+    return catalog
+
+
+def _commit_durably(engine: Any) -> None:
+    """SQLite `synchronous=EXTRA` on every connection of the catalog's engine.
+
+    The default (rollback journal, synchronous=FULL) commits by unlinking the journal without
+    syncing its folder: a power loss right after may bring the journal back and roll back a
+    commit whose STATE was already emitted. EXTRA syncs the folder too (one fsync per commit).
+    """
+    from sqlalchemy import event
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous=EXTRA")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # the connections pyiceberg opened to create its tables: reopened with it
 
 
 def describe(properties: dict[str, str]) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from schemahub_core.fsync import fsync_path, make_dirs_durable
 from schemahub_core.paths import parse_output_uri
 
 
@@ -153,7 +154,7 @@ class LocalStorage(Storage):
         path = self._path(key)
         directory = path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_dirs_durable(directory)
             temp = directory / f".tmp-{uuid.uuid4().hex}-{path.name}.partial"
             with open(temp, "wb") as handle:
                 handle.write(data)
@@ -172,7 +173,7 @@ class LocalStorage(Storage):
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
-            _fsync_dir(directory)
+            fsync_path(directory)
         except OSError as exc:
             raise StorageError(f"writing {path} failed: {exc}") from exc
         return True
@@ -216,9 +217,9 @@ class LocalStorage(Storage):
         """Hard-link the staged file to its final name: atomic, no copy, fails if it exists."""
         final = self._path(final_key)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs_durable(final.parent)
             os.link(self._path(staged_key), final)
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
         except FileExistsError:
             if not _same_content(final, self._path(staged_key)):
                 raise self._publish_conflict(staged_key, final_key) from None
@@ -250,15 +251,6 @@ def _same_content(final: Path, staged: Path) -> bool:
         return final.samefile(staged) or final.read_bytes() == staged.read_bytes()
     except FileNotFoundError:
         return True  # the staged copy was removed meanwhile, which happens only once published
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class S3Storage(Storage):
