@@ -243,3 +243,23 @@ def test_output_row_groups_are_cut_at_the_row_limit_or_the_arrow_size():
     assert [group.num_rows for group in by_rows] == [25, 25, 25, 25]
     assert [group.num_rows for group in by_size] == [30, 30, 30, 10]
     assert pa.concat_tables(by_size).equals(pa.concat_tables(chunks))
+
+
+def test_the_next_ingest_drops_the_manifests_that_only_list_compacted_away_files(iceberg_output):
+    config = iceberg_output.config
+    writer = IcebergUnifiedTable.open(config, compression="zstd")
+    small_commits(writer, 1_000, 100)  # ten commits, ten manifests of one day's files
+    Compactor(writer.table.refresh(), 1 << 20).compact(Selection())
+    table = writer.table.refresh()
+    dead = [
+        m
+        for m in table.current_snapshot().manifests(table.io)
+        if not (m.has_added_files() or m.has_existing_files())
+    ]
+    assert dead  # the compaction's own snapshot records what it deleted
+
+    writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1_001, 1_011)))
+    table = writer.table.refresh()
+    carried = {m.manifest_path for m in table.current_snapshot().manifests(table.io)}
+    assert carried.isdisjoint(m.manifest_path for m in dead)
+    assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 1_011)})

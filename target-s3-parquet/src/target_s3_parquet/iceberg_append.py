@@ -74,6 +74,15 @@ _DICTIONARY_COLUMNS = ["exchange", "symbol", "base_asset", "quote_asset", "side"
 _MICROS_PER_DAY = 86_400_000_000
 
 
+def live_manifests(manifests: list[ManifestFile]) -> list[ManifestFile]:
+    """The manifests that still list a live data file, as pyiceberg's fast append keeps them.
+
+    A manifest holding only DELETED entries (the files a compaction or rebuild replaced) belongs
+    to the snapshot that deleted them; carrying it on would make every later scan plan open it.
+    """
+    return [m for m in manifests if m.has_added_files() or m.has_existing_files()]
+
+
 def write_data_files(table: Table, exchange: str, symbol: str, rows: pa.Table) -> list[DataFile]:
     """One Parquet data file per trade_ts day of `rows`, with the statistics Iceberg keeps.
 
@@ -175,7 +184,7 @@ class Append:
         )
         manifests = [self._added_manifest(metadata, files)]
         if self.parent is not None:
-            manifests += self._merged(metadata, self.parent.manifests(table.io))
+            manifests += self._merged(metadata, live_manifests(self.parent.manifests(table.io)))
         sequence_number = metadata.next_sequence_number()
         manifest_list = self._new_path(f"snap-{self.snapshot_id}-0-{self._commit_uuid}.avro")
         with write_manifest_list(
