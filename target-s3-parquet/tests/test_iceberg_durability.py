@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 from schemahub_core import iceberg as catalogs
@@ -18,30 +16,9 @@ from schemahub_core.fsync import make_dirs_durable
 from schemahub_core.iceberg import DURABLE_FILE_IO
 from schemahub_core.iceberg_io import DurableLocalFileIO
 from schemahub_core.query import open_iceberg_table
-from schemahub_core.schema import UNIFIED_SCHEMA
 from sqlalchemy import event
 from target_s3_parquet.iceberg_table import IcebergUnifiedTable, catalog_properties_for_target
-
-
-def _trades(ids: range, symbol: str) -> pa.Table:
-    """Trades of `symbol` one hour apart from 2026-01-01 00:00 UTC: id 24 is the next day."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    n = len(ids)
-    return pa.table(
-        {
-            "exchange": ["BINANCE"] * n,
-            "symbol": [symbol] * n,
-            "base_asset": ["BTC"] * n,
-            "quote_asset": ["USDT"] * n,
-            "trade_id": [str(i) for i in ids],
-            "side": ["BUY"] * n,
-            "price": [1.0] * n,
-            "quantity": [2.0] * n,
-            "trade_ts": [start + timedelta(hours=i) for i in ids],
-            "ingest_ts": [start] * n,
-        },
-        schema=UNIFIED_SCHEMA,
-    )
+from target_s3_parquet.testing import unified_rows
 
 
 def _tree(root: Path) -> set[Path]:
@@ -52,7 +29,9 @@ def test_every_file_and_folder_of_a_commit_is_fsynced_before_the_catalog_commit(
     iceberg_output, monkeypatch
 ):
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
-    writer.commit("BINANCE", "BTCUSDT", _trades(range(1, 11), "BTCUSDT"))  # a parent snapshot
+    writer.commit(
+        "BINANCE", "BTCUSDT", unified_rows(range(1, 11), "BTCUSDT", minutes_apart=60)
+    )  # a parent snapshot
     events: list[tuple[str, str]] = []
     real_fsync = os.fsync
 
@@ -67,7 +46,7 @@ def test_every_file_and_folder_of_a_commit_is_fsynced_before_the_catalog_commit(
 
     # A new symbol over two days: new partition folders, data files, manifest(s), manifest
     # list, metadata JSON.
-    writer.commit("BINANCE", "ETHUSDT", _trades(range(10, 40), "ETHUSDT"))
+    writer.commit("BINANCE", "ETHUSDT", unified_rows(range(10, 40), "ETHUSDT", minutes_apart=60))
 
     new = sorted(_tree(root) - before)
     assert ("catalog", "") in events, "the catalog commit was not observed"
@@ -94,7 +73,7 @@ def test_the_file_io_choice_is_stored_nowhere_a_plain_pyiceberg_reader_would_nee
 ):
     assert f"{DurableLocalFileIO.__module__}.{DurableLocalFileIO.__name__}" == DURABLE_FILE_IO
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
-    writer.commit("BINANCE", "BTCUSDT", _trades(range(1, 11), "BTCUSDT"))
+    writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 11), "BTCUSDT", minutes_apart=60))
     assert isinstance(writer.table.io, DurableLocalFileIO)
     # `schemahub compact` / `rebuild` / `expire` open the table as `schemahub query` does.
     assert isinstance(open_iceberg_table(iceberg_output.uri).io, DurableLocalFileIO)
@@ -131,7 +110,7 @@ def test_only_a_local_warehouse_gets_the_durable_file_io_unless_one_is_configure
 def test_the_sqlite_catalog_commits_durably(iceberg_output):
     """Rollback journal with synchronous=EXTRA: a commit survives a power loss right after it."""
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
-    writer.commit("BINANCE", "BTCUSDT", _trades(range(1, 3), "BTCUSDT"))
+    writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 3), "BTCUSDT", minutes_apart=60))
     with writer.catalog.engine.connect() as connection:
         journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
         synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()

@@ -17,31 +17,12 @@ from target_s3_parquet.iceberg_table import (
     encode_ranges,
 )
 from target_s3_parquet.synthetic import trade_lines
-from target_s3_parquet.testing import assert_exactly_once, read_iceberg, run_in_process
-
-
-def _mapped(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
-    from datetime import UTC, datetime, timedelta
-
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    from schemahub_core.schema import UNIFIED_SCHEMA
-
-    n = len(ids)
-    return pa.table(
-        {
-            "exchange": ["BINANCE"] * n,
-            "symbol": [symbol] * n,
-            "base_asset": ["BTC"] * n,
-            "quote_asset": ["USDT"] * n,
-            "trade_id": [str(i) for i in ids],
-            "side": ["BUY"] * n,
-            "price": [1.0] * n,
-            "quantity": [2.0] * n,
-            "trade_ts": [start + timedelta(minutes=i) for i in ids],
-            "ingest_ts": [start] * n,
-        },
-        schema=UNIFIED_SCHEMA,
-    )
+from target_s3_parquet.testing import (
+    assert_exactly_once,
+    read_iceberg,
+    run_in_process,
+    unified_rows,
+)
 
 
 class RacedTable(IcebergUnifiedTable):
@@ -66,8 +47,8 @@ def test_two_writers_racing_on_the_same_ids_commit_each_trade_once(iceberg_outpu
     config = iceberg_output.config
     writer = RacedTable.open(config, compression="zstd")
     writer.rival = IcebergUnifiedTable.open(config, compression="zstd")
-    writer.rival_rows = _mapped(range(1, 101))
-    result = writer.commit("BINANCE", "BTCUSDT", _mapped(range(50, 151)))
+    writer.rival_rows = unified_rows(range(1, 101))
+    result = writer.commit("BINANCE", "BTCUSDT", unified_rows(range(50, 151)))
     assert writer.conflicts == 1
     assert (result.rows_written, result.rows_already_committed) == (50, 51)
     assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 151)})
@@ -94,7 +75,7 @@ def test_a_commit_whose_response_was_lost_counts_once(iceberg_output, monkeypatc
         return response
 
     monkeypatch.setattr(catalog, "commit_table", commit_then_lose_the_answer)
-    result = writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 101)))
+    result = writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 101)))
     assert lost
     assert result.rows_written == 100  # recognised as ours, not "already committed"
     monkeypatch.undo()
@@ -114,7 +95,7 @@ def test_a_catalog_refusing_commits_fails_naming_table_and_catalog(iceberg_outpu
 
     monkeypatch.setattr(writer.table.catalog, "commit_table", locked)
     with pytest.raises(IcebergCommitError, match=r"schemahub\.trades_unified.*sql catalog"):
-        writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 11)))
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 11)))
     monkeypatch.undo()
     assert read_iceberg(iceberg_output.config).num_rows == 0
 
@@ -134,7 +115,7 @@ def test_ranges_too_large_for_a_glue_parameter_fail_before_committing(iceberg_ou
     monkeypatch.setattr(iceberg_table, "MAX_RANGES_CHARS", 20)
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
     with pytest.raises(IcebergCommitError, match="too sparse"):
-        writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 40, 2)))
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 40, 2)))
     assert read_iceberg(iceberg_output.config).num_rows == 0
 
 
@@ -195,7 +176,7 @@ def test_old_snapshots_are_expired_and_every_trade_stays(iceberg_output):
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
     _keep_snapshots(writer, 2)
     for start in range(1, 51, 10):  # five commits: the fifth finds 5 > 2 x 2 and expires 3
-        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(start, start + 10)))
     snapshots = writer.table.refresh().metadata.snapshots
     assert len(snapshots) == 2
     assert snapshots[-1].summary[iceberg_table.ADDED_SUMMARY] == "BINANCE/BTCUSDT=41:50"
@@ -208,7 +189,7 @@ def test_expiry_deletes_the_manifests_and_lists_only_expired_snapshots_used(iceb
     metadata = iceberg_output.local_root / "schemahub" / "trades_unified" / "metadata"
     avro_counts = []
     for start in range(1, 301, 10):  # 30 commits, expiry every few of them
-        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(start, start + 10)))
         avro_counts.append(len(list(metadata.glob("*.avro"))))
     table = writer.table.refresh()
     live = {s.manifest_list for s in table.metadata.snapshots}
@@ -248,10 +229,10 @@ def test_a_writer_behind_another_writers_commit_is_refused_and_refilters(iceberg
     config = iceberg_output.config
     writer = IcebergUnifiedTable.open(config, compression="zstd")
     rival = IcebergUnifiedTable.open(config, compression="zstd")
-    writer.commit("BINANCE", "BTCUSDT", _mapped(range(1, 101)))
-    rival.commit("BINANCE", "BTCUSDT", _mapped(range(50, 201)))
+    writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 101)))
+    rival.commit("BINANCE", "BTCUSDT", unified_rows(range(50, 201)))
     # `writer` still holds its own last commit as the newest table it knows.
-    result = writer.commit("BINANCE", "BTCUSDT", _mapped(range(150, 301)))
+    result = writer.commit("BINANCE", "BTCUSDT", unified_rows(range(150, 301)))
     assert (result.rows_written, result.rows_already_committed) == (100, 51)
     assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 301)})
     assert committed_ranges(writer.table.refresh()) == {("BINANCE", "BTCUSDT"): [(1, 300)]}
@@ -263,7 +244,7 @@ def test_small_manifests_are_merged_so_scan_planning_stays_flat(iceberg_output):
         {"commit.manifest.min-count-to-merge": "3"}
     ).commit_transaction()
     for start in range(1, 61, 10):
-        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(start, start + 10)))
     table = writer.table.refresh()
     manifests = table.current_snapshot().manifests(table.io)
     assert len(manifests) <= 3, [m.manifest_path for m in manifests]
@@ -275,7 +256,7 @@ def test_a_batch_over_two_days_lands_as_one_sorted_file_per_day_with_field_ids(i
     import pyarrow.parquet as pq
 
     writer = IcebergUnifiedTable.open(iceberg_output.config, compression="zstd")
-    batch = _mapped(range(1, 3001))  # one trade a minute: 2026-01-01 00:01 to 01-03 02:00
+    batch = unified_rows(range(1, 3001))  # one trade a minute: 2026-01-01 00:01 to 01-03 02:00
     shuffled = batch.take(pa.array(list(range(3000))[::-1]))
     writer.commit("BINANCE", "BTCUSDT", shuffled)
     tasks = list(writer.table.scan().plan_files())
@@ -300,7 +281,7 @@ def test_old_metadata_files_are_deleted_beyond_previous_versions_max(iceberg_out
         {"write.metadata.previous-versions-max": "2"}
     ).commit_transaction()
     for start in range(1, 61, 10):
-        writer.commit("BINANCE", "BTCUSDT", _mapped(range(start, start + 10)))
+        writer.commit("BINANCE", "BTCUSDT", unified_rows(range(start, start + 10)))
     folder = writer.table.metadata_location.removeprefix("file://").rsplit("/", 1)[0]
     metadata_files = [n for n in os.listdir(folder) if n.endswith(".metadata.json")]
     assert len(metadata_files) == 3, sorted(metadata_files)  # the current one + 2 previous

@@ -320,8 +320,11 @@ def run_concurrently(
     return runs, side_runs
 
 
-def unified_rows(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
-    """Mapped trades_unified rows of BINANCE `symbol`: trade `i` at 2026-01-01 + i minutes."""
+def unified_rows(ids: range, symbol: str = "BTCUSDT", *, minutes_apart: int = 1) -> pa.Table:
+    """Mapped trades_unified rows of BINANCE `symbol`: trade `i` at 2026-01-01 + i steps.
+
+    A step is `minutes_apart` minutes.
+    """
     from datetime import UTC, datetime, timedelta
 
     from schemahub_core.schema import UNIFIED_SCHEMA
@@ -338,7 +341,7 @@ def unified_rows(ids: range, symbol: str = "BTCUSDT") -> pa.Table:
             "side": ["BUY" if i % 2 else "SELL" for i in ids],
             "price": [100.0 + i for i in ids],
             "quantity": [0.5 * i for i in ids],
-            "trade_ts": [start + timedelta(minutes=i) for i in ids],
+            "trade_ts": [start + timedelta(minutes=i * minutes_apart) for i in ids],
             "ingest_ts": [start] * n,
         },
         schema=UNIFIED_SCHEMA,
