@@ -17,6 +17,7 @@ import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from schemahub_core.arrow_memory import use_system_allocator
 from schemahub_core.batch_files import jsonl_batch_config, refuse_batch_with_transforms
 from schemahub_core.log_redaction import protect_secrets, secret_settings
 from schemahub_core.progress import StreamProgress
@@ -119,10 +120,12 @@ def check_settings(tap: Tap) -> None:
 
     The values of the settings marked ``secret`` are redacted from every log line from now on,
     and ``batch_config`` combined with a record transform is refused
-    (:func:`schemahub_core.batch_files.refuse_batch_with_transforms`).
+    (:func:`schemahub_core.batch_files.refuse_batch_with_transforms`). Arrow allocates with
+    the system allocator (:mod:`schemahub_core.arrow_memory`).
     """
     protect_secrets(secret_settings(tap.config, tap.config_jsonschema))
     refuse_batch_with_transforms(tap)
+    use_system_allocator()
 
 
 class JsonlBatches(_Stream):

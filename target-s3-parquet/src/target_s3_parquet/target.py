@@ -24,6 +24,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from schemahub_core.arrow_memory import use_system_allocator
 from schemahub_core.log_redaction import protect_secrets, secret_settings
 from schemahub_core.mapping import load_mappings
 from schemahub_core.sdk_seam import (
@@ -224,6 +225,7 @@ class TargetS3Parquet(Target):
         setup_mapper = kwargs.pop("setup_mapper", True)
         super().__init__(*args, setup_mapper=False, **kwargs)
         protect_secrets(secret_settings(self.config, self.config_jsonschema))
+        use_system_allocator()
         self._refuse_unsupported_settings()
         if setup_mapper:
             self.setup_mapper()
