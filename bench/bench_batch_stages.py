@@ -64,10 +64,10 @@ def startup_cpu(command: list[str], reps: int) -> float:
 def main() -> int:
     """Measure each stage and print the table (Markdown)."""
     from schemahub_core.batch_files import (
-        BATCH_PARQUET_OPTIONS,
         arrow_schema,
         as_table,
         constant_columns,
+        parquet_options,
     )
     from schemahub_core.mapping import load_mappings
     from tap_binance.bulk import DumpPeriod, read_dump, select_ids
@@ -109,7 +109,7 @@ def main() -> int:
 
     def write_file() -> bytes:
         out = io.BytesIO()
-        pq.write_table(day, out, compression="snappy", **BATCH_PARQUET_OPTIONS)
+        pq.write_table(day, out, compression="snappy", **parquet_options(day))
         return out.getvalue()
 
     write_s, data = cpu(write_file, reps)

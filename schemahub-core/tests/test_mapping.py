@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
 from schemahub_core.mapping import (
@@ -132,6 +133,17 @@ def test_binance_trades_map_is_buyer_maker_and_microsecond_time(mappings):
     assert {(r["symbol"], r["base_asset"], r["quote_asset"]) for r in rows} == {
         ("BNBBTC", "BNB", "BTC")
     }
+
+
+def test_dictionary_columns_map_as_the_values_they_stand_for(mappings):
+    """The taps' batch files hold constant columns as dictionaries (constant_columns)."""
+    plain = pa.Table.from_pylist(BINANCE_RECORDS)
+    encoded = plain
+    for name in ("symbol", "base_asset", "quote_asset", "exchange"):
+        index = plain.schema.get_field_index(name)
+        encoded = encoded.set_column(index, name, pc.dictionary_encode(plain.column(name)))
+    mapping = mappings["binance_trades"]
+    assert mapping.apply(encoded, INGEST).equals(mapping.apply(plain, INGEST))
 
 
 KRAKEN_RECORDS = [  # shaped like GET /0/public/Trades rows plus the tap's fields

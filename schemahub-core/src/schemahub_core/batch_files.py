@@ -50,6 +50,18 @@ _JSON_TYPES = {
 BATCH_PARQUET_OPTIONS: dict[str, Any] = {"use_dictionary": False, "write_statistics": False}
 
 
+def parquet_options(table: pa.Table) -> dict[str, Any]:
+    """How `table` is written as a Parquet batch file (`pyarrow.parquet.write_table` keywords).
+
+    `BATCH_PARQUET_OPTIONS`, except that columns held as Arrow dictionaries (the constant
+    columns) are written as Parquet dictionaries: one value and a run of zeros instead of a
+    string per row. Arrow readers get them back as dictionaries (no string per row to
+    decode either), singer-sdk's reader as strings (`to_pylist`).
+    """
+    dictionaries = [field.name for field in table.schema if pa.types.is_dictionary(field.type)]
+    return {**BATCH_PARQUET_OPTIONS, "use_dictionary": dictionaries}
+
+
 class BatchConfigError(ValueError):
     """`batch_config` that the tap cannot honour (with what to change)."""
 
@@ -115,14 +127,32 @@ def as_table(page: Page, schema: pa.Schema) -> pa.Table:
     if isinstance(page, list):
         return pa.Table.from_pylist(page, schema=schema)
     table = pa.Table.from_batches([page]) if isinstance(page, pa.RecordBatch) else page
-    return table.select(schema.names).cast(schema)
+    table = table.select(schema.names)
+    # A dictionary column of the field's type (constant_columns) stays one: same values.
+    fields = [
+        table.field(field.name)
+        if _dictionary_of(table.field(field.name).type, field.type)
+        else field
+        for field in schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def _dictionary_of(arrow_type: pa.DataType, value_type: pa.DataType) -> bool:
+    return pa.types.is_dictionary(arrow_type) and arrow_type.value_type == value_type
 
 
 def constant_columns(batch: pa.RecordBatch, constants: Mapping[str, str]) -> pa.Table:
-    """`batch` with one string column per entry of `constants`, equal on every row."""
+    """`batch` with one string column per entry of `constants`, equal on every row.
+
+    Each is a dictionary column of one value: no string per row is built, and a Parquet
+    batch file stores it as that value and a run of zeros (`parquet_options`).
+    """
     table = pa.Table.from_batches([batch])
+    zeros = pa.repeat(pa.scalar(0, pa.int32()), table.num_rows)
     for name, value in constants.items():
-        table = table.append_column(name, pa.repeat(pa.scalar(value), table.num_rows))
+        column = pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
+        table = table.append_column(name, column)
     return table
 
 
@@ -160,7 +190,12 @@ class BatchFileWriter:
             with self.config.storage.open(name, "wb") as out:
                 # As singer-sdk's Parquet batcher: gzip when asked, else Parquet's default.
                 codec = "gzip" if encoding.compression == "gzip" else "snappy"
-                pq.write_table(table, out, compression=codec, **BATCH_PARQUET_OPTIONS)
+                pq.write_table(
+                    table,
+                    out,
+                    compression=codec,
+                    **parquet_options(table),
+                )
         else:
             gzipped = encoding.compression == "gzip"
             name = f"{prefix}{self.sync_id}-{self.files}.json{'.gz' if gzipped else ''}"

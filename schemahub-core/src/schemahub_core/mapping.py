@@ -124,6 +124,8 @@ class Mapping:
         if rule.source is None:
             return pa.repeat(pa.scalar(rule.constant, field.type), table.num_rows)
         values = table.column(rule.source)
+        if pa.types.is_dictionary(values.type):  # e.g. constant columns: the values they stand for
+            values = values.cast(values.type.value_type)
         context = f"stream {self.source_stream!r} (mapping {self.path}), column {field.name!r}"
         for name in rule.transforms:
             try:

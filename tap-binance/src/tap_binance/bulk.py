@@ -40,6 +40,8 @@ _COLUMN_TYPES = {
     "isBuyerMaker": pa.bool_(),
     "isBestMatch": pa.bool_(),
 }
+# The columns of a trade as the dumps are read (REST pages become the same in the BATCH lane).
+TRADE_SCHEMA = pa.schema(list(_COLUMN_TYPES.items()))
 _DOWNLOAD_ATTEMPTS = 4
 _BLOCK_SIZE = 4 << 20
 _DOWNLOAD_RETRYABLE: tuple[type[BaseException], ...] = (*RETRYABLE_EXCEPTIONS, requests.HTTPError)

@@ -14,7 +14,7 @@ from schemahub_core.tap_common import FastTrades, JsonlBatches
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 
-from tap_binance.bulk import DumpStore
+from tap_binance.bulk import TRADE_SCHEMA, DumpStore
 from tap_binance.client import BinanceConfigError, BinanceStream
 from tap_binance.extract import TradeExtractor
 from tap_binance.fastpath import render_record_lines
@@ -128,10 +128,9 @@ class TradesStream(FastTrades, BinanceStream):
         assert context is not None
         constants = self._constants(context["symbol"])
         for chunk in self._chunks(context):
-            if isinstance(chunk, pa.RecordBatch):
-                yield constant_columns(chunk, constants)
-            else:
-                yield [{**trade, **constants} for trade in chunk]
+            if not isinstance(chunk, pa.RecordBatch):  # a REST page: the dumps' columns too
+                chunk = pa.RecordBatch.from_pylist(chunk, schema=TRADE_SCHEMA)
+            yield constant_columns(chunk, constants)
 
     def _chunks(self, context: Context) -> Iterator[pa.RecordBatch | list[dict[str, Any]]]:
         """The partition's new trades: Arrow batches from the dumps, pages from REST."""

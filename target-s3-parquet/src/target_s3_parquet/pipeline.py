@@ -297,16 +297,11 @@ def commit_unified(
     unified: UnifiedTable, mapped: pa.Table, *, complete: bool
 ) -> list[CommitResult]:
     """Commit mapped rows to trades_unified, once per (exchange, symbol) they hold."""
+    if mapped.num_rows and all(_single_valued(mapped.column(c)) for c in ("exchange", "symbol")):
+        # The usual batch (one product): no hashing, no filtered copy of every column.
+        exchange, symbol = mapped.column("exchange")[0].as_py(), mapped.column("symbol")[0].as_py()
+        return [unified.commit(exchange, symbol, mapped, complete=complete)]
     keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
-    if keys.num_rows == 1:  # the usual batch (one product): no filtered copy of every column
-        return [
-            unified.commit(
-                keys.column("exchange")[0].as_py(),
-                keys.column("symbol")[0].as_py(),
-                mapped,
-                complete=complete,
-            )
-        ]
     results = []
     for exchange, symbol in zip(
         keys.column("exchange").to_pylist(), keys.column("symbol").to_pylist(), strict=True
@@ -317,6 +312,11 @@ def commit_unified(
         )
         results.append(unified.commit(exchange, symbol, mapped.filter(mask), complete=complete))
     return results
+
+
+def _single_valued(column: pa.ChunkedArray) -> bool:
+    """Whether every value of a non-empty, non-null `column` equals its first."""
+    return bool(pc.all(pc.equal(column, column[0])).as_py())
 
 
 def _write_rejects(
