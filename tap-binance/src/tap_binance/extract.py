@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import TypeAlias
 
 import pyarrow as pa
+from schemahub_core.read_ahead import read_ahead
 
 from tap_binance.bulk import DumpPeriod, DumpStore, plan_periods, read_dump, select_ids
 from tap_binance.client import PAGE_LIMIT, BinanceAPI
 
 Chunk: TypeAlias = list[dict] | pa.RecordBatch
+# Dump batches (4 MB of CSV, ~50k trades, each) read ahead of the caller: ~64 MB.
+DUMP_READ_AHEAD = 16
 
 
 def utc_day(epoch_us: int) -> date:
@@ -51,7 +54,8 @@ class TradeExtractor:
         """All trades with ``first_id <= id <= last_id``, ascending, each exactly once."""
         next_id = first_id
         if self.dumps is not None:
-            for batch in self._dump_batches(first_id, last_id, newest_time_ms):
+            batches = self._dump_batches(first_id, last_id, newest_time_ms)
+            for batch in read_ahead(batches, DUMP_READ_AHEAD):
                 batch_first = batch["id"][0].as_py()
                 if batch_first > next_id:
                     yield from self.rest_chunks(next_id, batch_first - 1)
