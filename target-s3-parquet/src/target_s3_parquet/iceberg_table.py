@@ -44,6 +44,7 @@ from schemahub_core.paths import check_iceberg_partition_values
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import iceberg_append, ranges, snapshot_expiry
+from target_s3_parquet.tables import catalog_properties_for_target
 from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
 
 if TYPE_CHECKING:
@@ -180,16 +181,16 @@ def _create_table(catalog: Catalog, compression: str) -> Table:
 class IcebergUnifiedTable:
     """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once into an Iceberg table."""
 
-    def __init__(self, catalog: Catalog, properties: dict[str, str], compression: str) -> None:
-        """Open (or create) `trades_unified` in `catalog`; one writer id per process."""
-        self.catalog = catalog
+    def __init__(self, properties: dict[str, str], compression: str) -> None:
+        """Open (or create) `trades_unified` in the catalog of `properties`; one writer id."""
         self.where = (
             f"table {'.'.join(catalogs.UNIFIED_IDENTIFIER)} in the {catalogs.describe(properties)}"
         )
         self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.logger = logging.getLogger("target_s3_parquet.iceberg")
         try:
-            self.table = open_table(catalog, compression)
+            self.catalog = catalogs.load_catalog(properties)
+            self.table = open_table(self.catalog, compression)
             # True while `self.table` is what this writer last loaded or committed itself: the
             # next commit then skips the refresh. If another writer committed meanwhile, the
             # catalog refuses ours (main moved), and the conflict path refreshes and re-filters.
@@ -203,8 +204,7 @@ class IcebergUnifiedTable:
     @classmethod
     def open(cls, config: dict[str, Any], *, compression: str) -> IcebergUnifiedTable:
         """The table under the target config's output_uri / iceberg_catalog."""
-        properties = catalog_properties_for_target(config)
-        return cls(catalogs.load_catalog(properties), properties, compression)
+        return cls(catalog_properties_for_target(config), compression)
 
     def sweep_staging(self) -> None:
         """Nothing to finish: a commit is one catalog transaction, never half done.
@@ -364,28 +364,3 @@ class IcebergUnifiedTable:
                 return
             append.discard(self.table.io)
             raise
-
-
-def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:
-    """The catalog properties from the target settings (output_uri, iceberg_catalog, AWS)."""
-    return catalogs.catalog_properties(
-        config.get("output_uri") or "./output",
-        with_glue_commit_retries_off(config.get("iceberg_catalog")),
-        s3_endpoint_url=config.get("s3_endpoint_url"),
-        aws_region=config.get("aws_region"),
-        aws_access_key_id=config.get("aws_access_key_id"),
-        aws_secret_access_key=config.get("aws_secret_access_key"),
-        aws_session_token=config.get("aws_session_token"),
-    )
-
-
-def with_glue_commit_retries_off(configured: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A Glue catalog's client must not retry UpdateTable by itself.
-
-    botocore retrying a commit whose response was lost turns it into a conflict, after which
-    pyiceberg deletes the manifests of a snapshot that did land. With retries off, the error
-    reaches our loop, which first checks whether the commit landed.
-    """
-    if configured and configured.get("type") == "glue":
-        return {"glue.max-retries": "0", **configured}
-    return configured

@@ -7,9 +7,11 @@ Two implementations sit behind one small interface:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pyarrow as pa
+from schemahub_core import iceberg as catalogs
 
 from target_s3_parquet.storage import Storage
 from target_s3_parquet.unified import CommitResult, UnifiedTableWriter
@@ -36,17 +38,86 @@ class UnifiedTable(Protocol):
         ...
 
 
-def open_unified_table(config: dict[str, Any], storage: Storage) -> UnifiedTable:
-    """The unified table chosen by the target settings `table_format` and `iceberg_catalog`."""
+def open_unified_table(
+    config: dict[str, Any], storage: Storage, *, on_first_use: bool = False
+) -> UnifiedTable:
+    """The unified table chosen by the target settings `table_format` and `iceberg_catalog`.
+
+    `on_first_use`: an Iceberg table is opened by its first use (`OpenedOnFirstUse`; the
+    target opens it on its commit thread while the reader reads the first batch). The
+    settings are checked now either way.
+    """
     table_format = config.get("table_format") or DEFAULT_TABLE_FORMAT
     compression = config.get("parquet_compression") or "zstd"
     if table_format == "hive":
         return UnifiedTableWriter(storage, compression=compression)
     if table_format == "iceberg":
-        from target_s3_parquet.iceberg_table import IcebergUnifiedTable
+        properties = catalog_properties_for_target(config)  # e.g. s3:// without a catalog
 
-        return IcebergUnifiedTable.open(config, compression=compression)
+        def open_iceberg() -> UnifiedTable:
+            from target_s3_parquet.iceberg_table import IcebergUnifiedTable
+
+            return IcebergUnifiedTable(properties, compression)
+
+        return OpenedOnFirstUse(open_iceberg) if on_first_use else open_iceberg()
     raise ValueError(
         f"table_format {table_format!r} is not one of {TABLE_FORMATS}: set table_format to "
         f"'iceberg' (an Apache Iceberg table, the default) or 'hive' (Hive-partitioned Parquet)"
     )
+
+
+class OpenedOnFirstUse:
+    """A unified table opened by the first call to it, on the caller's thread.
+
+    Opening an Iceberg table costs ~1 CPU-s (importing pyiceberg and SQLAlchemy, loading the
+    catalog and the table): the target's commit thread does it while the reader reads the
+    first batch. A failure to open is raised by that first call (as `IcebergCommitError`,
+    naming the table and the catalog), before anything is committed or any STATE relayed.
+    One thread uses it (the commit thread).
+    """
+
+    def __init__(self, opener: Callable[[], UnifiedTable]) -> None:
+        """`opener`: opens the table (called once, by the first use)."""
+        self._opener = opener
+        self._table: UnifiedTable | None = None
+
+    def opened(self) -> UnifiedTable:
+        """The table, opened now if it was not yet."""
+        if self._table is None:
+            self._table = self._opener()
+        return self._table
+
+    def commit(
+        self, exchange: str, symbol: str, table: pa.Table, *, complete: bool = False
+    ) -> CommitResult:
+        """`UnifiedTable.commit` of the opened table."""
+        return self.opened().commit(exchange, symbol, table, complete=complete)
+
+    def sweep_staging(self) -> None:
+        """`UnifiedTable.sweep_staging` of the opened table."""
+        self.opened().sweep_staging()
+
+
+def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:
+    """The catalog properties from the target settings (output_uri, iceberg_catalog, AWS)."""
+    return catalogs.catalog_properties(
+        config.get("output_uri") or "./output",
+        with_glue_commit_retries_off(config.get("iceberg_catalog")),
+        s3_endpoint_url=config.get("s3_endpoint_url"),
+        aws_region=config.get("aws_region"),
+        aws_access_key_id=config.get("aws_access_key_id"),
+        aws_secret_access_key=config.get("aws_secret_access_key"),
+        aws_session_token=config.get("aws_session_token"),
+    )
+
+
+def with_glue_commit_retries_off(configured: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Glue catalog's client must not retry UpdateTable by itself.
+
+    botocore retrying a commit whose response was lost turns it into a conflict, after which
+    pyiceberg deletes the manifests of a snapshot that did land. With retries off, the error
+    reaches our loop, which first checks whether the commit landed.
+    """
+    if configured and configured.get("type") == "glue":
+        return {"glue.max-retries": "0", **configured}
+    return configured

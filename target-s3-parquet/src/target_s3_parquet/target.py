@@ -236,7 +236,7 @@ class TargetS3Parquet(Target):
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
         self.destination = Destination(
             storage=storage,
-            unified=open_unified_table(dict(self.config), storage),
+            unified=open_unified_table(dict(self.config), storage, on_first_use=True),
             mappings=load_mappings(extra),
             validate=bool(self.config.get("validate_records", True)),
             quarantine=self.config.get("on_invalid_record") == "quarantine",
@@ -256,6 +256,10 @@ class TargetS3Parquet(Target):
         self._relayed_state: dict | None = None
         self._swept = False
         self._worker = CommitWorker()
+        # Open trades_unified (an Iceberg table: ~1 CPU-s) and sweep on the commit thread
+        # while the reader reads the first batch. Commits and STATE come after it in order;
+        # if it fails, they never run and the error stops the run at the next hand-over.
+        self._worker.submit(self._sweep_once)
         self.message_reader = BatchedSingerReader(
             self.batches,
             self.sink_named,
