@@ -18,6 +18,7 @@ How it hooks into singer-sdk:
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import typing as t
@@ -267,6 +268,18 @@ class TargetS3Parquet(Target):
             # finish (and relay their STATE) before the error stops the run.
             on_input_error=self._worker.wait,
         )
+
+    @classmethod
+    def invoke(cls, **options: t.Any) -> None:
+        """The command line run (singer-sdk's), then one step to exit fast.
+
+        Every object still alive is frozen out of the garbage collector: the interpreter's
+        collections at exit would otherwise walk them all (pyiceberg's and SQLAlchemy's
+        models: ~0.3 s of an Iceberg run). Everything is committed and fsynced by then;
+        stdout and stderr are still flushed at exit.
+        """
+        super().invoke(**options)
+        gc.freeze()
 
     def _refuse_unsupported_settings(self) -> None:
         """Stop at start-up on an SDK setting this target would otherwise silently ignore."""
