@@ -101,8 +101,9 @@ def test_a_catalog_refusing_commits_fails_naming_table_and_catalog(iceberg_outpu
     assert read_iceberg(iceberg_output.config).num_rows == 0
 
 
-def test_the_table_opens_on_the_commit_thread_and_a_failure_stops_the_run_before_any_state(
-    tmp_path,
+@pytest.mark.parametrize("trades", [300, 0], ids=["trades", "state-only"])
+def test_the_table_opens_in_the_background_and_a_failure_stops_the_run_before_any_state(
+    tmp_path, trades
 ):
     # A SQL catalog whose SQLite "file" is a folder: every query fails.
     folder = tmp_path / "not-a-database"
@@ -112,10 +113,10 @@ def test_the_table_opens_on_the_commit_thread_and_a_failure_stops_the_run_before
         "iceberg_catalog": {"type": "sql", "uri": f"sqlite:///{folder}"},
         "batch_size_rows": 100,
     }
-    TargetS3Parquet(config=config)  # returns: the commit thread opens the table meanwhile
+    TargetS3Parquet(config=config)  # returns: the table is opened on another thread
     states: list[dict] = []
     lines = [
-        *trade_lines("coinbase_trades", "BTC-USD", 1, 300),
+        *trade_lines("coinbase_trades", "BTC-USD", 1, trades),
         state_line("coinbase_trades", "BTC-USD", 300),
     ]
     with pytest.raises(

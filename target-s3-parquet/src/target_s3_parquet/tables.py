@@ -7,7 +7,9 @@ Two implementations sit behind one small interface:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -39,18 +41,19 @@ class UnifiedTable(Protocol):
 
 
 def open_unified_table(
-    config: dict[str, Any], storage: Storage, *, on_first_use: bool = False
+    config: dict[str, Any], storage: Storage, *, in_background: bool = False
 ) -> UnifiedTable:
     """The unified table chosen by the target settings `table_format` and `iceberg_catalog`.
 
-    `on_first_use`: an Iceberg table is opened by its first use (`OpenedOnFirstUse`; the
-    target opens it on its commit thread while the reader reads the first batch). The
-    settings are checked now either way.
+    `in_background`: the table is opened and swept on a thread of its own
+    (`OpenedInBackground`) while the target reads the first batch. The settings are checked
+    now either way.
     """
     table_format = config.get("table_format") or DEFAULT_TABLE_FORMAT
     compression = config.get("parquet_compression") or "zstd"
     if table_format == "hive":
-        return UnifiedTableWriter(storage, compression=compression)
+        hive = UnifiedTableWriter(storage, compression=compression)
+        return OpenedInBackground(lambda: hive) if in_background else hive
     if table_format == "iceberg":
         properties = catalog_properties_for_target(config)  # e.g. s3:// without a catalog
 
@@ -59,33 +62,40 @@ def open_unified_table(
 
             return IcebergUnifiedTable(properties, compression)
 
-        return OpenedOnFirstUse(open_iceberg) if on_first_use else open_iceberg()
+        return OpenedInBackground(open_iceberg) if in_background else open_iceberg()
     raise ValueError(
         f"table_format {table_format!r} is not one of {TABLE_FORMATS}: set table_format to "
         f"'iceberg' (an Apache Iceberg table, the default) or 'hive' (Hive-partitioned Parquet)"
     )
 
 
-class OpenedOnFirstUse:
-    """A unified table opened by the first call to it, on the caller's thread.
+class OpenedInBackground:
+    """A unified table opened and swept on a thread of its own; commits wait for it.
 
-    Opening an Iceberg table costs ~1 CPU-s (importing pyiceberg and SQLAlchemy, loading the
-    catalog and the table): the target's commit thread does it while the reader reads the
-    first batch. A failure to open is raised by that first call (as `IcebergCommitError`,
-    naming the table and the catalog), before anything is committed or any STATE relayed.
-    One thread uses it (the commit thread).
+    Opening an Iceberg table costs ~0.7-1 CPU-s (importing pyiceberg and SQLAlchemy, then
+    loading the catalog and the table), sweeping a Hive table lists its staging area: the
+    target starts both at start-up, so they overlap with reading, parsing and mapping the
+    first batch. A failure (e.g. `IcebergCommitError` naming the table and the catalog) is
+    raised by the first commit or `sweep_staging` call, which the target makes before it
+    relays any STATE.
     """
 
     def __init__(self, opener: Callable[[], UnifiedTable]) -> None:
-        """`opener`: opens the table (called once, by the first use)."""
-        self._opener = opener
-        self._table: UnifiedTable | None = None
+        """Start `opener` on a daemon thread (it never holds up the exit of a failed run)."""
+        self._opened: Future[UnifiedTable] = Future()
+        threading.Thread(target=self._open, args=(opener,), name="open-table", daemon=True).start()
+
+    def _open(self, opener: Callable[[], UnifiedTable]) -> None:
+        try:
+            table = opener()
+            table.sweep_staging()
+            self._opened.set_result(table)
+        except BaseException as exc:  # raised by `opened`, on the thread calling it
+            self._opened.set_exception(exc)
 
     def opened(self) -> UnifiedTable:
-        """The table, opened now if it was not yet."""
-        if self._table is None:
-            self._table = self._opener()
-        return self._table
+        """The table, once opened (raises what opening it raised)."""
+        return self._opened.result()
 
     def commit(
         self, exchange: str, symbol: str, table: pa.Table, *, complete: bool = False
@@ -94,8 +104,8 @@ class OpenedOnFirstUse:
         return self.opened().commit(exchange, symbol, table, complete=complete)
 
     def sweep_staging(self) -> None:
-        """`UnifiedTable.sweep_staging` of the opened table."""
-        self.opened().sweep_staging()
+        """Wait until the table is opened and swept (done once, in the background)."""
+        self.opened()
 
 
 def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:

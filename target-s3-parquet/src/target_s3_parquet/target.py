@@ -237,7 +237,7 @@ class TargetS3Parquet(Target):
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
         self.destination = Destination(
             storage=storage,
-            unified=open_unified_table(dict(self.config), storage, on_first_use=True),
+            unified=open_unified_table(dict(self.config), storage, in_background=True),
             mappings=load_mappings(extra),
             validate=bool(self.config.get("validate_records", True)),
             quarantine=self.config.get("on_invalid_record") == "quarantine",
@@ -255,12 +255,7 @@ class TargetS3Parquet(Target):
         )
         self._pending_state: dict | None = None
         self._relayed_state: dict | None = None
-        self._swept = False
         self._worker = CommitWorker()
-        # Open trades_unified (an Iceberg table: ~1 CPU-s) and sweep on the commit thread
-        # while the reader reads the first batch. Commits and STATE come after it in order;
-        # if it fails, they never run and the error stops the run at the next hand-over.
-        self._worker.submit(self._sweep_once)
         self.message_reader = BatchedSingerReader(
             self.batches,
             self.sink_named,
@@ -308,24 +303,19 @@ class TargetS3Parquet(Target):
 
     def _write(self, closed: ClosedBatch, state: dict | None) -> None:
         """Worker thread: each sink writes its batch (raw, rejects, unified), then STATE."""
-        self._sweep_once()
         ingest_time = datetime.now(UTC)
         received_at = closed.received_at.isoformat()
         for sink, pending in closed.streams:
             sink.write_batch(pending.assemble(), ingest_time, received_at)
+        # Even without trades to commit: no STATE (and no successful end) unless the table,
+        # opened in the background, could be opened and swept.
+        self.destination.unified.sweep_staging()
         if state is not None and state != self._relayed_state:
             write_target_state(self, state)
             self._relayed_state = state
 
-    def _sweep_once(self) -> None:
-        """Worker thread: before the first commit, finish or clean what crashed writers left."""
-        if not self._swept:
-            self.destination.unified.sweep_staging()
-            self._swept = True
-
     def _commit_batch_files(self, sink: StreamSink, loaded: LoadedBatch) -> None:
         """Worker thread: commit the loaded files of one BATCH message."""
-        self._sweep_once()
         sink.commit_batch_files(loaded)
 
     def process_endofpipe(self) -> None:
