@@ -25,8 +25,7 @@ from pyiceberg.exceptions import CommitFailedException
 from schemahub_core import iceberg as catalogs
 
 from target_s3_parquet import iceberg_append, snapshot_expiry
-from target_s3_parquet.iceberg_table import IcebergCommitError
-from target_s3_parquet.tables import catalog_properties_for_target
+from target_s3_parquet.iceberg_table import IcebergCommitError, catalog_properties_for_target
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table

@@ -44,7 +44,6 @@ from schemahub_core.paths import check_iceberg_partition_values
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import iceberg_append, ranges, snapshot_expiry
-from target_s3_parquet.tables import catalog_properties_for_target
 from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
 
 if TYPE_CHECKING:
@@ -364,3 +363,28 @@ class IcebergUnifiedTable:
                 return
             append.discard(self.table.io)
             raise
+
+
+def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:
+    """The catalog properties from the target settings (output_uri, iceberg_catalog, AWS)."""
+    return catalogs.catalog_properties(
+        config.get("output_uri") or "./output",
+        with_glue_commit_retries_off(config.get("iceberg_catalog")),
+        s3_endpoint_url=config.get("s3_endpoint_url"),
+        aws_region=config.get("aws_region"),
+        aws_access_key_id=config.get("aws_access_key_id"),
+        aws_secret_access_key=config.get("aws_secret_access_key"),
+        aws_session_token=config.get("aws_session_token"),
+    )
+
+
+def with_glue_commit_retries_off(configured: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Glue catalog's client must not retry UpdateTable by itself.
+
+    botocore retrying a commit whose response was lost turns it into a conflict, after which
+    pyiceberg deletes the manifests of a snapshot that did land. With retries off, the error
+    reaches our loop, which first checks whether the commit landed.
+    """
+    if configured and configured.get("type") == "glue":
+        return {"glue.max-retries": "0", **configured}
+    return configured

@@ -55,12 +55,15 @@ def open_unified_table(
         hive = UnifiedTableWriter(storage, compression=compression)
         return OpenedInBackground(lambda: hive) if in_background else hive
     if table_format == "iceberg":
-        properties = catalog_properties_for_target(config)  # e.g. s3:// without a catalog
+        # Refused now (not on the opening thread): an s3:// output without a catalog.
+        catalogs.catalog_properties(
+            config.get("output_uri") or "./output", config.get("iceberg_catalog")
+        )
 
         def open_iceberg() -> UnifiedTable:
             from target_s3_parquet.iceberg_table import IcebergUnifiedTable
 
-            return IcebergUnifiedTable(properties, compression)
+            return IcebergUnifiedTable.open(config, compression=compression)
 
         return OpenedInBackground(open_iceberg) if in_background else open_iceberg()
     raise ValueError(
@@ -106,28 +109,3 @@ class OpenedInBackground:
     def sweep_staging(self) -> None:
         """Wait until the table is opened and swept (done once, in the background)."""
         self.opened()
-
-
-def catalog_properties_for_target(config: dict[str, Any]) -> dict[str, str]:
-    """The catalog properties from the target settings (output_uri, iceberg_catalog, AWS)."""
-    return catalogs.catalog_properties(
-        config.get("output_uri") or "./output",
-        with_glue_commit_retries_off(config.get("iceberg_catalog")),
-        s3_endpoint_url=config.get("s3_endpoint_url"),
-        aws_region=config.get("aws_region"),
-        aws_access_key_id=config.get("aws_access_key_id"),
-        aws_secret_access_key=config.get("aws_secret_access_key"),
-        aws_session_token=config.get("aws_session_token"),
-    )
-
-
-def with_glue_commit_retries_off(configured: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A Glue catalog's client must not retry UpdateTable by itself.
-
-    botocore retrying a commit whose response was lost turns it into a conflict, after which
-    pyiceberg deletes the manifests of a snapshot that did land. With retries off, the error
-    reaches our loop, which first checks whether the commit landed.
-    """
-    if configured and configured.get("type") == "glue":
-        return {"glue.max-retries": "0", **configured}
-    return configured

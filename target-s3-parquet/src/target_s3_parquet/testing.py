@@ -228,7 +228,7 @@ def read_iceberg(config: dict, snapshot_id: int | None = None) -> pa.Table:
     from schemahub_core import iceberg as catalogs
     from schemahub_core.schema import partition_dates
 
-    from target_s3_parquet.tables import catalog_properties_for_target
+    from target_s3_parquet.iceberg_table import catalog_properties_for_target
 
     catalog = catalogs.load_catalog(catalog_properties_for_target(config))
     try:
