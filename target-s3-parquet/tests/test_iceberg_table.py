@@ -16,7 +16,8 @@ from target_s3_parquet.iceberg_table import (
     decode_ranges,
     encode_ranges,
 )
-from target_s3_parquet.synthetic import trade_lines
+from target_s3_parquet.synthetic import state_line, trade_lines
+from target_s3_parquet.target import TargetS3Parquet
 from target_s3_parquet.testing import (
     assert_exactly_once,
     read_iceberg,
@@ -98,6 +99,32 @@ def test_a_catalog_refusing_commits_fails_naming_table_and_catalog(iceberg_outpu
         writer.commit("BINANCE", "BTCUSDT", unified_rows(range(1, 11)))
     monkeypatch.undo()
     assert read_iceberg(iceberg_output.config).num_rows == 0
+
+
+@pytest.mark.parametrize("trades", [300, 0], ids=["trades", "state-only"])
+def test_the_table_opens_in_the_background_and_a_failure_stops_the_run_before_any_state(
+    tmp_path, trades
+):
+    # A SQL catalog whose SQLite "file" is a folder: every query fails.
+    folder = tmp_path / "not-a-database"
+    folder.mkdir()
+    config = {
+        "output_uri": str(tmp_path / "out"),
+        "iceberg_catalog": {"type": "sql", "uri": f"sqlite:///{folder}"},
+        "batch_size_rows": 100,
+    }
+    TargetS3Parquet(config=config)  # returns: the table is opened on another thread
+    states: list[dict] = []
+    lines = [
+        *trade_lines("coinbase_trades", "BTC-USD", 1, trades),
+        state_line("coinbase_trades", "BTC-USD", 300),
+    ]
+    with pytest.raises(
+        IcebergCommitError,
+        match=r"cannot open or create the table schemahub\.trades_unified.*sql catalog",
+    ):
+        run_in_process(config, lines, states)
+    assert states == []
 
 
 def test_s3_output_without_a_catalog_is_refused_at_start_naming_the_choices():

@@ -180,16 +180,16 @@ def _create_table(catalog: Catalog, compression: str) -> Table:
 class IcebergUnifiedTable:
     """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once into an Iceberg table."""
 
-    def __init__(self, catalog: Catalog, properties: dict[str, str], compression: str) -> None:
-        """Open (or create) `trades_unified` in `catalog`; one writer id per process."""
-        self.catalog = catalog
+    def __init__(self, properties: dict[str, str], compression: str) -> None:
+        """Open (or create) `trades_unified` in the catalog of `properties`; one writer id."""
         self.where = (
             f"table {'.'.join(catalogs.UNIFIED_IDENTIFIER)} in the {catalogs.describe(properties)}"
         )
         self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.logger = logging.getLogger("target_s3_parquet.iceberg")
         try:
-            self.table = open_table(catalog, compression)
+            self.catalog = catalogs.load_catalog(properties)
+            self.table = open_table(self.catalog, compression)
             # True while `self.table` is what this writer last loaded or committed itself: the
             # next commit then skips the refresh. If another writer committed meanwhile, the
             # catalog refuses ours (main moved), and the conflict path refreshes and re-filters.
@@ -203,8 +203,7 @@ class IcebergUnifiedTable:
     @classmethod
     def open(cls, config: dict[str, Any], *, compression: str) -> IcebergUnifiedTable:
         """The table under the target config's output_uri / iceberg_catalog."""
-        properties = catalog_properties_for_target(config)
-        return cls(catalogs.load_catalog(properties), properties, compression)
+        return cls(catalog_properties_for_target(config), compression)
 
     def sweep_staging(self) -> None:
         """Nothing to finish: a commit is one catalog transaction, never half done.
