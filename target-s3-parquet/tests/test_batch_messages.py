@@ -11,6 +11,7 @@ import random
 import re
 import signal
 import subprocess
+import threading
 import time
 from contextlib import redirect_stdout
 from decimal import Decimal
@@ -29,6 +30,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_s3_parquet.batch_files import BatchFileError, read_batch_file
 from target_s3_parquet.iceberg_table import catalog_properties_for_target
 from target_s3_parquet.schema_rules import stream_shape
+from target_s3_parquet.sinks import StreamSink
 from target_s3_parquet.storage import StorageError
 from target_s3_parquet.synthetic import (
     BINANCE_SCHEMA,
@@ -536,3 +538,38 @@ def test_kills_during_batch_commits_then_reruns_leave_every_trade_once(local_out
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert_exactly_once(read_unified(local_output), {("BINANCE", "BTCUSDT"): range(1, 801)})
+
+
+def test_the_next_batch_file_is_loaded_while_the_previous_one_commits(
+    local_output, tmp_path, monkeypatch
+):
+    """BATCH, STATE, BATCH, STATE: file 2 is read and mapped beside the commit of file 1."""
+    files = [
+        _jsonl_gz(tmp_path / "1-50.json.gz", 1, 50),
+        _jsonl_gz(tmp_path / "51-99.json.gz", 51, 99),
+    ]
+    second_load = threading.Event()
+    loads: list[object] = []
+    load, commit = StreamSink.load_batch_files, StreamSink.commit_batch_files
+
+    def load_and_count(self, encoding, uris):
+        loads.append(uris)
+        if len(loads) == 2:
+            second_load.set()
+        return load(self, encoding, uris)
+
+    def commit_once_file_2_loads(self, loaded):
+        if not second_load.is_set():  # the commit of file 1
+            assert second_load.wait(20), "file 2 was not loaded while file 1 was committed"
+        return commit(self, loaded)
+
+    monkeypatch.setattr(StreamSink, "load_batch_files", load_and_count)
+    monkeypatch.setattr(StreamSink, "commit_batch_files", commit_once_file_2_loads)
+    lines = [schema_line("coinbase_trades")]
+    for file, last in zip(files, (50, 99), strict=True):
+        lines += [_batch_line([file.as_uri()]), state_line("coinbase_trades", "BTC-USD", last)]
+
+    states = run_in_process(local_output.config, lines)
+
+    assert [watermark(state, "coinbase_trades") for state in states] == [50, 99]
+    assert_exactly_once(read_unified(local_output), {("COINBASE", "BTC-USD"): range(1, 100)})

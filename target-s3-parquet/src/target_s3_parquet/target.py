@@ -257,6 +257,7 @@ class TargetS3Parquet(Target):
         )
         self._pending_state: dict | None = None
         self._relayed_state: dict | None = None
+        self._handed_state: dict | None = None  # the STATE of the last commit job submitted
         self._worker = CommitWorker()
         self.message_reader = BatchedSingerReader(
             self.batches,
@@ -298,7 +299,7 @@ class TargetS3Parquet(Target):
         relayed there once the records before it are committed.
         """
         closed = self.batches.take()
-        state = self._pending_state
+        state = self._handed_state = self._pending_state
         # The SDK would drain sinks a new SCHEMA replaced; the batch holds their records.
         take_retired_sinks(self)
         self._worker.submit(lambda: self._write(closed, state))
@@ -382,7 +383,11 @@ class TargetS3Parquet(Target):
                 f"not singer-sdk's ({exc}); expected e.g. "
                 f'{{"format": "jsonl", "compression": "gzip"}}'
             ) from exc
-        self.commit()
+        if self.batches.queued or self._pending_state is not self._handed_state:
+            # RECORDs (or a STATE) before the message: their commit goes first. With nothing
+            # new, no empty job: it would take the queue's one slot and hold this reader up
+            # until the commit running now ends, instead of loading the files beside it.
+            self.commit()
         # Loaded here, on the reader, while the commit thread commits what came before.
         loaded = sink.load_batch_files(encoding, message_dict["manifest"])
         self._worker.submit(lambda: self._commit_batch_files(sink, loaded))
