@@ -39,3 +39,11 @@ def test_spans_cover_a_complete_batch_and_stop_at_ranges_committed_in_between():
     assert ranges.spans(ids, [(10, 15)]) == [(1, 9), (20, 25)]
     assert ranges.spans(ids, [(30, 40), (5, 8)]) == [(1, 4), (9, 25)]
     assert ranges.spans(np.array([], dtype=np.int64), [(1, 2)]) == []
+
+
+def test_first_row_of_each_id_keeps_the_first_row_of_each_id_in_ascending_id_order():
+    # Both tables' commits take the fresh ids in this order as sorted (no second sort).
+    ids = np.array([7, 3, 9, 3, 1, 7, 2], dtype=np.int64)
+    rows = ranges.first_row_of_each_id(ids)
+    assert rows.tolist() == [4, 6, 1, 0, 2]
+    assert ids[rows].tolist() == [1, 2, 3, 7, 9]

@@ -91,3 +91,11 @@ def test_dense_exchanges_keep_runs_even_for_complete_batches(any_output):
     mapped = load_mappings()["binance_trades"].apply(pa.Table.from_pylist(records))
     writer.commit("BINANCE", "BTCUSDT", mapped, complete=True)
     assert committed_ranges(writer, "BINANCE", "BTCUSDT") == [(1, 3), (7, 8)]
+
+
+def test_a_batch_in_any_order_with_repeats_records_the_exact_runs_of_its_ids(any_output):
+    writer = open_writer(any_output)
+    ids = np.array([5, 3, 12, 4, 3, 11, 6, 20, 5], dtype=np.int64)  # runs 3-6, 11-12, 20
+    result = writer.commit("KRAKEN", "XBTUSD", kraken_table(ids))
+    assert result.rows_written == 7
+    assert committed_ranges(writer, "KRAKEN", "XBTUSD") == [(3, 6), (11, 12), (20, 20)]

@@ -261,7 +261,9 @@ class IcebergUnifiedTable:
                     written = self._write(exchange, symbol, table, ids, fresh)
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
-            fresh_ids = np.sort(ids[fresh])
+            # Ascending already: `candidates` are in id order (np.sort would cost ~55 ms per
+            # 1M ids even so: numpy's default sort does not detect sorted input).
+            fresh_ids = ids[fresh]
             added = ranges.added_ranges(exchange, fresh_ids, committed, complete=complete)
             merged = encode_ranges(ranges.merge(committed, added))
             if len(merged) > MAX_RANGES_CHARS:

@@ -176,7 +176,9 @@ class UnifiedTableWriter:
             skipped = table.num_rows - fresh.size
             if fresh.size == 0:
                 return CommitResult(exchange, symbol, 0, skipped, ())
-            fresh_ids = np.sort(ids[fresh])
+            # Ascending already: `candidates` are in id order (np.sort would cost ~55 ms per
+            # 1M ids even so: numpy's default sort does not detect sorted input).
+            fresh_ids = ids[fresh]
             added = ranges.added_ranges(exchange, fresh_ids, head.committed, complete=complete)
             everything_in_order = fresh.size == table.num_rows and bool(
                 np.all(fresh == np.arange(fresh.size))
