@@ -5,6 +5,7 @@ before its trades are committed."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import random
@@ -14,6 +15,7 @@ import subprocess
 import threading
 import time
 from contextlib import redirect_stdout
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from target_s3_parquet.batch_files import BatchFileError, read_batch_file
 from target_s3_parquet.iceberg_table import catalog_properties_for_target
 from target_s3_parquet.schema_rules import stream_shape
 from target_s3_parquet.sinks import StreamSink
-from target_s3_parquet.storage import StorageError
+from target_s3_parquet.storage import StorageError, open_storage
 from target_s3_parquet.synthetic import (
     BINANCE_SCHEMA,
     COINBASE_SCHEMA,
@@ -244,6 +246,23 @@ def test_a_different_object_at_the_raw_batch_key_is_never_overwritten(local_outp
 
     assert (local_output.local_root / key).read_bytes() == b"someone else's object"
     assert states == []  # the STATE after the BATCH is not printed
+
+
+def test_no_trade_of_a_batch_is_committed_before_its_raw_copy_is_kept(any_output, tmp_path):
+    batch = _jsonl_gz(tmp_path / "51-100.json.gz", 51, 100)
+    digest = hashlib.sha256(batch.read_bytes()).hexdigest()[:16]
+    today = datetime.now(UTC).date().isoformat()
+    key = f"raw_batches/coinbase_trades/ingest_date={today}/{digest}-51-100.json.gz"
+    storage = open_storage(any_output.uri, any_output.config)
+    storage.put(key, b"someone else's object")
+    states: list[dict] = []
+
+    with pytest.raises(StorageError, match="different content is already there"):
+        run_in_process(any_output.config, _records_then_batch(batch.as_uri()), states)
+
+    assert [watermark(state, "coinbase_trades") for state in states] == [50]
+    assert_exactly_once(read_unified(any_output), {("COINBASE", "BTC-USD"): range(1, 51)})
+    assert storage.get(key) == b"someone else's object"
 
 
 def test_s3_batch_files_are_read_with_the_targets_aws_settings(moto_endpoint, tmp_path):
