@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,10 +13,15 @@ from pyiceberg.exceptions import NoSuchTableError
 from schemahub_core import iceberg as catalogs
 from schemahub_core.iceberg import filesystem_path
 from target_s3_parquet import snapshot_expiry
-from target_s3_parquet.iceberg_raw import IcebergRawTables
+from target_s3_parquet.iceberg_raw import IcebergRawTables, raw_schema
 from target_s3_parquet.iceberg_table import catalog_properties_for_target
-from target_s3_parquet.synthetic import coinbase_record, trade_lines
-from target_s3_parquet.testing import assert_exactly_once, read_unified, run_in_process
+from target_s3_parquet.synthetic import COINBASE_SCHEMA, coinbase_record, trade_lines
+from target_s3_parquet.testing import (
+    assert_exactly_once,
+    make_local_output,
+    read_unified,
+    run_in_process,
+)
 
 
 def _raw_table(config: dict, stream: str) -> pa.Table:
@@ -123,3 +129,33 @@ def test_raw_table_rows_equal_the_raw_trail_when_records_are_set_aside(iceberg_o
     assert [r["trade_id"] for r in expected] == [1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13]
     table = _raw_table(config, "coinbase_trades")
     assert table.to_pylist() == expected  # every field, both _sdc_ fields, in order
+
+
+def _open_raw_table(config: dict, barrier: multiprocessing.synchronize.Barrier) -> None:
+    tables = IcebergRawTables(config)
+    schema = raw_schema("coinbase_trades", COINBASE_SCHEMA)
+    rows = schema.empty_table().drop_columns(["_sdc_extracted_at", "_sdc_received_at"])
+    barrier.wait()  # every process reaches the namespace's and table's check-then-create at once
+    tables.append_rows("coinbase_trades", COINBASE_SCHEMA, rows, "2026-12-01T00:00:00+00:00")
+
+
+def test_writers_creating_a_raw_table_at_once_all_succeed(tmp_path):
+    # Shards of one backfill start together: the losers of pyiceberg's check-then-insert
+    # (namespace, table) must load what the winner created instead of failing.
+    failed: list[int] = []
+    for round_ in range(3):
+        output = make_local_output(tmp_path / str(round_), "iceberg")
+        config = {**output.config, "iceberg_raw_tables": True}
+        catalogs.load_catalog(catalog_properties_for_target(config))  # the catalog exists
+        context = multiprocessing.get_context("fork")
+        barrier = context.Barrier(6)
+        processes = [
+            context.Process(target=_open_raw_table, args=(config, barrier)) for _ in range(6)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        failed += [p.exitcode for p in processes if p.exitcode != 0]
+        assert _raw_table(config, "coinbase_trades").num_rows == 0
+    assert failed == []

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +39,10 @@ NAME_MAPPING_PROPERTY = "schema.name-mapping.default"
 # Above this many partitions in a plan, `register_data_file_view` groups by symbol instead.
 MAX_PARTITION_BRANCHES = 1_000
 # The UTC day of trade_ts (after 1970) by arithmetic: ~10x cheaper than DuckDB's ICU casts.
+CREATE_ATTEMPTS = 3
+
+T = TypeVar("T")
+
 UTC_DATE_OF_TRADE_TS = "DATE '1970-01-01' + CAST(epoch_us(trade_ts) // 86400000000 AS INTEGER)"
 # The FileIO of a local warehouse: files fsynced before the catalog points at them.
 DURABLE_FILE_IO = "schemahub_core.iceberg_io.DurableLocalFileIO"
@@ -130,10 +136,29 @@ def load_catalog(properties: dict[str, str]) -> Catalog:
     typed: dict[str, Any] = dict(properties)
     if "glue.max-retries" in typed:  # pyiceberg hands it to botocore as is: must be an int
         typed["glue.max-retries"] = int(typed["glue.max-retries"])
-    catalog = pyiceberg_load_catalog(CATALOG_NAME, **typed)
+    # A new SQL catalog creates its own tables, check then CREATE: writers opening it at once race.
+    catalog = create_racing(lambda: pyiceberg_load_catalog(CATALOG_NAME, **typed))
     if sqlite:
         _commit_durably(catalog.engine)  # type: ignore[attr-defined]
     return catalog
+
+
+def create_racing(create: Callable[[], T]) -> T:
+    """Run a catalog's check-then-create step, again if another process won the race.
+
+    Opening a new SQL catalog, creating the namespace or a table: pyiceberg checks, then
+    inserts. When another writer (a shard started at the same moment) inserts in between,
+    the insert fails ("already exists", a UNIQUE constraint); run again, the step finds what
+    the other one created. A failure with another cause fails every attempt and is raised.
+    """
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            return create()
+        except Exception:
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _commit_durably(engine: Any) -> None:

@@ -73,24 +73,25 @@ class IcebergRawTables:
 
     def _table(self, stream: str, schema: pa.Schema) -> Table:
         if stream not in self.tables:
-            identifier = (catalogs.NAMESPACE, catalogs.RAW_TABLE_PREFIX + stream)
-            self.catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
-            self.tables[stream] = self.catalog.create_table_if_not_exists(
-                identifier,
-                schema=schema,
-                location=catalogs.table_location(self.catalog.properties, identifier),
-                properties={
-                    "format-version": "2",
-                    "write.parquet.compression-codec": self.compression.replace(
-                        "none", "uncompressed"
-                    ),
-                    "commit.manifest-merge.enabled": "true",
-                    "write.metadata.delete-after-commit.enabled": "true",
-                    "write.metadata.previous-versions-max": "20",
-                    snapshot_expiry.KEEP_PROPERTY: str(snapshot_expiry.KEEP_SNAPSHOTS),
-                },
-            )
+            self.tables[stream] = catalogs.create_racing(lambda: self._create(stream, schema))
         return self.tables[stream]
+
+    def _create(self, stream: str, schema: pa.Schema) -> Table:
+        identifier = (catalogs.NAMESPACE, catalogs.RAW_TABLE_PREFIX + stream)
+        self.catalog.create_namespace_if_not_exists(catalogs.NAMESPACE)
+        return self.catalog.create_table_if_not_exists(
+            identifier,
+            schema=schema,
+            location=catalogs.table_location(self.catalog.properties, identifier),
+            properties={
+                "format-version": "2",
+                "write.parquet.compression-codec": self.compression.replace("none", "uncompressed"),
+                "commit.manifest-merge.enabled": "true",
+                "write.metadata.delete-after-commit.enabled": "true",
+                "write.metadata.previous-versions-max": "20",
+                snapshot_expiry.KEEP_PROPERTY: str(snapshot_expiry.KEEP_SNAPSHOTS),
+            },
+        )
 
     def append_rows(
         self,

@@ -138,20 +138,7 @@ def committed_ranges(table: Table) -> dict[tuple[str, str], ranges.Ranges]:
 
 def open_table(catalog: Catalog, compression: str = "zstd") -> Table:
     """Load `schemahub.trades_unified`, creating the namespace and table when missing."""
-    for attempt in range(3):
-        try:
-            table = catalog.load_table(catalogs.UNIFIED_IDENTIFIER)
-            break
-        except NoSuchTableError:
-            try:
-                table = _create_table(catalog, compression)
-                break
-            except Exception:
-                # Two targets starting on a new table race in the SQL catalog's check-then-
-                # insert (IntegrityError): load what the other one created.
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+    table = catalogs.create_racing(lambda: _load_or_create_table(catalog, compression))
     wanted = table_properties(compression)
     if table.properties.get("commit.retry.num-retries") != "0":
         # A table created elsewhere (Athena, terraform): turn pyiceberg's blind retry off first.
@@ -160,7 +147,11 @@ def open_table(catalog: Catalog, compression: str = "zstd") -> Table:
     return table
 
 
-def _create_table(catalog: Catalog, compression: str) -> Table:
+def _load_or_create_table(catalog: Catalog, compression: str) -> Table:
+    try:
+        return catalog.load_table(catalogs.UNIFIED_IDENTIFIER)
+    except NoSuchTableError:
+        pass
     try:
         catalog.load_namespace_properties(catalogs.NAMESPACE)
     except NoSuchNamespaceError:
