@@ -5,16 +5,15 @@ Cost: ~3 s (forked processes on a few fresh catalog files).
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
+from typing import Any
 
+import pytest
 from schemahub_core import iceberg as catalogs
-
-OPENERS = 8
-ROUNDS = 5
+from schemahub_core.testing import run_at_once
 
 
-def _open(properties: dict[str, str], barrier: multiprocessing.synchronize.Barrier) -> None:
+def _open(barrier: Any, properties: dict[str, str]) -> None:
     barrier.wait()  # every process reaches the catalog's create-if-absent at once
     catalogs.load_catalog(properties).list_namespaces()
 
@@ -25,18 +24,22 @@ def test_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path: Path):
     # open the catalog the winner created, not fail with "table ... already exists".
     import pyiceberg.catalog.sql  # noqa: F401  (imported before the fork: the race is not diluted)
 
-    context = multiprocessing.get_context("fork")
-    failed: list[int] = []
-    for round_ in range(ROUNDS):
+    codes = []
+    for round_ in range(5):
         uri = f"sqlite:///{tmp_path / str(round_) / catalogs.CATALOG_FILE}"
         properties = {"type": "sql", "uri": uri, "warehouse": f"file://{tmp_path / 'wh'}"}
-        barrier = context.Barrier(OPENERS)
-        processes = [
-            context.Process(target=_open, args=(properties, barrier)) for _ in range(OPENERS)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join(60)
-        failed += [p.exitcode for p in processes if p.exitcode != 0]
-    assert failed == []
+        codes += run_at_once(_open, properties, processes=8)
+    assert codes == [0] * 40
+
+
+def test_a_catalog_that_cannot_be_opened_fails_at_once(tmp_path: Path):
+    # Only a lost creation race is run again: any other failure is raised on the first try.
+    calls = []
+
+    def unopenable() -> None:
+        calls.append(1)
+        raise OSError("unable to open database file")
+
+    with pytest.raises(OSError, match="unable to open"):
+        catalogs.create_racing(unopenable)
+    assert calls == [1]

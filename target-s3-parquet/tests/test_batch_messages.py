@@ -5,7 +5,6 @@ before its trades are committed."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import random
@@ -31,6 +30,7 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_s3_parquet.batch_files import BatchFileError, read_batch_file
 from target_s3_parquet.iceberg_table import catalog_properties_for_target
+from target_s3_parquet.raw_layer import raw_batch_key
 from target_s3_parquet.schema_rules import stream_shape
 from target_s3_parquet.sinks import StreamSink
 from target_s3_parquet.storage import StorageError, open_storage
@@ -250,9 +250,8 @@ def test_a_different_object_at_the_raw_batch_key_is_never_overwritten(local_outp
 
 def test_no_trade_of_a_batch_is_committed_before_its_raw_copy_is_kept(any_output, tmp_path):
     batch = _jsonl_gz(tmp_path / "51-100.json.gz", 51, 100)
-    digest = hashlib.sha256(batch.read_bytes()).hexdigest()[:16]
-    today = datetime.now(UTC).date().isoformat()
-    key = f"raw_batches/coinbase_trades/ingest_date={today}/{digest}-51-100.json.gz"
+    now = datetime.now(UTC)
+    key = raw_batch_key("coinbase_trades", now, "51-100.json.gz", batch.read_bytes())
     storage = open_storage(any_output.uri, any_output.config)
     storage.put(key, b"someone else's object")
     states: list[dict] = []

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 from pyiceberg.exceptions import NoSuchTableError
 from schemahub_core import iceberg as catalogs
 from schemahub_core.iceberg import filesystem_path
+from schemahub_core.testing import run_at_once
 from target_s3_parquet import snapshot_expiry
 from target_s3_parquet.iceberg_raw import IcebergRawTables, raw_schema
 from target_s3_parquet.iceberg_table import catalog_properties_for_target
@@ -131,7 +132,7 @@ def test_raw_table_rows_equal_the_raw_trail_when_records_are_set_aside(iceberg_o
     assert table.to_pylist() == expected  # every field, both _sdc_ fields, in order
 
 
-def _open_raw_table(config: dict, barrier: multiprocessing.synchronize.Barrier) -> None:
+def _append_to_a_new_raw_table(barrier: Any, config: dict) -> None:
     tables = IcebergRawTables(config)
     schema = raw_schema("coinbase_trades", COINBASE_SCHEMA)
     rows = schema.empty_table().drop_columns(["_sdc_extracted_at", "_sdc_received_at"])
@@ -142,20 +143,10 @@ def _open_raw_table(config: dict, barrier: multiprocessing.synchronize.Barrier) 
 def test_writers_creating_a_raw_table_at_once_all_succeed(tmp_path):
     # Shards of one backfill start together: the losers of pyiceberg's check-then-insert
     # (namespace, table) must load what the winner created instead of failing.
-    failed: list[int] = []
     for round_ in range(3):
         output = make_local_output(tmp_path / str(round_), "iceberg")
         config = {**output.config, "iceberg_raw_tables": True}
         catalogs.load_catalog(catalog_properties_for_target(config))  # the catalog exists
-        context = multiprocessing.get_context("fork")
-        barrier = context.Barrier(6)
-        processes = [
-            context.Process(target=_open_raw_table, args=(config, barrier)) for _ in range(6)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join(60)
-        failed += [p.exitcode for p in processes if p.exitcode != 0]
+
+        assert run_at_once(_append_to_a_new_raw_table, config, processes=6) == [0] * 6
         assert _raw_table(config, "coinbase_trades").num_rows == 0
-    assert failed == []

@@ -39,13 +39,13 @@ NAME_MAPPING_PROPERTY = "schema.name-mapping.default"
 # Above this many partitions in a plan, `register_data_file_view` groups by symbol instead.
 MAX_PARTITION_BRANCHES = 1_000
 # The UTC day of trade_ts (after 1970) by arithmetic: ~10x cheaper than DuckDB's ICU casts.
-CREATE_ATTEMPTS = 3
-
-T = TypeVar("T")
-
 UTC_DATE_OF_TRADE_TS = "DATE '1970-01-01' + CAST(epoch_us(trade_ts) // 86400000000 AS INTEGER)"
 # The FileIO of a local warehouse: files fsynced before the catalog points at them.
 DURABLE_FILE_IO = "schemahub_core.iceberg_io.DurableLocalFileIO"
+# How many times `create_racing` runs a step another writer may be racing (3: 0.6 s of waits).
+CREATE_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 class CatalogNotConfiguredError(ValueError):
@@ -146,19 +146,29 @@ def load_catalog(properties: dict[str, str]) -> Catalog:
 def create_racing(create: Callable[[], T]) -> T:
     """Run a catalog's check-then-create step, again if another process won the race.
 
-    Opening a new SQL catalog, creating the namespace or a table: pyiceberg checks, then
-    inserts. When another writer (a shard started at the same moment) inserts in between,
-    the insert fails ("already exists", a UNIQUE constraint); run again, the step finds what
-    the other one created. A failure with another cause fails every attempt and is raised.
+    Opening a new SQL catalog, creating the namespace or a table: pyiceberg's SQL catalog
+    checks, then inserts. When another writer (a shard started at the same moment) inserts in
+    between, the insert fails ("already exists", a UNIQUE constraint); run again, the step
+    finds what the other one created. Any other failure is raised at once. (Glue and REST
+    report such a race as pyiceberg's AlreadyExists errors, which its `*_if_not_exists`
+    handle themselves.)
     """
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
+    for attempt in range(1, CREATE_ATTEMPTS):
         try:
             return create()
-        except Exception:
-            if attempt == CREATE_ATTEMPTS:
+        except Exception as exc:
+            if not _lost_a_creation_race(exc):
                 raise
-            time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")
+        time.sleep(0.2 * attempt)
+    return create()
+
+
+def _lost_a_creation_race(exc: Exception) -> bool:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    return isinstance(exc, IntegrityError) or (
+        isinstance(exc, OperationalError) and "already exists" in str(exc)
+    )
 
 
 def _commit_durably(engine: Any) -> None:

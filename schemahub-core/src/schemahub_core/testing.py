@@ -1,8 +1,8 @@
 """Test helpers shared by every SchemaHub package.
 
-Free loopback ports, a local moto AWS server, packages installed alone in a new virtualenv,
-recorded answers served on loopback, JSON shapes, a tap's Singer output run in-process and
-split by kind.
+Free loopback ports, processes started to race at one point, a local moto AWS server,
+packages installed alone in a new virtualenv, recorded answers served on loopback, JSON
+shapes, a tap's Singer output run in-process and split by kind.
 
 Needs no pytest. `moto_server` needs moto[server], a test-only dependency (the `test` extra),
 so moto is imported inside it: importing this module never requires moto.
@@ -15,6 +15,7 @@ import copy
 import io
 import json
 import logging
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -43,6 +44,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_at_once(work: Callable[..., None], *args: Any, processes: int) -> list[int | None]:
+    """Run `work(barrier, *args)` in `processes` forked processes; their exit codes.
+
+    Each calls `barrier.wait()` where the processes must meet, so they reach that point
+    within a moment of each other: a race that processes started one after another rarely
+    hit. A process still running after 60 s is killed and counts as failed (None).
+    """
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(processes)
+    started = [context.Process(target=work, args=(barrier, *args)) for _ in range(processes)]
+    for process in started:
+        process.start()
+    for process in started:
+        process.join(60)
+    codes = [process.exitcode for process in started]
+    for process in started:
+        if process.is_alive():
+            process.kill()
+    return codes
 
 
 @contextlib.contextmanager

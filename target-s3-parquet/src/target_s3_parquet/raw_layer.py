@@ -181,6 +181,14 @@ def write_raw(
     return key
 
 
+def raw_batch_key(stream: str, ingest_time: datetime, file_name: str, data: bytes) -> str:
+    """Where `write_raw_batch` keeps a BATCH file: its content's digest is in the name."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = encode_segment(stream, "stream name")
+    name = encode_segment(f"{digest}-{file_name}", "batch file name")
+    return f"raw_batches/{folder}/ingest_date={ingest_time.date().isoformat()}/{name}"
+
+
 def write_raw_batch(
     storage: Storage, stream: str, ingest_time: datetime, file_name: str, data: bytes
 ) -> str:
@@ -190,10 +198,7 @@ def write_raw_batch(
     write of the same file finds its own copy (a conditional PUT that succeeds), and other
     content is never written over one.
     """
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    folder = encode_segment(stream, "stream name")
-    name = encode_segment(f"{digest}-{file_name}", "batch file name")
-    key = f"raw_batches/{folder}/ingest_date={ingest_time.date().isoformat()}/{name}"
+    key = raw_batch_key(stream, ingest_time, file_name, data)
     if not storage.put(key, data, if_absent=True):
         raise StorageError(
             f"cannot keep batch file {file_name} of stream {stream!r} at {storage.uri(key)}: "
