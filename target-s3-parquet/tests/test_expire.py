@@ -118,7 +118,12 @@ def test_expire_cleans_every_schemahub_table_and_reports_each(iceberg_output, ca
 
 
 def test_expire_table_option_cleans_only_that_table(iceberg_output, capsys):
-    config = {**iceberg_output.config, "iceberg_raw_tables": True, "batch_size_rows": 100}
+    config = {
+        **iceberg_output.config,
+        "iceberg_raw_tables": True,
+        "batch_size_rows": 100,
+        "iceberg_commit_rows": 100,  # a snapshot per batch: two in each table
+    }
     run_in_process(config, list(trade_lines("coinbase_trades", "BTC-USD", 1, 200)))
     args = ["expire", "--output-uri", iceberg_output.uri, "--older-than", "0s", "--keep", "1"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -24,6 +25,7 @@ from target_s3_parquet.testing import (
     run_in_process,
     unified_rows,
 )
+from target_s3_parquet.unified import Part
 
 
 class RacedTable(IcebergUnifiedTable):
@@ -54,6 +56,28 @@ def test_two_writers_racing_on_the_same_ids_commit_each_trade_once(iceberg_outpu
     assert (result.rows_written, result.rows_already_committed) == (50, 51)
     assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 151)})
     assert committed_ranges(writer.table) == {("BINANCE", "BTCUSDT"): [(1, 150)]}
+
+
+def test_parts_racing_a_rival_writer_commit_each_trade_once(iceberg_output):
+    config = iceberg_output.config
+    writer = RacedTable.open(config, compression="zstd")
+    writer.rival = IcebergUnifiedTable.open(config, compression="zstd")
+    writer.rival_rows = unified_rows(range(150, 351))  # lands between our refresh and commit
+    parts = [
+        Part(unified_rows(range(1, 101)), True),
+        Part(unified_rows(range(101, 201)), True),
+        Part(unified_rows(range(300, 401)), True),
+    ]
+
+    result = writer.commit_parts("BINANCE", "BTCUSDT", parts)
+
+    assert writer.conflicts == 1
+    assert (result.rows_written, result.rows_already_committed) == (149 + 50, 51 + 51)
+    assert_exactly_once(read_iceberg(config), {("BINANCE", "BTCUSDT"): range(1, 401)})
+    assert committed_ranges(writer.table) == {("BINANCE", "BTCUSDT"): [(1, 400)]}
+    # The files written for the refused attempt (holding 150-200, 300-350) were deleted.
+    referenced = {Path(task.file.file_path).name for task in writer.table.scan().plan_files()}
+    assert {p.name for p in iceberg_output.local_root.rglob("*.parquet")} == referenced
 
 
 def test_pyiceberg_commit_retry_is_off_on_our_table(iceberg_output):

@@ -29,6 +29,7 @@ HONOURED = {
     "table_format",
     "iceberg_catalog",
     "iceberg_raw_tables",
+    "iceberg_commit_rows",
     "delete_batch_files",
 }
 

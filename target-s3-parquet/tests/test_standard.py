@@ -25,14 +25,17 @@ def standard_output(tmp_path_factory):
 
 
 def test_a_state_is_relayed_after_each_commit_and_only_for_committed_data(tmp_path):
-    """batch_size_rows=3: each commit relays the newest STATE seen before it, as a bare value."""
+    """batch_size_rows=3: each commit relays the newest STATE seen before it, as a bare value.
+
+    iceberg_commit_rows=3: a commit per batch (test_staging.py groups several).
+    """
     lines = [schema_line("coinbase_trades")]
     for trade_id in range(1, 8):
         lines.append(record_line("coinbase_trades", coinbase_record("BTC-USD", trade_id)))
         lines.append(json.dumps({"type": "STATE", "value": {"last": trade_id}}))
     runner = TargetTestRunner(
         TargetS3Parquet,
-        config={"output_uri": str(tmp_path), "batch_size_rows": 3},
+        config={"output_uri": str(tmp_path), "batch_size_rows": 3, "iceberg_commit_rows": 3},
         input_io=io.StringIO("\n".join(lines) + "\n"),
     )
     runner.sync_all()

@@ -13,8 +13,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("input", ("reader", "input_blocks", "record_lines")),
     # per-sink pending records, batch size and age, "full"
     ("batching", ("batching",)),
-    # one stream's batch: validate, map, hand to the tables
-    ("sink", ("sinks", "pipeline", "batch_commit")),
+    # one stream's batch: validate, map, stage for the tables (commits grouped when due)
+    ("sink", ("sinks", "pipeline", "batch_commit", "staging")),
     # raw layer, trades_unified (Hive or Iceberg) and its commit protocol, storage
     (
         "table",

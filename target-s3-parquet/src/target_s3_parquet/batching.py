@@ -149,6 +149,7 @@ class ClosedBatch:
 
     streams: list[tuple[StreamSink, PendingRecords]]
     received_at: datetime
+    started: float  # monotonic clock at the batch's first record
 
 
 class Batches:
@@ -191,7 +192,7 @@ class Batches:
 
     def take(self) -> ClosedBatch:
         """Hand every sink's records (in the order they first came) to a commit; start anew."""
-        closed = ClosedBatch(list(self._pending.items()), self._received_at)
+        closed = ClosedBatch(list(self._pending.items()), self._received_at, self._started)
         self._pending = {}
         self.queued = 0
         return closed

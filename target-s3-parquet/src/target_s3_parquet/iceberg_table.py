@@ -29,6 +29,8 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +46,7 @@ from schemahub_core.paths import check_iceberg_partition_values
 from schemahub_core.schema import UNIFIED_SCHEMA
 
 from target_s3_parquet import iceberg_append, ranges, snapshot_expiry
-from target_s3_parquet.unified import CommitResult, in_time_then_id_order, integer_ids
+from target_s3_parquet.unified import CommitResult, Part, in_time_then_id_order, integer_ids
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -168,6 +170,40 @@ def _load_or_create_table(catalog: Catalog, compression: str) -> Table:
     )
 
 
+@dataclass
+class _Prepared:
+    """A part with its trade ids, and the first row of each distinct id in id order."""
+
+    rows: pa.Table
+    complete: bool
+    ids: np.ndarray
+    candidates: np.ndarray
+
+    @classmethod
+    def of(cls, part: Part, exchange: str, symbol: str) -> _Prepared:
+        ids = integer_ids(part.rows, exchange, symbol)
+        return cls(part.rows, part.complete, ids, ranges.first_row_of_each_id(ids))
+
+
+def _fresh_rows(
+    exchange: str, committed: ranges.Ranges, parts: list[_Prepared]
+) -> tuple[list[np.ndarray], ranges.Ranges, ranges.Ranges]:
+    """Each part's rows to append, the id ranges they add, and the committed ranges after.
+
+    A part's rows: the first of each id neither committed nor in an earlier part, in id
+    order (so already ascending: numpy's default sort would cost ~55 ms per 1M ids even so).
+    """
+    seen: ranges.Ranges = committed
+    added: ranges.Ranges = []
+    fresh: list[np.ndarray] = []
+    for part in parts:
+        rows = part.candidates[~ranges.contains(seen, part.ids[part.candidates])]
+        new = ranges.added_ranges(exchange, part.ids[rows], seen, complete=part.complete)
+        seen, added = ranges.merge(seen, new), ranges.merge(added, new)
+        fresh.append(rows)
+    return fresh, added, seen
+
+
 class IcebergUnifiedTable:
     """Commits mapped trades (rows of `UNIFIED_SCHEMA`) exactly once into an Iceberg table."""
 
@@ -232,31 +268,35 @@ class IcebergUnifiedTable:
         sparse ids a complete batch records the span it covers, which keeps the ranges
         property small.
         """
+        return self.commit_parts(exchange, symbol, [Part(table, complete)])
+
+    def commit_parts(self, exchange: str, symbol: str, parts: Sequence[Part]) -> CommitResult:
+        """Append the trades of `parts` (one exchange and symbol, in input order) in one commit.
+
+        Each part is filtered as if committed after the ones before it (a trade repeated in a
+        later part is dropped); one snapshot carries them all (staging.py groups batches so).
+        """
         check_iceberg_partition_values(("exchange", exchange), ("symbol", symbol))
-        ids = integer_ids(table, exchange, symbol)
-        candidates = ranges.first_row_of_each_id(ids)  # one row per distinct id
+        prepared = [_Prepared.of(part, exchange, symbol) for part in parts]
+        total = sum(part.rows.num_rows for part in parts)
         key = ranges_key(exchange, symbol)
         written: list[DataFile] = []
-        written_rows = -1
+        written_for: list[np.ndarray] | None = None  # the fresh rows `written` holds
         for attempt in range(MAX_ATTEMPTS):
             if attempt or not self._own_latest:
                 self._refresh()
             self._own_latest = False
             committed = decode_ranges(self.table.properties.get(key))
-            fresh = candidates[~ranges.contains(committed, ids[candidates])]
-            skipped = table.num_rows - fresh.size
-            if fresh.size != written_rows:  # ranges only grow: same size = same rows
-                self._delete(written)
-                written, written_rows = [], int(fresh.size)
-                if fresh.size:
-                    written = self._write(exchange, symbol, table, ids, fresh)
-            if fresh.size == 0:
-                return CommitResult(exchange, symbol, 0, skipped, ())
-            # Ascending already: `candidates` are in id order (np.sort would cost ~55 ms per
-            # 1M ids even so: numpy's default sort does not detect sorted input).
-            fresh_ids = ids[fresh]
-            added = ranges.added_ranges(exchange, fresh_ids, committed, complete=complete)
-            merged = encode_ranges(ranges.merge(committed, added))
+            fresh, added, merged_ranges = _fresh_rows(exchange, committed, prepared)
+            count = sum(rows.size for rows in fresh)
+            if written_for is None or not all(map(np.array_equal, fresh, written_for)):
+                self._delete(written)  # another writer committed some of them meanwhile
+                written, written_for = [], fresh
+                if count:
+                    written = self._write(exchange, symbol, prepared, fresh)
+            if count == 0:
+                return CommitResult(exchange, symbol, 0, total, ())
+            merged = encode_ranges(merged_ranges)
             if len(merged) > MAX_RANGES_CHARS:
                 self._delete(written)
                 raise self._ranges_too_long(exchange, symbol, len(merged))
@@ -264,7 +304,7 @@ class IcebergUnifiedTable:
                 continue
             self._own_latest = snapshot_expiry.expire_old_snapshots(self.table, self.where)
             return CommitResult(
-                exchange, symbol, int(fresh.size), skipped, tuple(f.file_path for f in written)
+                exchange, symbol, count, total - count, tuple(f.file_path for f in written)
             )
         raise self._failed(exchange, symbol, CommitFailedException(f"{MAX_ATTEMPTS} conflicts"))
 
@@ -324,13 +364,21 @@ class IcebergUnifiedTable:
         )
 
     def _write(
-        self, exchange: str, symbol: str, table: pa.Table, ids: np.ndarray, fresh: np.ndarray
+        self, exchange: str, symbol: str, parts: list[_Prepared], fresh: list[np.ndarray]
     ) -> list[DataFile]:
         """Write the fresh rows as data files (one per trade_ts day, sorted by trade_ts)."""
-        in_order = fresh.size == table.num_rows and bool(np.all(fresh == np.arange(fresh.size)))
-        rows = table if in_order else table.take(pa.array(fresh))
-        rows = in_time_then_id_order(rows, ids[fresh])
-        return iceberg_append.write_data_files(self.table, exchange, symbol, rows)
+        tables, ids = [], []
+        for part, rows in zip(parts, fresh, strict=True):
+            if rows.size:
+                table = part.rows
+                in_order = rows.size == table.num_rows and bool(
+                    np.all(rows == np.arange(rows.size))
+                )
+                tables.append(table if in_order else table.take(pa.array(rows)))
+                ids.append(part.ids[rows])
+        together = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        in_order = in_time_then_id_order(together, np.concatenate(ids))
+        return iceberg_append.write_data_files(self.table, exchange, symbol, in_order)
 
     def _delete(self, files: list[DataFile]) -> None:
         """Remove data files no snapshot references (written for an attempt that lost)."""

@@ -1,9 +1,10 @@
-"""One commit of one stream: validate in bulk, write raw (and rejects), map, commit unified.
+"""One batch of one stream: validate in bulk, write raw (and rejects), map, stage for unified.
 
 `StreamSink.write_batch` (sinks.py) runs it; `Destination` is what every sink writes to.
-batch_commit.py does the same for the files of a BATCH message.
+The mapped trades are staged (staging.py) and committed with later batches' by the target.
+batch_commit.py commits the files of a BATCH message at once.
 
-The raw layer is written before the unified commit, so every trade in `trades_unified` is
+The raw layer is written before the trades are staged, so every trade in `trades_unified` is
 also in the raw audit trail (which holds each record at least once).
 """
 
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from schemahub_core.mapping import Mapping, MappingError, SourceDataError
 from schemahub_core.schema import UNIFIED_SCHEMA
 
@@ -35,6 +35,7 @@ from target_s3_parquet.records import (
     record_preview,
 )
 from target_s3_parquet.schema_rules import StreamShape
+from target_s3_parquet.staging import StagedTrades, by_symbol
 from target_s3_parquet.storage import Storage
 from target_s3_parquet.tables import UnifiedTable
 from target_s3_parquet.unified import CommitResult
@@ -64,6 +65,7 @@ class Destination:
     side: Executor  # builds each batch's raw file while the commit thread parses the batch
     log: logging.Logger
     batch_files: BatchFileSource  # reads (and deletes) the files of BATCH messages
+    staged: StagedTrades  # mapped trades of RECORD batches waiting for their commit
     raw_tables: IcebergRawTables | None = None  # iceberg_raw_tables: schemahub.raw_<stream>
     delete_batch_files: bool = False  # delete_batch_files: once their trades are committed
     _unmapped_logged: set[str] = field(default_factory=set)
@@ -89,7 +91,8 @@ class StreamCommit:
     stream: str
     records: int
     rejected: int
-    unified: list[CommitResult]
+    unified: list[CommitResult]  # commits made (BATCH files)
+    staged: int = 0  # trades staged for the next commit (RECORD batches)
 
 
 def commit_stream(
@@ -102,13 +105,16 @@ def commit_stream(
     *,
     ingest_time: datetime,
     received_at: str,
+    since: float,
 ) -> StreamCommit:
-    """Commit one stream's batch (`schema`, its `shape`) to the raw, rejects and unified layers.
+    """Write one stream's batch to the raw and rejects layers; stage its trades for unified.
 
+    `schema`: the stream's SCHEMA, `shape` its bulk-validation shape; the mapped trades are
+    staged (staging.py) with `since`, the monotonic clock at the batch's first record.
     The raw file of every record is built (spliced and gzipped) on the side thread while
     this one parses and maps the batch; it is used unless some records were rejected.
     """
-    storage, unified = destination.storage, destination.unified
+    storage = destination.storage
     validate, quarantine = destination.validate, destination.quarantine
     records, lines = batch.records, batch.lines
     raw_all = destination.side.submit(
@@ -165,12 +171,13 @@ def commit_stream(
             destination.raw_tables.append_rows(
                 stream, schema, parsed, received_at, _extracted_at(runs, len(kept))
             )
-    results: list[CommitResult] = []
+    staged = 0
     if mapped is not None and mapped.num_rows:
         # A batch holds every record the tap sent in order; with none set aside it is
         # complete between each symbol's first and last id.
-        results = commit_unified(unified, mapped, complete=not rejected)
-    return StreamCommit(stream, len(kept), len(rejected), results)
+        destination.staged.add(mapped, complete=not rejected, since=since)
+        staged = mapped.num_rows
+    return StreamCommit(stream, len(kept), len(rejected), [], staged)
 
 
 def _set_aside_invalid_utf8(
@@ -296,27 +303,11 @@ def _mismatch(
 def commit_unified(
     unified: UnifiedTable, mapped: pa.Table, *, complete: bool
 ) -> list[CommitResult]:
-    """Commit mapped rows to trades_unified, once per (exchange, symbol) they hold."""
-    if mapped.num_rows and all(_single_valued(mapped.column(c)) for c in ("exchange", "symbol")):
-        # The usual batch (one product): no hashing, no filtered copy of every column.
-        exchange, symbol = mapped.column("exchange")[0].as_py(), mapped.column("symbol")[0].as_py()
-        return [unified.commit(exchange, symbol, mapped, complete=complete)]
-    keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
-    results = []
-    for exchange, symbol in zip(
-        keys.column("exchange").to_pylist(), keys.column("symbol").to_pylist(), strict=True
-    ):
-        mask = pc.and_(
-            pc.equal(mapped.column("exchange"), exchange),
-            pc.equal(mapped.column("symbol"), symbol),
-        )
-        results.append(unified.commit(exchange, symbol, mapped.filter(mask), complete=complete))
-    return results
-
-
-def _single_valued(column: pa.ChunkedArray) -> bool:
-    """Whether every value of a non-empty, non-null `column` equals its first."""
-    return bool(pc.all(pc.equal(column, column[0])).as_py())
+    """Commit mapped rows to trades_unified now, once per (exchange, symbol) they hold."""
+    return [
+        unified.commit(exchange, symbol, rows, complete=complete)
+        for exchange, symbol, rows in by_symbol(mapped)
+    ]
 
 
 def _write_rejects(

@@ -3,7 +3,7 @@
 A sink holds what the target learned from the stream's SCHEMA: the bulk-validation shape and
 the mapping to trades_unified (if any). It does not queue records: the reader hands them to
 the batching layer (batching.py), and the target's commit thread hands each sink its batch
-(`write_batch`): validate, write raw (and rejects), map, commit to the table (pipeline.py).
+(`write_batch`): validate, write raw (and rejects), map, stage for the table (pipeline.py).
 The files of a BATCH message are loaded (`load_batch_files`) and committed
 (`commit_batch_files`) as one batch with Arrow (batch_commit.py); the SDK's own hook,
 `process_batch_files`, is overridden to do both.
@@ -83,8 +83,13 @@ class StreamSink(Sink):
         """The raw layer adds its own two `_sdc_` fields; the SDK's set is not used."""
         return False
 
-    def write_batch(self, batch: Batch, ingest_time: datetime, received_at: str) -> StreamCommit:
-        """Commit a batch of this stream's records (runs on the target's commit thread)."""
+    def write_batch(
+        self, batch: Batch, ingest_time: datetime, received_at: str, since: float
+    ) -> StreamCommit:
+        """Write a batch of this stream's records and stage its trades (on the commit thread).
+
+        `since`: monotonic clock when the batch's first record came (staging.py).
+        """
         result = commit_stream(
             self.stream_name,
             self.shape,
@@ -94,6 +99,7 @@ class StreamSink(Sink):
             self.destination,
             ingest_time=ingest_time,
             received_at=received_at,
+            since=since,
         )
         self._log_commit(result, "raw record(s)")
         return result
@@ -134,6 +140,16 @@ class StreamSink(Sink):
     def _log_commit(self, result: StreamCommit, what: str) -> None:
         # singer-sdk's record_count metric (the batched reader bypasses its per-record count)
         self.record_counter_metric.increment(result.records + result.rejected)
+        if result.staged:
+            self.logger.info(
+                "Wrote stream %r: %d %s, %d rejected, %d trade(s) staged for trades_unified.",
+                result.stream,
+                result.records,
+                what,
+                result.rejected,
+                result.staged,
+            )
+            return
         self.logger.info(
             "Committed stream %r: %d %s, %d rejected, %d new trade(s) in trades_unified, "
             "%d already committed (dropped).",

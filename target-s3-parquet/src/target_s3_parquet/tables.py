@@ -8,7 +8,7 @@ Two implementations sit behind one small interface:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -16,7 +16,7 @@ import pyarrow as pa
 from schemahub_core import iceberg as catalogs
 
 from target_s3_parquet.storage import Storage
-from target_s3_parquet.unified import CommitResult, UnifiedTableWriter
+from target_s3_parquet.unified import CommitResult, Part, UnifiedTableWriter
 
 TABLE_FORMATS = ["iceberg", "hive"]
 DEFAULT_TABLE_FORMAT = "iceberg"
@@ -32,6 +32,13 @@ class UnifiedTable(Protocol):
 
         `complete`: `table` holds every trade of the symbol between its first and last id, so
         sparse-id exchanges may record the span it covers (see `ranges.spans`).
+        """
+        ...
+
+    def commit_parts(self, exchange: str, symbol: str, parts: Sequence[Part]) -> CommitResult:
+        """Append the trades of `parts` not yet in the table, as one commit if it pays.
+
+        `parts`: one exchange and symbol, in input order (staging.py).
         """
         ...
 
@@ -105,6 +112,10 @@ class OpenedInBackground:
     ) -> CommitResult:
         """`UnifiedTable.commit` of the opened table."""
         return self.opened().commit(exchange, symbol, table, complete=complete)
+
+    def commit_parts(self, exchange: str, symbol: str, parts: Sequence[Part]) -> CommitResult:
+        """`UnifiedTable.commit_parts` of the opened table."""
+        return self.opened().commit_parts(exchange, symbol, parts)
 
     def sweep_staging(self) -> None:
         """Wait until the table is opened and swept (done once, in the background)."""

@@ -45,6 +45,7 @@ from target_s3_parquet.batching import Batches, ClosedBatch
 from target_s3_parquet.pipeline import Destination
 from target_s3_parquet.reader import BatchedSingerReader
 from target_s3_parquet.sinks import BypassedHookError, StreamSink
+from target_s3_parquet.staging import DEFAULT_ICEBERG_COMMIT_ROWS, StagedTrades
 from target_s3_parquet.storage import open_storage
 from target_s3_parquet.tables import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, open_unified_table
 from target_s3_parquet.worker import CommitWorker
@@ -196,6 +197,15 @@ class TargetS3Parquet(Target):
             "max_batch_age_seconds and at the end of input).",
         ),
         th.Property(
+            "iceberg_commit_rows",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_ICEBERG_COMMIT_ROWS,
+            description="Iceberg: trades of RECORD batches staged per commit (one snapshot "
+            "per exchange and symbol); also committed every max_batch_age_seconds, before a "
+            "BATCH message and at the end of input. STATE is relayed after each commit. "
+            "1: a commit per batch. The Hive table commits every batch.",
+        ),
+        th.Property(
             "delete_batch_files",
             th.BooleanType,
             default=False,
@@ -237,6 +247,10 @@ class TargetS3Parquet(Target):
 
             raw_tables = IcebergRawTables(dict(self.config))
         extra = [self.config["mappings_dir"]] if self.config.get("mappings_dir") else []
+        max_age = float(self.config.get("max_batch_age_seconds") or 60)
+        iceberg = (self.config.get("table_format") or DEFAULT_TABLE_FORMAT) == "iceberg"
+        commit_rows = int(self.config.get("iceberg_commit_rows") or DEFAULT_ICEBERG_COMMIT_ROWS)
+        staged = StagedTrades(commit_rows if iceberg else 1, max_age)
         self.destination = Destination(
             storage=storage,
             unified=open_unified_table(dict(self.config), storage, in_background=True),
@@ -249,22 +263,29 @@ class TargetS3Parquet(Target):
             batch_files=BatchFileSource(dict(self.config)),
             raw_tables=raw_tables,
             delete_batch_files=bool(self.config.get("delete_batch_files")),
+            staged=staged,
         )
         self.batches = Batches(
             int(self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS),
-            float(self.config.get("max_batch_age_seconds") or 60),
+            max_age,
             commit=self.commit,
         )
         self._pending_state: dict | None = None
         self._relayed_state: dict | None = None
         self._handed_state: dict | None = None  # the STATE of the last commit job submitted
-        self._worker = CommitWorker()
+        self._written_state: dict | None = None  # of the last job run (commit thread only)
+        # Staged trades reaching max_batch_age_seconds are committed (and their STATE
+        # relayed) by the commit thread itself, also while the input stays quiet.
+        self._worker = CommitWorker(
+            idle_job=self._commit_due_staged,
+            idle_after=lambda: staged.seconds_until_due(time.monotonic()),
+        )
         self.message_reader = BatchedSingerReader(
             self.batches,
             self.sink_named,
             # Bad input: everything before it is good, let commits already handed over
             # finish (and relay their STATE) before the error stops the run.
-            on_input_error=self._worker.wait,
+            on_input_error=self._commit_handed_over,
         )
 
     @classmethod
@@ -292,38 +313,84 @@ class TargetS3Parquet(Target):
             raise ConfigValidationError("Unsupported settings", errors=errors)
 
     # ------------------------------------------------------------------ commit + STATE
-    def commit(self) -> None:
+    def commit(self, *, flush: bool = False) -> None:
         """Hand the open batch of every sink, and the latest STATE, to one commit.
 
         The commit runs on the worker thread, in order with earlier ones; the STATE is
-        relayed there once the records before it are committed.
+        relayed there once the records before it are committed. `flush`: commit every
+        staged trade too (the end of input, a BATCH message), not only when due.
         """
         closed = self.batches.take()
         state = self._handed_state = self._pending_state
         # The SDK would drain sinks a new SCHEMA replaced; the batch holds their records.
         take_retired_sinks(self)
-        self._worker.submit(lambda: self._write(closed, state))
+        self._worker.submit(lambda: self._write(closed, state, flush=flush))
 
-    def _write(self, closed: ClosedBatch, state: dict | None) -> None:
-        """Worker thread: each sink writes its batch (raw, rejects, unified), then STATE."""
+    def _write(self, closed: ClosedBatch, state: dict | None, *, flush: bool = False) -> None:
+        """Worker thread: write each sink's batch, commit when due, relay the STATE.
+
+        Each sink writes its batch (raw, rejects) and stages its trades; the staged trades
+        are committed when due (staging.py); the STATE is relayed only if none waits staged.
+        """
         ingest_time = datetime.now(UTC)
         received_at = closed.received_at.isoformat()
         for sink, pending in closed.streams:
-            sink.write_batch(pending.assemble(), ingest_time, received_at)
+            sink.write_batch(pending.assemble(), ingest_time, received_at, closed.started)
         # Even without trades to commit: no STATE (and no successful end) unless the table,
         # opened in the background, could be opened and swept.
         self.destination.unified.sweep_staging()
-        if state is not None and state != self._relayed_state:
+        if state is not None:
+            self._written_state = state
+        if flush or self.destination.staged.due(time.monotonic()):
+            self._commit_staged()
+        self._relay_state()
+
+    def _commit_due_staged(self) -> None:
+        """Commit thread, idle: commit staged trades if due, then relay the STATE."""
+        if self.destination.staged.due(time.monotonic()):
+            self._commit_staged()
+            self._relay_state()
+
+    def _relay_state(self) -> None:
+        """Commit thread: relay the latest STATE written, unless trades still wait staged."""
+        state = self._written_state
+        if state is not None and state != self._relayed_state and not self.destination.staged.rows:
             write_target_state(self, state)
             self._relayed_state = state
 
+    def _commit_staged(self) -> None:
+        """Worker thread: commit every staged trade (one commit per exchange and symbol)."""
+        staged = self.destination.staged
+        if not staged.rows:
+            return
+        rows = staged.rows
+        results = staged.commit(self.destination.unified)
+        self.logger.info(
+            "Committed %d staged trade(s) to trades_unified: %d new, %d already committed "
+            "(dropped), in %d commit(s) (%s).",
+            rows,
+            sum(r.rows_written for r in results),
+            sum(r.rows_already_committed for r in results),
+            len(results),
+            ", ".join(f"{r.exchange} {r.symbol}" for r in results),
+        )
+
     def _commit_batch_files(self, sink: StreamSink, loaded: LoadedBatch) -> None:
-        """Worker thread: commit the loaded files of one BATCH message."""
+        """Worker thread: commit the staged trades, then the files of one BATCH message."""
+        self._commit_staged()
         sink.commit_batch_files(loaded)
+
+    def _commit_handed_over(self) -> None:
+        """Bad input: commit what was handed over and staged before it, relay its STATE."""
+        if not self._worker.failed:
+            empty = ClosedBatch([], datetime.now(UTC), time.monotonic())
+            state = self._handed_state
+            self._worker.submit(lambda: self._write(empty, state, flush=True))
+        self._worker.wait()
 
     def process_endofpipe(self) -> None:
         """End of input: commit what is queued, wait for it, relay the final STATE."""
-        self.commit()
+        self.commit(flush=True)
         self._worker.finish()
         for sink in active_sinks(self).values():
             sink.clean_up()
@@ -387,7 +454,7 @@ class TargetS3Parquet(Target):
             # RECORDs (or a STATE) before the message: their commit goes first. With nothing
             # new, no empty job: it would take the queue's one slot and hold this reader up
             # until the commit running now ends, instead of loading the files beside it.
-            self.commit()
+            self.commit(flush=True)
         # Loaded here, on the reader, while the commit thread commits what came before.
         loaded = sink.load_batch_files(encoding, message_dict["manifest"])
         self._worker.submit(lambda: self._commit_batch_files(sink, loaded))

@@ -27,6 +27,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +80,18 @@ class CommitResult:
     rows_written: int
     rows_already_committed: int
     files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """Mapped trades of one exchange and symbol, for a commit of several batches at once.
+
+    `complete`: the rows hold every trade of the symbol between their first and last id (see
+    `UnifiedTableWriter.commit`).
+    """
+
+    rows: pa.Table
+    complete: bool = False
 
 
 def _partition(exchange: str, symbol: str) -> str:
@@ -223,6 +236,17 @@ class UnifiedTableWriter:
         )
         return CommitResult(
             exchange, symbol, int(fresh.size), skipped, tuple(f["final"] for f in files)
+        )
+
+    def commit_parts(self, exchange: str, symbol: str, parts: Sequence[Part]) -> CommitResult:
+        """Commit each part in turn (a Hive commit is one small record: no need to group)."""
+        results = [self.commit(exchange, symbol, p.rows, complete=p.complete) for p in parts]
+        return CommitResult(
+            exchange,
+            symbol,
+            sum(r.rows_written for r in results),
+            sum(r.rows_already_committed for r in results),
+            tuple(path for r in results for path in r.files),
         )
 
     def _stage(self, partition: str, rows: pa.Table, ids: np.ndarray) -> list[dict[str, Any]]:

@@ -1,0 +1,95 @@
+"""Mapped trades staged between commits of trades_unified: one commit for several batches.
+
+An Iceberg commit is a snapshot: a manifest, a manifest list and a new table metadata file,
+committed through the catalog: ~18 ms of Python holding the GIL each (bench/README.md), and
+one more snapshot in the table's history. Input batches stay small (`batch_size_rows` bounds
+the memory that parsing holds), and their mapped trades are staged here until
+`iceberg_commit_rows` of them wait, the oldest has waited `max_batch_age_seconds`, a BATCH
+message comes, or the input ends; then each (exchange, symbol) is committed once
+(`UnifiedTable.commit_parts`: the parts filtered in input order, one snapshot).
+
+Nothing staged is in the table yet: the target relays a STATE only when nothing is staged,
+so no STATE covers a staged trade (a run stopped meanwhile replays them from the STATE
+before). The Hive table commits every batch (`commit_rows` 1): its commit is one small
+record object, so grouping would only delay the STATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from target_s3_parquet.unified import CommitResult, Part
+
+if TYPE_CHECKING:
+    from target_s3_parquet.tables import UnifiedTable
+
+DEFAULT_ICEBERG_COMMIT_ROWS = 250_000
+
+
+class StagedTrades:
+    """Mapped trades waiting for their commit, by (exchange, symbol), in input order."""
+
+    def __init__(self, commit_rows: int, max_age_seconds: float) -> None:
+        """Commit once `commit_rows` trades wait or the oldest has waited `max_age_seconds`."""
+        self.commit_rows = commit_rows
+        self.max_age_seconds = max_age_seconds
+        self.rows = 0
+        # Monotonic clock when the oldest staged trade's record reached the target.
+        self.since: float | None = None
+        self._parts: dict[tuple[str, str], list[Part]] = {}
+
+    def add(self, mapped: pa.Table, *, complete: bool, since: float) -> None:
+        """Stage mapped rows (any exchanges and symbols) whose first record came at `since`."""
+        for exchange, symbol, rows in by_symbol(mapped):
+            self._parts.setdefault((exchange, symbol), []).append(Part(rows, complete))
+        self.rows += mapped.num_rows
+        self.since = since if self.since is None else min(self.since, since)
+
+    def due(self, now: float) -> bool:
+        """Whether the staged trades should be committed now (monotonic `now`)."""
+        if not self.rows:
+            return False
+        assert self.since is not None
+        return self.rows >= self.commit_rows or now - self.since >= self.max_age_seconds
+
+    def seconds_until_due(self, now: float) -> float | None:
+        """Seconds until the oldest staged trade reaches its age (None: nothing staged)."""
+        if self.since is None:
+            return None
+        return max(0.0, self.since + self.max_age_seconds - now)
+
+    def commit(self, unified: UnifiedTable) -> list[CommitResult]:
+        """Commit everything staged: one commit per (exchange, symbol), first staged first."""
+        results = []
+        while self._parts:
+            (exchange, symbol), parts = next(iter(self._parts.items()))
+            results.append(unified.commit_parts(exchange, symbol, parts))
+            del self._parts[(exchange, symbol)]
+        self.rows, self.since = 0, None
+        return results
+
+
+def by_symbol(mapped: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
+    """The rows of each (exchange, symbol) in `mapped`, as (exchange, symbol, rows)."""
+    if mapped.num_rows and all(_single_valued(mapped.column(c)) for c in ("exchange", "symbol")):
+        # The usual batch (one product): no hashing, no filtered copy of every column.
+        yield mapped.column("exchange")[0].as_py(), mapped.column("symbol")[0].as_py(), mapped
+        return
+    keys = mapped.group_by(["exchange", "symbol"], use_threads=False).aggregate([])
+    for exchange, symbol in zip(
+        keys.column("exchange").to_pylist(), keys.column("symbol").to_pylist(), strict=True
+    ):
+        mask = pc.and_(
+            pc.equal(mapped.column("exchange"), exchange),
+            pc.equal(mapped.column("symbol"), symbol),
+        )
+        yield exchange, symbol, mapped.filter(mask)
+
+
+def _single_valued(column: pa.ChunkedArray) -> bool:
+    """Whether every value of a non-empty, non-null `column` equals its first."""
+    return bool(pc.all(pc.equal(column, column[0])).as_py())
