@@ -91,7 +91,12 @@ def test_expire_on_s3_removes_unreferenced_files_and_keeps_the_table(moto_endpoi
 
 
 def test_expire_cleans_every_schemahub_table_and_reports_each(iceberg_output, capsys):
-    config = {**iceberg_output.config, "iceberg_raw_tables": True, "batch_size_rows": 100}
+    config = {
+        **iceberg_output.config,
+        "iceberg_raw_tables": True,
+        "batch_size_rows": 100,
+        "iceberg_commit_rows": 100,  # a snapshot per batch: three in each table
+    }
     run_in_process(config, list(trade_lines("coinbase_trades", "BTC-USD", 1, 300)))
     catalog = catalogs.load_catalog(catalogs.catalog_properties(iceberg_output.uri, None))
     raw = catalog.load_table((catalogs.NAMESPACE, "raw_coinbase_trades"))

@@ -61,7 +61,12 @@ def _rows(first: int, last: int) -> pa.Table:
 
 
 def test_old_raw_snapshots_are_expired_after_a_commit(iceberg_output):
-    config = {**iceberg_output.config, "iceberg_raw_tables": True, "batch_size_rows": 100}
+    config = {
+        **iceberg_output.config,
+        "iceberg_raw_tables": True,
+        "batch_size_rows": 100,
+        "iceberg_commit_rows": 100,  # an append per batch
+    }
     run_in_process(config, trade_lines("coinbase_trades", "BTC-USD", 1, 300))
     catalog = catalogs.load_catalog(catalog_properties_for_target(config))
     identifier = (catalogs.NAMESPACE, "raw_coinbase_trades")

@@ -181,3 +181,21 @@ def test_a_quiet_input_commits_staged_trades_when_they_reach_their_age(iceberg_o
         proc.wait(timeout=60)
     assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
     assert len(_snapshots(config)) == 1
+
+
+def test_raw_tables_get_one_append_per_commit_and_every_row(iceberg_output):
+    config = {
+        **iceberg_output.config,
+        "iceberg_raw_tables": True,
+        "batch_size_rows": 100,
+        "iceberg_commit_rows": 300,
+    }
+
+    run_in_process(config, trade_lines("coinbase_trades", "BTC-USD", 1, 1000, state_every=100))
+
+    catalog = catalogs.load_catalog(catalog_properties_for_target(config))
+    raw = catalog.load_table((catalogs.NAMESPACE, "raw_coinbase_trades"))
+    assert sorted(raw.scan().to_arrow().column("trade_id").to_pylist()) == list(range(1, 1001))
+    totals = sorted(int(s.summary["total-records"]) for s in raw.metadata.snapshots)
+    assert totals == [300, 600, 900, 1000]  # staged with the trades, appended before them
+    assert len(_snapshots(config)) == 4

@@ -4,8 +4,10 @@ One table per mapped source stream: the stream's fields as sent (typed by its SC
 so decimal strings stay strings) plus `_sdc_extracted_at` and `_sdc_received_at`, appended
 from the rows the target parsed from each batch's records (what the raw audit trail's lines
 parse to with the same Arrow JSON reader), or a BATCH file's rows. At least once,
-like that trail: each batch is appended before its trades are committed to `trades_unified`,
-so a rerun after a crash may append a batch again; nothing is ever lost.
+like that trail: a RECORD batch's rows are staged with its trades (staging.py) and appended
+before they are committed to `trades_unified` (one append per stream per commit), a BATCH
+file's before its trades' commit; so a rerun after a crash may append rows again; nothing is
+ever lost.
 
 Appends take `trades_unified`'s write path (`iceberg_append`: one Parquet file, one
 `commit_table` call; pyiceberg's `Table.append` cost several times more) and old snapshots are
@@ -93,15 +95,15 @@ class IcebergRawTables:
             },
         )
 
-    def append_rows(
-        self,
+    @staticmethod
+    def raw_rows(
         stream: str,
         json_schema: dict[str, Any],
         rows: pa.Table,
         received_at: str,
         extracted_at: pa.Array | None = None,
-    ) -> None:
-        """Append rows (the stream's columns, typed) to `raw_<stream>`.
+    ) -> pa.Table:
+        """Rows of `raw_<stream>`: the stream's columns (typed by its SCHEMA) + the _sdc fields.
 
         `extracted_at`: each row's `time_extracted`; None for a BATCH file's rows (none).
         """
@@ -115,12 +117,25 @@ class IcebergRawTables:
         }
         # `rows` has every scalar property of the SCHEMA, the only kind raw_schema allows.
         columns = {**{name: rows.column(name) for name in rows.column_names}, **sdc}
-        table = pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
-        self._append(stream, schema, table)
+        return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
-    def _append(self, stream: str, schema: pa.Schema, rows: pa.Table) -> None:
-        """One data file, one commit (rebuilt on the new snapshot when another writer won)."""
-        table = self._table(stream, schema)
+    def append_rows(
+        self,
+        stream: str,
+        json_schema: dict[str, Any],
+        rows: pa.Table,
+        received_at: str,
+        extracted_at: pa.Array | None = None,
+    ) -> None:
+        """Append rows (the stream's columns, typed) to `raw_<stream>` (see `raw_rows`)."""
+        self.append(stream, self.raw_rows(stream, json_schema, rows, received_at, extracted_at))
+
+    def append(self, stream: str, rows: pa.Table) -> None:
+        """Append `raw_rows` to `raw_<stream>`: one data file, one commit.
+
+        A commit another writer beat is rebuilt on the new snapshot and tried again.
+        """
+        table = self._table(stream, rows.schema)
         name = f"{catalogs.NAMESPACE}.{catalogs.RAW_TABLE_PREFIX}{stream}"
         where = f"table {name} in the {self.catalog_name}"
         files = [iceberg_append.write_unpartitioned_file(table, rows)]

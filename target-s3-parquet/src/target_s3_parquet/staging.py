@@ -6,7 +6,9 @@ one more snapshot in the table's history. Input batches stay small (`batch_size_
 the memory that parsing holds), and their mapped trades are staged here until
 `iceberg_commit_rows` of them wait, the oldest has waited `max_batch_age_seconds`, a BATCH
 message comes, or the input ends; then each (exchange, symbol) is committed once
-(`UnifiedTable.commit_parts`: the parts filtered in input order, one snapshot).
+(`UnifiedTable.commit_parts`: the parts filtered in input order, one snapshot). Rows for
+the raw Iceberg tables (`iceberg_raw_tables`) are staged alike and appended first, one
+snapshot per stream.
 
 Nothing staged is in the table yet: the target relays a STATE only when nothing is staged,
 so no STATE covers a staged trade (a run stopped meanwhile replays them from the STATE
@@ -25,6 +27,7 @@ import pyarrow.compute as pc
 from target_s3_parquet.unified import CommitResult, Part
 
 if TYPE_CHECKING:
+    from target_s3_parquet.iceberg_raw import IcebergRawTables
     from target_s3_parquet.tables import UnifiedTable
 
 DEFAULT_ICEBERG_COMMIT_ROWS = 250_000
@@ -41,6 +44,13 @@ class StagedTrades:
         # Monotonic clock when the oldest staged trade's record reached the target.
         self.since: float | None = None
         self._parts: dict[tuple[str, str], list[Part]] = {}
+        # Rows for the raw Iceberg tables (iceberg_raw_tables), by stream and table schema.
+        self._raw: dict[tuple[str, pa.Schema], list[pa.Table]] = {}
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing waits for a commit (no trade, no raw table row)."""
+        return not self._parts and not self._raw
 
     def add(self, mapped: pa.Table, *, complete: bool, since: float) -> None:
         """Stage mapped rows (any exchanges and symbols) whose first record came at `since`."""
@@ -49,11 +59,15 @@ class StagedTrades:
         self.rows += mapped.num_rows
         self.since = since if self.since is None else min(self.since, since)
 
+    def add_raw(self, stream: str, rows: pa.Table, *, since: float) -> None:
+        """Stage rows for `raw_<stream>` (`IcebergRawTables.raw_rows`), appended first."""
+        self._raw.setdefault((stream, rows.schema), []).append(rows)
+        self.since = since if self.since is None else min(self.since, since)
+
     def due(self, now: float) -> bool:
         """Whether the staged trades should be committed now (monotonic `now`)."""
-        if not self.rows:
+        if self.since is None:
             return False
-        assert self.since is not None
         return self.rows >= self.commit_rows or now - self.since >= self.max_age_seconds
 
     def seconds_until_due(self, now: float) -> float | None:
@@ -62,8 +76,18 @@ class StagedTrades:
             return None
         return max(0.0, self.since + self.max_age_seconds - now)
 
-    def commit(self, unified: UnifiedTable) -> list[CommitResult]:
-        """Commit everything staged: one commit per (exchange, symbol), first staged first."""
+    def commit(
+        self, unified: UnifiedTable, raw_tables: IcebergRawTables | None = None
+    ) -> list[CommitResult]:
+        """Commit everything staged: one commit per (exchange, symbol), first staged first.
+
+        Rows for the raw Iceberg tables go first, one append per stream (at least once:
+        before the trades they hold are committed, as the raw files are written first).
+        """
+        for key, tables in list(self._raw.items()):
+            assert raw_tables is not None, "raw table rows staged without raw tables"
+            raw_tables.append(key[0], pa.concat_tables(tables))
+            del self._raw[key]
         results = []
         while self._parts:
             (exchange, symbol), parts = next(iter(self._parts.items()))

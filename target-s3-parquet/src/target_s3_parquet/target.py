@@ -354,17 +354,19 @@ class TargetS3Parquet(Target):
     def _relay_state(self) -> None:
         """Commit thread: relay the latest STATE written, unless trades still wait staged."""
         state = self._written_state
-        if state is not None and state != self._relayed_state and not self.destination.staged.rows:
+        if state is not None and state != self._relayed_state and self.destination.staged.empty:
             write_target_state(self, state)
             self._relayed_state = state
 
     def _commit_staged(self) -> None:
         """Worker thread: commit every staged trade (one commit per exchange and symbol)."""
         staged = self.destination.staged
-        if not staged.rows:
+        if staged.empty:
             return
         rows = staged.rows
-        results = staged.commit(self.destination.unified)
+        results = staged.commit(self.destination.unified, self.destination.raw_tables)
+        if not results:
+            return
         self.logger.info(
             "Committed %d staged trade(s) to trades_unified: %d new, %d already committed "
             "(dropped), in %d commit(s) (%s).",
