@@ -4,10 +4,10 @@ One table per mapped source stream: the stream's fields as sent (typed by its SC
 so decimal strings stay strings) plus `_sdc_extracted_at` and `_sdc_received_at`, appended
 from the rows the target parsed from each batch's records (what the raw audit trail's lines
 parse to with the same Arrow JSON reader), or a BATCH file's rows. At least once,
-like that trail: a RECORD batch's rows are staged with its trades (staging.py) and appended
-before they are committed to `trades_unified` (one append per stream per commit), a BATCH
-file's before its trades' commit; so a rerun after a crash may append rows again; nothing is
-ever lost.
+like that trail: a RECORD batch's rows are written as a data file when its trades are staged
+(staging.py), and the files are appended before the trades are committed to `trades_unified`
+(one append per stream per commit); a BATCH file's rows before its trades' commit. So a rerun
+after a crash may append rows again; nothing is ever lost.
 
 Appends take `trades_unified`'s write path (`iceberg_append`: one Parquet file, one
 `commit_table` call; pyiceberg's `Table.append` cost several times more) and old snapshots are
@@ -30,6 +30,7 @@ from target_s3_parquet import iceberg_append, snapshot_expiry
 from target_s3_parquet.iceberg_table import IcebergCommitError, catalog_properties_for_target
 
 if TYPE_CHECKING:
+    from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
 
 MAX_ATTEMPTS = 30
@@ -127,18 +128,31 @@ class IcebergRawTables:
         received_at: str,
         extracted_at: pa.Array | None = None,
     ) -> None:
-        """Append rows (the stream's columns, typed) to `raw_<stream>` (see `raw_rows`)."""
-        self.append(stream, self.raw_rows(stream, json_schema, rows, received_at, extracted_at))
+        """Append rows (the stream's columns, typed) to `raw_<stream>`: one file, one commit."""
+        self.commit(stream, [self.write(stream, json_schema, rows, received_at, extracted_at)])
 
-    def append(self, stream: str, rows: pa.Table) -> None:
-        """Append `raw_rows` to `raw_<stream>`: one data file, one commit.
+    def write(
+        self,
+        stream: str,
+        json_schema: dict[str, Any],
+        rows: pa.Table,
+        received_at: str,
+        extracted_at: pa.Array | None = None,
+    ) -> DataFile:
+        """Write rows (see `raw_rows`) as one data file of `raw_<stream>`, not committed yet."""
+        table_rows = self.raw_rows(stream, json_schema, rows, received_at, extracted_at)
+        return iceberg_append.write_unpartitioned_file(
+            self._table(stream, table_rows.schema), table_rows
+        )
+
+    def commit(self, stream: str, files: list[DataFile]) -> None:
+        """Append data files written by `write` to `raw_<stream>` in one commit.
 
         A commit another writer beat is rebuilt on the new snapshot and tried again.
         """
-        table = self._table(stream, rows.schema)
+        table = self.tables[stream]
         name = f"{catalogs.NAMESPACE}.{catalogs.RAW_TABLE_PREFIX}{stream}"
         where = f"table {name} in the {self.catalog_name}"
-        files = [iceberg_append.write_unpartitioned_file(table, rows)]
         for attempt in range(MAX_ATTEMPTS):
             append = iceberg_append.Append(table, files, {})
             try:

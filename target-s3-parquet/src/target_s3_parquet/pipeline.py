@@ -165,14 +165,14 @@ def commit_stream(
     if kept:
         raw_layer.write_raw(storage, "raw", stream, ingest_time, raw)
         if destination.raw_tables is not None and parsed is not None and mapping is not None:
-            # Staged, appended before the trades' unified commit (and so before any STATE
-            # covering them): at least once. The rows parsed above are the kept records'
-            # fields typed by the SCHEMA, as the raw file's lines would parse again (the same
-            # Arrow JSON reader).
-            rows = destination.raw_tables.raw_rows(
+            # A data file now, appended before the trades' unified commit (and so before any
+            # STATE covering them): at least once. The rows parsed above are the kept
+            # records' fields typed by the SCHEMA, as the raw file's lines would parse again
+            # (the same Arrow JSON reader).
+            data_file = destination.raw_tables.write(
                 stream, schema, parsed, received_at, _extracted_at(runs, len(kept))
             )
-            destination.staged.add_raw(stream, rows, since=since)
+            destination.staged.add_raw(stream, data_file, since=since)
     staged = 0
     if mapped is not None and mapped.num_rows:
         # A batch holds every record the tap sent in order; with none set aside it is

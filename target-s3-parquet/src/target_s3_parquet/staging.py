@@ -7,8 +7,8 @@ the memory that parsing holds), and their mapped trades are staged here until
 `iceberg_commit_rows` of them wait, the oldest has waited `max_batch_age_seconds`, a BATCH
 message comes, or the input ends; then each (exchange, symbol) is committed once
 (`UnifiedTable.commit_parts`: the parts filtered in input order, one snapshot). Rows for
-the raw Iceberg tables (`iceberg_raw_tables`) are staged alike and appended first, one
-snapshot per stream.
+the raw Iceberg tables (`iceberg_raw_tables`) are written as data files at once and
+appended first, one snapshot per stream (so they hold no memory while staged).
 
 Nothing staged is in the table yet: the target relays a STATE only when nothing is staged,
 so no STATE covers a staged trade (a run stopped meanwhile replays them from the STATE
@@ -27,6 +27,8 @@ import pyarrow.compute as pc
 from target_s3_parquet.unified import CommitResult, Part
 
 if TYPE_CHECKING:
+    from pyiceberg.manifest import DataFile
+
     from target_s3_parquet.iceberg_raw import IcebergRawTables
     from target_s3_parquet.tables import UnifiedTable
 
@@ -44,8 +46,8 @@ class StagedTrades:
         # Monotonic clock when the oldest staged trade's record reached the target.
         self.since: float | None = None
         self._parts: dict[tuple[str, str], list[Part]] = {}
-        # Rows for the raw Iceberg tables (iceberg_raw_tables), by stream and table schema.
-        self._raw: dict[tuple[str, pa.Schema], list[pa.Table]] = {}
+        # Data files written for the raw Iceberg tables (iceberg_raw_tables), by stream.
+        self._raw: dict[str, list[DataFile]] = {}
 
     @property
     def empty(self) -> bool:
@@ -59,15 +61,17 @@ class StagedTrades:
         self.rows += mapped.num_rows
         self.since = since if self.since is None else min(self.since, since)
 
-    def add_raw(self, stream: str, rows: pa.Table, *, since: float) -> None:
-        """Stage rows for `raw_<stream>` (`IcebergRawTables.raw_rows`), appended first."""
-        self._raw.setdefault((stream, rows.schema), []).append(rows)
+    def add_raw(self, stream: str, data_file: DataFile, *, since: float) -> None:
+        """Stage a data file written for `raw_<stream>` (appended before the trades)."""
+        self._raw.setdefault(stream, []).append(data_file)
         self.since = since if self.since is None else min(self.since, since)
 
     def due(self, now: float) -> bool:
         """Whether the staged trades should be committed now (monotonic `now`)."""
         if self.since is None:
             return False
+        if self.commit_rows == 1:  # a commit per batch (raw table files without trades too)
+            return True
         return self.rows >= self.commit_rows or now - self.since >= self.max_age_seconds
 
     def seconds_until_due(self, now: float) -> float | None:
@@ -84,10 +88,10 @@ class StagedTrades:
         Rows for the raw Iceberg tables go first, one append per stream (at least once:
         before the trades they hold are committed, as the raw files are written first).
         """
-        for key, tables in list(self._raw.items()):
-            assert raw_tables is not None, "raw table rows staged without raw tables"
-            raw_tables.append(key[0], pa.concat_tables(tables))
-            del self._raw[key]
+        for stream, files in list(self._raw.items()):
+            assert raw_tables is not None, "raw table files staged without raw tables"
+            raw_tables.commit(stream, files)
+            del self._raw[stream]
         results = []
         while self._parts:
             (exchange, symbol), parts = next(iter(self._parts.items()))
