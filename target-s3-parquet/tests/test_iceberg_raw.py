@@ -92,10 +92,14 @@ def test_a_raw_append_that_loses_a_commit_race_is_rebuilt_on_the_winner(iceberg_
     config = {**iceberg_output.config, "iceberg_raw_tables": True}
     schema = json.loads(next(iter(trade_lines("coinbase_trades", "BTC-USD", 1, 1))))["schema"]
     first, second = IcebergRawTables(config), IcebergRawTables(config)
-    first.append_rows("coinbase_trades", schema, _rows(1, 100), "now")
-    second.append_rows("coinbase_trades", schema, _rows(101, 200), "now")
+
+    def append(tables: IcebergRawTables, rows: pa.Table) -> None:
+        tables.commit("coinbase_trades", [tables.write("coinbase_trades", schema, rows, "now")])
+
+    append(first, _rows(1, 100))
+    append(second, _rows(101, 200))
     # `first` still holds the table as it committed it: its next commit is refused, re-read.
-    first.append_rows("coinbase_trades", schema, _rows(201, 300), "now")
+    append(first, _rows(201, 300))
 
     table = _raw_table(config, "coinbase_trades")
     assert sorted(table.column("trade_id").to_pylist()) == list(range(1, 301))
@@ -142,7 +146,8 @@ def _append_to_a_new_raw_table(barrier: Any, config: dict) -> None:
     schema = raw_schema("coinbase_trades", COINBASE_SCHEMA)
     rows = schema.empty_table().drop_columns(["_sdc_extracted_at", "_sdc_received_at"])
     barrier.wait()  # every process reaches the namespace's and table's check-then-create at once
-    tables.append_rows("coinbase_trades", COINBASE_SCHEMA, rows, "2026-12-01T00:00:00+00:00")
+    written = tables.write("coinbase_trades", COINBASE_SCHEMA, rows, "2026-12-01T00:00:00+00:00")
+    tables.commit("coinbase_trades", [written])
 
 
 def test_writers_creating_a_raw_table_at_once_all_succeed(tmp_path):

@@ -3,16 +3,11 @@
 `iceberg_commit_rows` groups the mapped trades of RECORD batches into one commit per
 (exchange, symbol); these tests pin what that must keep: each trade once (also across the
 parts of one commit and against a rival writer), the same committed ranges as a commit per
-batch, no STATE before its trades are committed, and a commit on time when the input goes
-quiet, before a BATCH message and before bad input.
+batch, no STATE before its trades are committed, and a commit before bad input (on time when
+the input goes quiet: test_cadence.py).
 """
 
 from __future__ import annotations
-
-import json
-import select
-import subprocess
-import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,10 +25,8 @@ from target_s3_parquet.testing import (
     read_iceberg,
     read_unified,
     run_in_process,
-    target_command,
     unified_rows,
     watermark,
-    write_config,
 )
 from target_s3_parquet.unified import Part
 
@@ -139,48 +132,6 @@ def test_bad_input_commits_the_staged_trades_before_it_and_relays_their_state(ic
 
     assert [watermark(state, "coinbase_trades") for state in states] == [300]
     assert_exactly_once(read_iceberg(config), {("COINBASE", "BTC-USD"): range(1, 301)})
-
-
-MAX_AGE = 1.0
-SLACK = 8.0  # interpreter start-up and a loaded CI machine
-
-
-def test_a_quiet_input_commits_staged_trades_when_they_reach_their_age(iceberg_output, tmp_path):
-    # The batch is full (25 records) at once, so it is handed over and staged at once; only
-    # the age of the staged trades can commit them while stdin stays open and quiet.
-    config = {
-        **iceberg_output.config,
-        "batch_size_rows": 25,
-        "iceberg_commit_rows": 1000,
-        "max_batch_age_seconds": MAX_AGE,
-    }
-    proc = subprocess.Popen(
-        target_command(write_config(tmp_path, config)),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    try:
-        lines = [*trade_lines("coinbase_trades", "BTC-USD", 1, 25)]
-        lines.append(state_line("coinbase_trades", "BTC-USD", 25))
-        proc.stdin.write(("\n".join(lines) + "\n").encode())
-        proc.stdin.flush()  # ... and then nothing more, with stdin left open
-        written = time.monotonic()
-        ready, _, _ = select.select([proc.stdout], [], [], MAX_AGE + SLACK)
-        assert ready, f"no STATE within {MAX_AGE + SLACK}s: the staged trades waited"
-        state = json.loads(proc.stdout.readline())
-        waited = time.monotonic() - written
-        assert proc.poll() is None, "the target exited: stdin was still open"
-        assert waited >= MAX_AGE * 0.9  # committed by the age, not at once
-        assert watermark(state, "coinbase_trades") == 25
-        assert_exactly_once(read_iceberg(config), {("COINBASE", "BTC-USD"): range(1, 26)})
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=60)
-    assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
-    assert len(_snapshots(config)) == 1
 
 
 def test_raw_tables_get_one_append_per_commit_and_every_row(iceberg_output):

@@ -86,12 +86,16 @@ def commit_batch_files(
     `raw_table`: also append the rows to the stream's Iceberg raw table.
     """
     stream = loaded.stream
+    raw_files = []
     for file in loaded.files:
         raw_layer.write_raw_batch(
             destination.storage, stream, loaded.ingest_time, batch_file_name(file.uri), file.data
         )
         if raw_table and destination.raw_tables is not None and file.rows.num_rows:
-            destination.raw_tables.append_rows(stream, schema, file.rows, received_at)
+            raw_files.append(destination.raw_tables.write(stream, schema, file.rows, received_at))
+    if raw_files:
+        assert destination.raw_tables is not None
+        destination.raw_tables.commit(stream, raw_files)  # one append for the message
     results: list[CommitResult] = []
     if loaded.mapped is not None and loaded.mapped.num_rows:
         # The files hold every record of the stream the tap batched, in order.

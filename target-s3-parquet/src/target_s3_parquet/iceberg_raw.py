@@ -120,17 +120,6 @@ class IcebergRawTables:
         columns = {**{name: rows.column(name) for name in rows.column_names}, **sdc}
         return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
-    def append_rows(
-        self,
-        stream: str,
-        json_schema: dict[str, Any],
-        rows: pa.Table,
-        received_at: str,
-        extracted_at: pa.Array | None = None,
-    ) -> None:
-        """Append rows (the stream's columns, typed) to `raw_<stream>`: one file, one commit."""
-        self.commit(stream, [self.write(stream, json_schema, rows, received_at, extracted_at)])
-
     def write(
         self,
         stream: str,
