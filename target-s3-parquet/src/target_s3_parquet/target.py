@@ -193,8 +193,10 @@ class TargetS3Parquet(Target):
             "batch_size_rows",
             th.IntegerType(minimum=1),
             default=DEFAULT_BATCH_SIZE_ROWS,
-            description="Records per commit (a commit also happens every "
-            "max_batch_age_seconds and at the end of input).",
+            description="Records per batch, parsed, validated and written to the raw layer "
+            "together; the Hive table commits each batch, Iceberg stages their trades "
+            "(iceberg_commit_rows). A batch also closes every max_batch_age_seconds and at "
+            "the end of input.",
         ),
         th.Property(
             "iceberg_commit_rows",
@@ -367,14 +369,16 @@ class TargetS3Parquet(Target):
         results = staged.commit(self.destination.unified, self.destination.raw_tables)
         if not results:
             return
+        symbols = [f"{r.exchange} {r.symbol}" for r in results]
         self.logger.info(
             "Committed %d staged trade(s) to trades_unified: %d new, %d already committed "
-            "(dropped), in %d commit(s) (%s).",
+            "(dropped), in %d commit(s) (%s%s).",
             rows,
             sum(r.rows_written for r in results),
             sum(r.rows_already_committed for r in results),
             len(results),
-            ", ".join(f"{r.exchange} {r.symbol}" for r in results),
+            ", ".join(symbols[:5]),
+            f" and {len(symbols) - 5} more" if len(symbols) > 5 else "",
         )
 
     def _commit_batch_files(self, sink: StreamSink, loaded: LoadedBatch) -> None:
