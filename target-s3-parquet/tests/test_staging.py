@@ -19,7 +19,13 @@ from target_s3_parquet.iceberg_table import (
     catalog_properties_for_target,
     committed_ranges,
 )
-from target_s3_parquet.synthetic import state_line, trade_lines
+from target_s3_parquet.synthetic import (
+    coinbase_record,
+    record_line,
+    schema_line,
+    state_line,
+    trade_lines,
+)
 from target_s3_parquet.testing import (
     assert_exactly_once,
     read_iceberg,
@@ -150,3 +156,24 @@ def test_raw_tables_get_one_append_per_commit_and_every_row(iceberg_output):
     totals = sorted(int(s.summary["total-records"]) for s in raw.metadata.snapshots)
     assert totals == [300, 600, 900, 1000]  # staged with the trades, appended before them
     assert len(_snapshots(config)) == 4
+
+
+def test_a_stream_of_two_products_gets_one_snapshot_per_product_per_commit(iceberg_output):
+    config = {**iceberg_output.config, "batch_size_rows": 100, "iceberg_commit_rows": 300}
+    lines = [schema_line("coinbase_trades")]
+    for trade_id in range(1, 301):  # interleaved: every batch holds both products
+        for product in ("BTC-USD", "ETH-USD"):
+            lines.append(record_line("coinbase_trades", coinbase_record(product, trade_id)))
+
+    run_in_process(config, lines)
+
+    expected = {("COINBASE", "BTC-USD"): range(1, 301), ("COINBASE", "ETH-USD"): range(1, 301)}
+    assert_exactly_once(read_iceberg(config), expected)
+    added = [s.summary[ADDED_SUMMARY] for s in _snapshots(config)]
+    # 600 trades: commits after batch 3 (ids 1-150 of each) and at the end (151-300).
+    assert added == [
+        "COINBASE/BTC-USD=1:150",
+        "COINBASE/ETH-USD=1:150",
+        "COINBASE/BTC-USD=151:300",
+        "COINBASE/ETH-USD=151:300",
+    ]
