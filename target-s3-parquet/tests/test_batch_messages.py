@@ -208,13 +208,22 @@ def test_batch_files_are_kept_byte_for_byte_under_raw_batches(local_output, tmp_
 
 
 def test_iceberg_raw_tables_get_the_rows_of_batch_files(iceberg_output, tmp_path):
-    batch = _jsonl_gz(tmp_path / "51-100.json.gz", 51, 100)
+    files = [
+        _jsonl_gz(tmp_path / "51-75.json.gz", 51, 75),
+        _jsonl_gz(tmp_path / "76-100.json.gz", 76, 100),
+    ]
     config = {**iceberg_output.config, "iceberg_raw_tables": True}
+    lines = _records_then_batch(files[0].as_uri())
+    lines[-2] = _batch_line([file.as_uri() for file in files])  # one message, two files
 
-    run_in_process(config, _records_then_batch(batch.as_uri()))
+    run_in_process(config, lines)
 
     catalog = catalogs.load_catalog(catalog_properties_for_target(config))
-    raw = catalog.load_table((catalogs.NAMESPACE, "raw_coinbase_trades")).scan().to_arrow()
+    table = catalog.load_table((catalogs.NAMESPACE, "raw_coinbase_trades"))
+    # The staged records' rows first, then one append for the message's two files.
+    totals = sorted(int(s.summary["total-records"]) for s in table.metadata.snapshots)
+    assert totals == [50, 100]
+    raw = table.scan().to_arrow()
     assert sorted(raw.column("trade_id").to_pylist()) == list(range(1, 101))
     from_batch = raw.filter(pc.greater(raw.column("trade_id"), 50))
     assert from_batch.column("price").to_pylist() == [

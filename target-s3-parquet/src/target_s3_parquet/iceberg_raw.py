@@ -63,6 +63,28 @@ def raw_schema(stream: str, json_schema: dict[str, Any]) -> pa.Schema:
     return pa.schema(fields + [pa.field(name, pa.string()) for name in SDC_FIELDS])
 
 
+def raw_rows(
+    stream: str,
+    json_schema: dict[str, Any],
+    rows: pa.Table,
+    received_at: str,
+    extracted_at: pa.Array | None = None,
+) -> pa.Table:
+    """Rows of `raw_<stream>`: the stream's columns (typed by its SCHEMA) + the _sdc fields.
+
+    `extracted_at`: each row's `time_extracted`; None for a BATCH file's rows (none).
+    """
+    schema = raw_schema(stream, json_schema)
+    count = rows.num_rows
+    sdc = {
+        "_sdc_extracted_at": pa.nulls(count, pa.string()) if extracted_at is None else extracted_at,
+        "_sdc_received_at": pa.repeat(pa.scalar(received_at, pa.string()), count),
+    }
+    # `rows` has every scalar property of the SCHEMA, the only kind raw_schema allows.
+    columns = {**{name: rows.column(name) for name in rows.column_names}, **sdc}
+    return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+
+
 class IcebergRawTables:
     """Appends raw batches to `schemahub.raw_<stream>`, creating each table on first use."""
 
@@ -96,30 +118,6 @@ class IcebergRawTables:
             },
         )
 
-    @staticmethod
-    def raw_rows(
-        stream: str,
-        json_schema: dict[str, Any],
-        rows: pa.Table,
-        received_at: str,
-        extracted_at: pa.Array | None = None,
-    ) -> pa.Table:
-        """Rows of `raw_<stream>`: the stream's columns (typed by its SCHEMA) + the _sdc fields.
-
-        `extracted_at`: each row's `time_extracted`; None for a BATCH file's rows (none).
-        """
-        schema = raw_schema(stream, json_schema)
-        count = rows.num_rows
-        sdc = {
-            "_sdc_extracted_at": pa.nulls(count, pa.string())
-            if extracted_at is None
-            else extracted_at,
-            "_sdc_received_at": pa.repeat(pa.scalar(received_at, pa.string()), count),
-        }
-        # `rows` has every scalar property of the SCHEMA, the only kind raw_schema allows.
-        columns = {**{name: rows.column(name) for name in rows.column_names}, **sdc}
-        return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
-
     def write(
         self,
         stream: str,
@@ -129,7 +127,7 @@ class IcebergRawTables:
         extracted_at: pa.Array | None = None,
     ) -> DataFile:
         """Write rows (see `raw_rows`) as one data file of `raw_<stream>`, not committed yet."""
-        table_rows = self.raw_rows(stream, json_schema, rows, received_at, extracted_at)
+        table_rows = raw_rows(stream, json_schema, rows, received_at, extracted_at)
         return iceberg_append.write_unpartitioned_file(
             self._table(stream, table_rows.schema), table_rows
         )

@@ -93,8 +93,7 @@ class StagedTrades:
             raw_tables.commit(stream, files)
             del self._raw[stream]
         results = []
-        while self._parts:
-            (exchange, symbol), parts = next(iter(self._parts.items()))
+        for (exchange, symbol), parts in list(self._parts.items()):
             results.append(unified.commit_parts(exchange, symbol, parts))
             del self._parts[(exchange, symbol)]
         self.rows, self.since = 0, None
